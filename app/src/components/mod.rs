@@ -1,0 +1,3 @@
+//! Reusable pieces of the dashboard's UI.
+
+pub mod layout;

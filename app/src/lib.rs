@@ -1,0 +1,57 @@
+//! Nest's dashboard: Leptos pages and components, the typed models shared with the server, and
+//! the `#[server]` functions (thin: authenticate, validate, call the backend, map errors).
+//!
+//! Compiled twice: with `ssr` into the `nest` server binary, with `hydrate` into the WASM bundle.
+
+pub mod components;
+pub mod error;
+pub mod models;
+pub mod pages;
+
+#[cfg(feature = "ssr")]
+pub mod backend;
+
+use leptos::prelude::*;
+use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
+use leptos_router::components::{Route, Router, Routes};
+use leptos_router::path;
+
+use crate::components::layout::Layout;
+use crate::pages::{home::HomePage, not_found::NotFound};
+
+/// The HTML document rendered on the server around the app.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <AutoReload options=options.clone()/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+/// The application: routes inside the dashboard layout.
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+
+    view! {
+        <Stylesheet id="leptos" href="/pkg/nest.css"/>
+        <Title formatter=|title: String| if title.is_empty() { "Nest".to_owned() } else { format!("{title} · Nest") }/>
+        <Router>
+            <Layout>
+                <Routes fallback=|| view! { <NotFound/> }>
+                    <Route path=path!("/") view=HomePage/>
+                </Routes>
+            </Layout>
+        </Router>
+    }
+}

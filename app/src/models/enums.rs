@@ -1,0 +1,328 @@
+//! The closed sets of the domain (lifecycle states, job kinds, roles, …), stored as strings.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// The text given for an enum was not one of its values.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{value}` is not a valid {kind}; expected one of: {expected}")]
+pub struct ParseEnumError {
+    /// What was being parsed (e.g. "organization status").
+    pub kind: &'static str,
+    /// The text that did not match.
+    pub value: String,
+    /// The accepted values, comma separated.
+    pub expected: String,
+}
+
+/// Declares a string-backed enum: `as_str`, `Display`, `FromStr`, serde and (with `ssr`) SeaORM.
+macro_rules! string_enum {
+    (
+        $(#[$meta:meta])*
+        $kind:literal,
+        pub enum $name:ident {
+            $( $(#[$vmeta:meta])* $variant:ident => $text:literal ),+ $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+        #[cfg_attr(feature = "ssr", derive(sea_orm::DeriveValueType), sea_orm(value_type = "String"))]
+        pub enum $name {
+            $( $(#[$vmeta])* #[serde(rename = $text)] $variant ),+
+        }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [Self] = &[$(Self::$variant),+];
+
+            /// The value as stored in the database and shown in URLs.
+            pub const fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $text),+ }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        // Lets the enum be a primary key column; it is never generated from an integer.
+        #[cfg(feature = "ssr")]
+        impl sea_orm::TryFromU64 for $name {
+            fn try_from_u64(_: u64) -> Result<Self, sea_orm::DbErr> {
+                Err(sea_orm::DbErr::ConvertFromU64(stringify!($name)))
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = ParseEnumError;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s {
+                    $($text => Ok(Self::$variant),)+
+                    _ => Err(ParseEnumError {
+                        kind: $kind,
+                        value: s.to_owned(),
+                        expected: [$($text),+].join(", "),
+                    }),
+                }
+            }
+        }
+    };
+}
+
+string_enum! {
+    /// Where an organization is in its lifecycle (spec: "Organization lifecycle").
+    "organization status",
+    pub enum OrgStatus {
+        /// Created via signup or admin; awaiting payment confirmation or approval.
+        Pending => "pending",
+        /// VPS being created on Hetzner Cloud.
+        Provisioning => "provisioning",
+        /// Server created; waiting for the Docker Compose services (smoke test).
+        Deploying => "deploying",
+        /// All services running; routing entry active.
+        Active => "active",
+        /// Admin-suspended or payment overdue; routing disabled, VPS still running.
+        Suspended => "suspended",
+        /// Stripe subscription cancelled; instance remains until the period ends.
+        Cancelling => "cancelling",
+        /// Subscription ended; routing disabled.
+        Cancelled => "cancelled",
+        /// VPS deletion in progress.
+        Deleting => "deleting",
+        /// VPS destroyed; routing entry removed.
+        Deleted => "deleted",
+        /// Provisioning or an operation failed; an admin can retry.
+        Error => "error",
+    }
+}
+
+string_enum! {
+    /// The role of a platform admin.
+    "admin role",
+    pub enum AdminRole {
+        /// Manages organizations, infrastructure and billing.
+        Admin => "admin",
+        /// Everything an admin can do, plus managing admins.
+        Superadmin => "superadmin",
+    }
+}
+
+string_enum! {
+    /// What a provisioning job does (spec: "Job types").
+    "job kind",
+    pub enum JobKind {
+        /// Provision a new VPS and bring the org to `active`.
+        Create => "create",
+        /// Change the server type: power off, resize, power on.
+        Resize => "resize",
+        /// Destroy the VPS and remove its routing entry.
+        Delete => "delete",
+        /// Update running services (self-update endpoint, reboot as fallback).
+        Redeploy => "redeploy",
+    }
+}
+
+string_enum! {
+    /// Where a provisioning job is (spec: `queued → running → succeeded / failed`).
+    "job state",
+    pub enum JobState {
+        /// Waiting to be claimed (possibly until `run_after`, for retries).
+        Queued => "queued",
+        /// Claimed by a worker holding a lease.
+        Running => "running",
+        /// Finished successfully.
+        Succeeded => "succeeded",
+        /// Gave up after its last attempt; the error is kept.
+        Failed => "failed",
+    }
+}
+
+string_enum! {
+    /// What Hetzner reports about a server, as last seen by Nest.
+    "VPS status",
+    pub enum VpsStatus {
+        /// Row exists; the server is not created yet.
+        Planned => "planned",
+        /// Hetzner is creating the server.
+        Initializing => "initializing",
+        /// Booting.
+        Starting => "starting",
+        /// Powered on.
+        Running => "running",
+        /// Shutting down.
+        Stopping => "stopping",
+        /// Powered off.
+        Off => "off",
+        /// Being deleted.
+        Deleting => "deleting",
+        /// Gone at Hetzner.
+        Deleted => "deleted",
+        /// Being migrated or rebuilt.
+        Migrating => "migrating",
+        /// Anything Hetzner reports that Nest does not know.
+        Unknown => "unknown",
+    }
+}
+
+string_enum! {
+    /// The result of one health check (spec: "Status determination").
+    "health status",
+    pub enum HealthStatus {
+        /// All three services respond.
+        Healthy => "healthy",
+        /// Convex up and at least one other service up.
+        Degraded => "degraded",
+        /// Only one service responds (or Convex is down while others respond).
+        Unhealthy => "unhealthy",
+        /// No service responds.
+        Unreachable => "unreachable",
+    }
+}
+
+string_enum! {
+    /// Why a health alert was raised (spec: "Health alert types").
+    "alert kind",
+    pub enum AlertKind {
+        /// Failing beyond the alert threshold.
+        Unhealthy => "unhealthy",
+        /// Automatic reboot triggered.
+        AutoReboot => "auto_reboot",
+        /// Automatic reboot failed at Hetzner.
+        RebootFailed => "reboot_failed",
+        /// Back to healthy.
+        Recovered => "recovered",
+    }
+}
+
+string_enum! {
+    /// Where an invoice is (spec: `draft → open → paid / overdue / void`).
+    "invoice status",
+    pub enum InvoiceStatus {
+        /// Being prepared.
+        Draft => "draft",
+        /// Issued and awaiting payment.
+        Open => "open",
+        /// Paid.
+        Paid => "paid",
+        /// Past its due date and unpaid.
+        Overdue => "overdue",
+        /// Cancelled.
+        Void => "void",
+    }
+}
+
+string_enum! {
+    /// A continent of a Hetzner location.
+    "continent",
+    pub enum Continent {
+        /// Europe.
+        Eu => "EU",
+        /// North America.
+        Us => "US",
+        /// Asia.
+        Asia => "Asia",
+    }
+}
+
+string_enum! {
+    /// A Hetzner Cloud location Nest provisions into (spec: "Available regions").
+    "region",
+    pub enum Region {
+        /// Falkenstein, Germany.
+        Fsn1 => "fsn1",
+        /// Nuremberg, Germany (the default).
+        Nbg1 => "nbg1",
+        /// Helsinki, Finland.
+        Hel1 => "hel1",
+        /// Ashburn, VA, USA.
+        Ash => "ash",
+        /// Hillsboro, OR, USA.
+        Hil => "hil",
+        /// Singapore.
+        Sin => "sin",
+    }
+}
+
+impl Default for Region {
+    fn default() -> Self {
+        Self::Nbg1
+    }
+}
+
+impl Region {
+    /// Human name of the location.
+    pub const fn location(self) -> &'static str {
+        match self {
+            Self::Fsn1 => "Falkenstein",
+            Self::Nbg1 => "Nuremberg",
+            Self::Hel1 => "Helsinki",
+            Self::Ash => "Ashburn, VA",
+            Self::Hil => "Hillsboro, OR",
+            Self::Sin => "Singapore",
+        }
+    }
+
+    /// Country of the location.
+    pub const fn country(self) -> &'static str {
+        match self {
+            Self::Fsn1 | Self::Nbg1 => "Germany",
+            Self::Hel1 => "Finland",
+            Self::Ash | Self::Hil => "USA",
+            Self::Sin => "Singapore",
+        }
+    }
+
+    /// Continent of the location.
+    pub const fn continent(self) -> Continent {
+        match self {
+            Self::Fsn1 | Self::Nbg1 | Self::Hel1 => Continent::Eu,
+            Self::Ash | Self::Hil => Continent::Us,
+            Self::Sin => Continent::Asia,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_status_round_trips_through_its_text() {
+        for status in OrgStatus::ALL {
+            assert_eq!(status.as_str().parse::<OrgStatus>(), Ok(*status));
+        }
+        assert_eq!(
+            OrgStatus::ALL.len(),
+            10,
+            "the spec names ten lifecycle states"
+        );
+    }
+
+    #[test]
+    fn an_unknown_status_names_the_accepted_values() {
+        let err = "paused".parse::<OrgStatus>().unwrap_err();
+        assert_eq!(err.value, "paused");
+        assert!(err.to_string().contains("pending, provisioning"));
+    }
+
+    #[test]
+    fn the_default_region_is_nuremberg() {
+        assert_eq!(Region::default(), Region::Nbg1);
+        assert_eq!(Region::ALL.len(), 6);
+    }
+
+    #[test]
+    fn serde_uses_the_stored_text() {
+        assert_eq!(
+            serde_json::to_string(&AlertKind::AutoReboot).unwrap(),
+            "\"auto_reboot\""
+        );
+        assert_eq!(
+            serde_json::from_str::<Region>("\"hel1\"").unwrap(),
+            Region::Hel1
+        );
+    }
+}

@@ -1,0 +1,12 @@
+//! Typed models shared by the browser and the server: domain enums, parsed newtypes and DTOs.
+//!
+//! Everything here compiles to WASM. Under the `ssr` feature the domain enums and newtypes also
+//! implement SeaORM's value traits, so the server's entities store them as plain strings.
+
+mod enums;
+mod newtypes;
+mod system;
+
+pub use enums::*;
+pub use newtypes::*;
+pub use system::*;

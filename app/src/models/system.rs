@@ -1,0 +1,58 @@
+//! DTOs about Nest itself: which database and integrations are in use, and their health.
+
+use serde::{Deserialize, Serialize};
+
+/// Which database engine Nest is connected to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DatabaseKind {
+    /// A SQLite file (the zero-configuration default).
+    Sqlite,
+    /// PostgreSQL (production and CI).
+    Postgres,
+}
+
+impl DatabaseKind {
+    /// Display name.
+    pub const fn label(self) -> &'static str {
+        match self {
+            Self::Sqlite => "SQLite",
+            Self::Postgres => "PostgreSQL",
+        }
+    }
+}
+
+/// Whether an outside service is the real one or Nest's local simulator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IntegrationMode {
+    /// Credentials are configured: the real service is used.
+    Real,
+    /// No credentials: the built-in simulator stands in.
+    Simulated,
+    /// Not configured at all (e.g. Caddy without an admin URL).
+    NotConnected,
+}
+
+/// What the dashboard shows about the platform as a whole.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlatformStatus {
+    /// Nest's version.
+    pub version: String,
+    /// The database engine.
+    pub database: DatabaseKind,
+    /// Whether the database answered just now.
+    pub database_ok: bool,
+    /// Hetzner: real API or simulator.
+    pub hetzner: IntegrationMode,
+    /// Stripe: real API or simulator.
+    pub stripe: IntegrationMode,
+    /// Caddy: connected or not.
+    pub caddy: IntegrationMode,
+    /// Number of organizations in each lifecycle state that has any.
+    pub organizations_by_status: Vec<(super::OrgStatus, u64)>,
+    /// Seeded reference data: how many tiers and regions exist.
+    pub tiers: u64,
+    /// Number of regions.
+    pub regions: u64,
+}

@@ -1,0 +1,112 @@
+//! `/`: the overview. For now, the platform's status: database, integrations, seeded data and
+//! organization counts by lifecycle state.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+use crate::error::AppError;
+use crate::models::{IntegrationMode, PlatformStatus};
+
+/// The platform's status for the overview.
+#[server(prefix = "/api", endpoint = "platform_status")]
+pub async fn get_platform_status() -> Result<PlatformStatus, AppError> {
+    crate::backend::use_backend()?
+        .system
+        .platform_status()
+        .await
+}
+
+fn mode_label(mode: IntegrationMode, real: &'static str) -> &'static str {
+    match mode {
+        IntegrationMode::Real => real,
+        IntegrationMode::Simulated => "Simulated (local)",
+        IntegrationMode::NotConnected => "Not connected",
+    }
+}
+
+/// The overview page.
+#[component]
+pub fn HomePage() -> impl IntoView {
+    let status = Resource::new(|| (), |_| get_platform_status());
+
+    view! {
+        <Title text="Overview"/>
+        <div class="page-head">
+            <h1>"Overview"</h1>
+            <button type="button" class="button" on:click=move |_| status.refetch()>
+                "Refresh status"
+            </button>
+        </div>
+        <Transition fallback=|| view! { <p class="muted" role="status">"Loading platform status…"</p> }>
+            {move || {
+                status
+                    .get()
+                    .map(|result| match result {
+                        Ok(status) => view! { <StatusPanel status/> }.into_any(),
+                        Err(err) => {
+                            view! { <p class="error" role="alert">{err.to_string()}</p> }.into_any()
+                        }
+                    })
+            }}
+        </Transition>
+    }
+}
+
+#[component]
+fn StatusPanel(status: PlatformStatus) -> impl IntoView {
+    let total: u64 = status.organizations_by_status.iter().map(|(_, n)| n).sum();
+    view! {
+        <section aria-labelledby="platform-heading" class="card">
+            <h2 id="platform-heading">"Platform"</h2>
+            <dl class="facts" data-testid="platform-status">
+                <dt>"Database"</dt>
+                <dd data-testid="database">
+                    {status.database.label()}
+                    {if status.database_ok { " · connected" } else { " · not reachable" }}
+                </dd>
+                <dt>"Hetzner Cloud"</dt>
+                <dd>{mode_label(status.hetzner, "Hetzner API")}</dd>
+                <dt>"Stripe"</dt>
+                <dd>{mode_label(status.stripe, "Stripe API")}</dd>
+                <dt>"Caddy"</dt>
+                <dd>{mode_label(status.caddy, "Connected")}</dd>
+                <dt>"Tiers / regions"</dt>
+                <dd>{format!("{} tiers, {} regions", status.tiers, status.regions)}</dd>
+                <dt>"Version"</dt>
+                <dd>{status.version.clone()}</dd>
+            </dl>
+        </section>
+        <section aria-labelledby="orgs-heading" class="card">
+            <h2 id="orgs-heading">"Organizations by status"</h2>
+            {if total == 0 {
+                view! { <p class="empty">"No organizations yet."</p> }.into_any()
+            } else {
+                view! {
+                    <table>
+                        <thead>
+                            <tr>
+                                <th scope="col">"Status"</th>
+                                <th scope="col" class="num">"Organizations"</th>
+                            </tr>
+                        </thead>
+                        <tbody>
+                            {status
+                                .organizations_by_status
+                                .iter()
+                                .map(|(s, n)| {
+                                    view! {
+                                        <tr>
+                                            <td><span class=format!("badge status-{s}")>{s.as_str()}</span></td>
+                                            <td class="num">{*n}</td>
+                                        </tr>
+                                    }
+                                })
+                                .collect_view()}
+                        </tbody>
+                    </table>
+                }
+                    .into_any()
+            }}
+        </section>
+    }
+}

@@ -1,0 +1,17 @@
+//! Nest's database schema as SeaORM migrations; the same migrations serve SQLite and PostgreSQL.
+//!
+//! Migrations run at start-up (`nest serve`) and through `nest migrate up|down|status`.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261125_000001_initial_schema;
+
+/// The ordered list of Nest's migrations.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261125_000001_initial_schema::Migration)]
+    }
+}

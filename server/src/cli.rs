@@ -1,0 +1,204 @@
+//! The `nest` command line: `serve` (the default) and `migrate up|down|status`.
+
+use anyhow::{Context, bail};
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::state::App;
+use crate::{db, http, seed};
+
+/// Usage text for `nest help`.
+pub const USAGE: &str = "\
+nest — the Nest control plane
+
+USAGE:
+    nest [serve]                 run the dashboard and background jobs (migrates first)
+    nest migrate up              apply pending database migrations
+    nest migrate down [STEPS]    revert the last STEPS migrations (default 1; `all` for every one)
+    nest migrate status          list applied and pending migrations
+    nest help | --help           show this text
+    nest --version               show the version
+
+Configuration comes from environment variables (and ./.env); see README.md.";
+
+/// A parsed command line.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Command {
+    /// Serve HTTP.
+    Serve,
+    /// Apply migrations.
+    MigrateUp,
+    /// Revert migrations (`None`: all).
+    MigrateDown(Option<u32>),
+    /// Show migrations.
+    MigrateStatus,
+    /// Print usage.
+    Help,
+    /// Print the version.
+    Version,
+}
+
+/// Parses the arguments after the program name.
+pub fn parse(args: &[String]) -> anyhow::Result<Command> {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    Ok(match args.as_slice() {
+        [] | ["serve"] => Command::Serve,
+        ["help" | "--help" | "-h"] => Command::Help,
+        ["--version" | "-V" | "version"] => Command::Version,
+        ["migrate"] | ["migrate", "up"] => Command::MigrateUp,
+        ["migrate", "status"] => Command::MigrateStatus,
+        ["migrate", "down"] => Command::MigrateDown(Some(1)),
+        ["migrate", "down", "all"] => Command::MigrateDown(None),
+        ["migrate", "down", n] => Command::MigrateDown(Some(
+            n.parse()
+                .with_context(|| format!("`{n}` is not a number of steps (or `all`)"))?,
+        )),
+        other => bail!("unknown command `{}`; run `nest help`", other.join(" ")),
+    })
+}
+
+/// Runs a command to completion.
+pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
+    match command {
+        Command::Help => println!("{USAGE}"),
+        Command::Version => println!("nest {}", env!("CARGO_PKG_VERSION")),
+        Command::Serve => serve(config).await?,
+        Command::MigrateUp => {
+            let db = db::connect(&config.database).await?;
+            db::migrate_up(&db).await?;
+            seed::ensure_reference_data(&db, &config.stripe.prices).await?;
+            println!("migrations applied");
+        }
+        Command::MigrateDown(steps) => {
+            let db = db::connect(&config.database).await?;
+            db::migrate_down(&db, steps).await?;
+            println!(
+                "migrations reverted ({})",
+                steps.map_or("all".to_owned(), |n| n.to_string())
+            );
+        }
+        Command::MigrateStatus => {
+            let db = db::connect(&config.database).await?;
+            let (applied, pending) = db::migration_status(&db).await?;
+            for name in applied {
+                println!("applied  {name}");
+            }
+            for name in pending {
+                println!("pending  {name}");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Connects, migrates, seeds, then serves until SIGTERM or Ctrl-C.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let db = db::connect(&config.database).await?;
+    db::migrate_up(&db)
+        .await
+        .context("database migration failed")?;
+    seed::ensure_reference_data(&db, &config.stripe.prices)
+        .await
+        .context("seeding reference data failed")?;
+
+    let bundle = config.site_root.join("pkg").join("nest.js");
+    if !bundle.exists() {
+        tracing::warn!(
+            site.root = %config.site_root.display(),
+            "the browser bundle is missing: pages will render but not hydrate (build it with `cargo make build-site`)"
+        );
+    }
+
+    let listener = TcpListener::bind(config.addr)
+        .await
+        .with_context(|| format!("could not listen on {} (NEST_ADDR)", config.addr))?;
+    let app = App::new(config, db.clone());
+    tracing::info!(
+        http.addr = %app.config.addr,
+        site.url = %app.config.site_url,
+        db.kind = db::kind(&db).label(),
+        "Nest is listening"
+    );
+    axum::serve(
+        listener,
+        http::router(app).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
+    tracing::info!("shutting down: closing the database");
+    db.close().await?;
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error.detail = %e, "could not listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut sig) => {
+                sig.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error.detail = %e, "could not listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("Ctrl-C received"),
+        () = terminate => tracing::info!("SIGTERM received"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &str) -> Vec<String> {
+        s.split_whitespace().map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn no_arguments_means_serve() {
+        assert_eq!(parse(&[]).unwrap(), Command::Serve);
+    }
+
+    #[test]
+    fn migrate_subcommands_parse() {
+        assert_eq!(parse(&args("migrate")).unwrap(), Command::MigrateUp);
+        assert_eq!(
+            parse(&args("migrate down")).unwrap(),
+            Command::MigrateDown(Some(1))
+        );
+        assert_eq!(
+            parse(&args("migrate down 3")).unwrap(),
+            Command::MigrateDown(Some(3))
+        );
+        assert_eq!(
+            parse(&args("migrate down all")).unwrap(),
+            Command::MigrateDown(None)
+        );
+        assert_eq!(
+            parse(&args("migrate status")).unwrap(),
+            Command::MigrateStatus
+        );
+    }
+
+    #[test]
+    fn an_unknown_command_is_refused_with_a_hint() {
+        let e = parse(&args("launch rockets")).unwrap_err().to_string();
+        assert!(
+            e.contains("launch rockets") && e.contains("nest help"),
+            "{e}"
+        );
+        assert!(parse(&args("migrate down x")).is_err());
+    }
+}

@@ -1,0 +1,607 @@
+//! Nest's configuration: read once from the environment (and an optional `.env`) at start-up.
+//!
+//! Every variable is documented in the README and `.env.example`. A missing or malformed value
+//! stops start-up with one line naming the variable and what is wrong. Secrets are wrapped in
+//! [`Secret`], whose `Debug` never shows the value.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use url::Url;
+
+/// A configuration value that was missing or malformed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("configuration error: {var}: {message}")]
+pub struct ConfigError {
+    /// The environment variable at fault.
+    pub var: &'static str,
+    /// What is wrong with it, and what would be right.
+    pub message: String,
+}
+
+fn err(var: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        var,
+        message: message.into(),
+    }
+}
+
+/// A secret value (API token, signing secret). Its `Debug` and `Display` never reveal it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The secret itself; use only where it is sent to the service it belongs to.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+/// Which database to use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    /// A SQLite file; the parent directory is created if needed.
+    Sqlite {
+        /// The full `sqlite:` URL handed to the driver.
+        url: String,
+        /// The database file, when the URL names one (not for `:memory:`).
+        path: Option<PathBuf>,
+    },
+    /// A PostgreSQL server (`postgres://` or `postgresql://`).
+    Postgres(Secret),
+}
+
+impl DatabaseUrl {
+    /// Parses `DATABASE_URL`.
+    pub fn parse(raw: &str) -> Result<Self, ConfigError> {
+        const VAR: &str = "DATABASE_URL";
+        if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
+            Url::parse(raw)
+                .map_err(|e| err(VAR, format!("is not a valid PostgreSQL URL ({e})")))?;
+            return Ok(Self::Postgres(Secret(raw.to_owned())));
+        }
+        if let Some(rest) = raw.strip_prefix("sqlite:") {
+            let rest = rest.trim_start_matches("//");
+            let (file, query) = rest.split_once('?').unwrap_or((rest, ""));
+            if file.is_empty() {
+                return Err(err(
+                    VAR,
+                    "names no SQLite file (expected e.g. sqlite://./data/nest.db)",
+                ));
+            }
+            let path = (file != ":memory:").then(|| PathBuf::from(file));
+            // Create the file if it does not exist, unless the URL chose a mode itself.
+            let url = if query.contains("mode=") {
+                format!("sqlite://{rest}")
+            } else if query.is_empty() {
+                format!("sqlite://{file}?mode=rwc")
+            } else {
+                format!("sqlite://{file}?{query}&mode=rwc")
+            };
+            return Ok(Self::Sqlite { url, path });
+        }
+        Err(err(
+            VAR,
+            "must start with sqlite:// or postgres:// (the value is not shown: it may hold a password)",
+        ))
+    }
+
+    /// The URL to hand to the driver.
+    pub fn expose(&self) -> &str {
+        match self {
+            Self::Sqlite { url, .. } => url,
+            Self::Postgres(secret) => secret.expose(),
+        }
+    }
+}
+
+/// Hetzner Cloud settings. Without a token, Nest uses its built-in simulator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HetznerConfig {
+    /// `HETZNER_API_TOKEN`: absent means "use the simulator".
+    pub api_token: Option<Secret>,
+    /// `HETZNER_SSH_KEY_IDS`: SSH keys installed on every server.
+    pub ssh_key_ids: Vec<u64>,
+    /// `HETZNER_API_URL`: the API's base URL.
+    pub api_url: Url,
+}
+
+/// The three tiers' Stripe price ids, by tier.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StripePrices {
+    /// `STRIPE_PRICE_STARTER`.
+    pub starter: Option<String>,
+    /// `STRIPE_PRICE_GROWTH`.
+    pub growth: Option<String>,
+    /// `STRIPE_PRICE_ENTERPRISE`.
+    pub enterprise: Option<String>,
+}
+
+/// Stripe settings. Without a secret key, Nest uses its built-in simulator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StripeConfig {
+    /// `STRIPE_SECRET_KEY` (`sk_…`).
+    pub secret_key: Option<Secret>,
+    /// `STRIPE_PUBLISHABLE_KEY` (`pk_…`), for Stripe.js on `/signup`.
+    pub publishable_key: Option<String>,
+    /// `STRIPE_WEBHOOK_SECRET` (`whsec_…`).
+    pub webhook_secret: Option<Secret>,
+    /// Per-tier price ids.
+    pub prices: StripePrices,
+}
+
+/// Caddy settings. Without an admin URL, routes live only in the database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaddyConfig {
+    /// `CADDY_ADMIN_URL`, e.g. `http://localhost:2019`.
+    pub admin_url: Option<Url>,
+    /// `NEST_BASE_DOMAIN`: organizations are served at `<slug>.<base domain>`.
+    pub base_domain: String,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Nest's whole configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// `NEST_ADDR`: where the HTTP server listens.
+    pub addr: SocketAddr,
+    /// `NEST_DATA_DIR`: where the SQLite file and generated keys live.
+    pub data_dir: PathBuf,
+    /// `DATABASE_URL`.
+    pub database: DatabaseUrl,
+    /// `SITE_URL`: the dashboard's public URL (decides secure cookies and HSTS).
+    pub site_url: Url,
+    /// `LEPTOS_SITE_ROOT`: the directory holding the built browser bundle (`pkg/`).
+    pub site_root: PathBuf,
+    /// `NEST_LOG`: a tracing filter such as `info` or `nest=debug,info`.
+    pub log_filter: String,
+    /// `NEST_LOG_FORMAT`: `text` or `json`.
+    pub log_format: LogFormat,
+    /// Hetzner Cloud.
+    pub hetzner: HetznerConfig,
+    /// Stripe.
+    pub stripe: StripeConfig,
+    /// Caddy.
+    pub caddy: CaddyConfig,
+}
+
+/// Names of every variable Nest reads, for documentation checks.
+pub const VARIABLES: &[&str] = &[
+    "NEST_ADDR",
+    "NEST_DATA_DIR",
+    "DATABASE_URL",
+    "SITE_URL",
+    "LEPTOS_SITE_ROOT",
+    "NEST_LOG",
+    "NEST_LOG_FORMAT",
+    "HETZNER_API_TOKEN",
+    "HETZNER_SSH_KEY_IDS",
+    "HETZNER_API_URL",
+    "STRIPE_SECRET_KEY",
+    "STRIPE_PUBLISHABLE_KEY",
+    "STRIPE_WEBHOOK_SECRET",
+    "STRIPE_PRICE_STARTER",
+    "STRIPE_PRICE_GROWTH",
+    "STRIPE_PRICE_ENTERPRISE",
+    "CADDY_ADMIN_URL",
+    "NEST_BASE_DOMAIN",
+];
+
+impl Config {
+    /// Reads the process environment, after loading `.env` from the working directory if present.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        match dotenvy::dotenv() {
+            Ok(_) => {}
+            Err(e) if e.not_found() => {}
+            Err(e) => return Err(err(".env", format!("could not be read: {e}"))),
+        }
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Builds the configuration from any variable lookup (the tests pass a map).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        // Empty values count as unset, as in most shells' `VAR=` idiom.
+        let get = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+
+        let addr = match get("NEST_ADDR") {
+            None => SocketAddr::from(([127, 0, 0, 1], 3001)),
+            Some(v) => v.parse().map_err(|_| {
+                err(
+                    "NEST_ADDR",
+                    format!("`{v}` is not a socket address such as 127.0.0.1:3001"),
+                )
+            })?,
+        };
+
+        let data_dir = PathBuf::from(get("NEST_DATA_DIR").unwrap_or_else(|| "./data".to_owned()));
+
+        let database = match get("DATABASE_URL") {
+            Some(v) => DatabaseUrl::parse(&v)?,
+            None => {
+                let file = data_dir.join("nest.db");
+                DatabaseUrl::Sqlite {
+                    url: format!("sqlite://{}?mode=rwc", file.display()),
+                    path: Some(file),
+                }
+            }
+        };
+
+        let site_url = match get("SITE_URL") {
+            None => {
+                let host = if addr.ip().is_unspecified() {
+                    "localhost".to_owned()
+                } else {
+                    addr.ip().to_string()
+                };
+                let shown = if addr.is_ipv6() && !addr.ip().is_unspecified() {
+                    format!("[{host}]")
+                } else {
+                    host
+                };
+                Url::parse(&format!("http://{shown}:{}", addr.port())).map_err(|e| {
+                    err(
+                        "SITE_URL",
+                        format!("could not be derived from NEST_ADDR ({e})"),
+                    )
+                })?
+            }
+            Some(v) => {
+                let url = Url::parse(&v).map_err(|e| {
+                    err(
+                        "SITE_URL",
+                        format!("`{v}` is not a URL ({e}); expected e.g. https://nest.example.com"),
+                    )
+                })?;
+                if !matches!(url.scheme(), "http" | "https") {
+                    return Err(err("SITE_URL", format!("`{v}` must use http or https")));
+                }
+                if url.path() != "/" || url.query().is_some() {
+                    return Err(err(
+                        "SITE_URL",
+                        format!(
+                            "`{v}` must be an origin without a path, e.g. https://nest.example.com"
+                        ),
+                    ));
+                }
+                url
+            }
+        };
+
+        let site_root =
+            PathBuf::from(get("LEPTOS_SITE_ROOT").unwrap_or_else(|| "target/site".to_owned()));
+
+        let log_filter = get("NEST_LOG").unwrap_or_else(|| "info".to_owned());
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&log_filter) {
+            return Err(err(
+                "NEST_LOG",
+                format!("`{log_filter}` is not a valid log filter ({e})"),
+            ));
+        }
+        let log_format = match get("NEST_LOG_FORMAT").as_deref() {
+            None | Some("text") => LogFormat::Text,
+            Some("json") => LogFormat::Json,
+            Some(v) => {
+                return Err(err(
+                    "NEST_LOG_FORMAT",
+                    format!("`{v}` must be `text` or `json`"),
+                ));
+            }
+        };
+
+        let ssh_key_ids = match get("HETZNER_SSH_KEY_IDS") {
+            None => Vec::new(),
+            Some(v) => v
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| {
+                    s.parse::<u64>().map_err(|_| {
+                        err(
+                            "HETZNER_SSH_KEY_IDS",
+                            format!("`{s}` is not a numeric SSH key id; expected e.g. 123,456"),
+                        )
+                    })
+                })
+                .collect::<Result<_, _>>()?,
+        };
+        let hetzner = HetznerConfig {
+            api_token: get("HETZNER_API_TOKEN").map(Secret),
+            ssh_key_ids,
+            api_url: parse_http_url(
+                "HETZNER_API_URL",
+                get("HETZNER_API_URL")
+                    .as_deref()
+                    .unwrap_or("https://api.hetzner.cloud/v1"),
+            )?,
+        };
+
+        let prefixed = |var: &'static str, prefix: &str| -> Result<Option<String>, ConfigError> {
+            match get(var) {
+                Some(v) if !v.starts_with(prefix) => Err(err(
+                    var,
+                    format!("must start with `{prefix}` (the value is not shown)"),
+                )),
+                other => Ok(other),
+            }
+        };
+        let stripe = StripeConfig {
+            secret_key: prefixed("STRIPE_SECRET_KEY", "sk_")?.map(Secret),
+            publishable_key: prefixed("STRIPE_PUBLISHABLE_KEY", "pk_")?,
+            webhook_secret: prefixed("STRIPE_WEBHOOK_SECRET", "whsec_")?.map(Secret),
+            prices: StripePrices {
+                starter: prefixed("STRIPE_PRICE_STARTER", "price_")?,
+                growth: prefixed("STRIPE_PRICE_GROWTH", "price_")?,
+                enterprise: prefixed("STRIPE_PRICE_ENTERPRISE", "price_")?,
+            },
+        };
+        if stripe.secret_key.is_some() && stripe.webhook_secret.is_none() {
+            return Err(err(
+                "STRIPE_WEBHOOK_SECRET",
+                "is required when STRIPE_SECRET_KEY is set (webhooks could not be verified)",
+            ));
+        }
+
+        let base_domain = get("NEST_BASE_DOMAIN").unwrap_or_else(|| "localhost".to_owned());
+        let domain_ok = base_domain.len() <= 200
+            && base_domain.split('.').all(|label| {
+                !label.is_empty()
+                    && label.len() <= 63
+                    && label
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                    && !label.starts_with('-')
+                    && !label.ends_with('-')
+            });
+        if !domain_ok {
+            return Err(err(
+                "NEST_BASE_DOMAIN",
+                format!("`{base_domain}` is not a lowercase domain name such as apps.example.com"),
+            ));
+        }
+        let caddy = CaddyConfig {
+            admin_url: get("CADDY_ADMIN_URL")
+                .map(|v| parse_http_url("CADDY_ADMIN_URL", &v))
+                .transpose()?,
+            base_domain,
+        };
+
+        Ok(Self {
+            addr,
+            data_dir,
+            database,
+            site_url,
+            site_root,
+            log_filter,
+            log_format,
+            hetzner,
+            stripe,
+            caddy,
+        })
+    }
+
+    /// Whether the dashboard is served over https (secure cookies, HSTS).
+    pub fn is_https(&self) -> bool {
+        self.site_url.scheme() == "https"
+    }
+}
+
+fn parse_http_url(var: &'static str, value: &str) -> Result<Url, ConfigError> {
+    let url = Url::parse(value).map_err(|e| err(var, format!("`{value}` is not a URL ({e})")))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(err(
+            var,
+            format!("`{value}` must be an http(s) URL with a host"),
+        ));
+    }
+    Ok(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Config::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn no_variables_at_all_gives_the_local_defaults() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.addr.to_string(), "127.0.0.1:3001");
+        assert_eq!(c.data_dir, PathBuf::from("./data"));
+        assert_eq!(c.database.expose(), "sqlite://./data/nest.db?mode=rwc");
+        assert_eq!(c.site_url.as_str(), "http://127.0.0.1:3001/");
+        assert!(c.hetzner.api_token.is_none());
+        assert!(c.stripe.secret_key.is_none());
+        assert!(c.caddy.admin_url.is_none());
+        assert!(!c.is_https());
+    }
+
+    #[test]
+    fn each_malformed_variable_names_itself_and_the_problem() {
+        let cases: &[(&str, &str, &str)] = &[
+            ("NEST_ADDR", "localhost", "is not a socket address"),
+            ("NEST_ADDR", "127.0.0.1:99999", "is not a socket address"),
+            (
+                "DATABASE_URL",
+                "mysql://root@localhost/nest",
+                "must start with sqlite:// or postgres://",
+            ),
+            ("DATABASE_URL", "sqlite://", "names no SQLite file"),
+            (
+                "DATABASE_URL",
+                "postgres://user:pw@[::1",
+                "is not a valid PostgreSQL URL",
+            ),
+            ("SITE_URL", "nest.example.com", "is not a URL"),
+            (
+                "SITE_URL",
+                "ftp://nest.example.com",
+                "must use http or https",
+            ),
+            (
+                "SITE_URL",
+                "https://nest.example.com/admin",
+                "must be an origin without a path",
+            ),
+            ("NEST_LOG", "info,,=[", "is not a valid log filter"),
+            ("NEST_LOG_FORMAT", "yaml", "must be `text` or `json`"),
+            (
+                "HETZNER_SSH_KEY_IDS",
+                "12,abc",
+                "`abc` is not a numeric SSH key id",
+            ),
+            ("HETZNER_API_URL", "not a url", "is not a URL"),
+            (
+                "HETZNER_API_URL",
+                "file:///tmp/x",
+                "must be an http(s) URL with a host",
+            ),
+            ("STRIPE_SECRET_KEY", "pk_live_123", "must start with `sk_`"),
+            (
+                "STRIPE_PUBLISHABLE_KEY",
+                "sk_test_1",
+                "must start with `pk_`",
+            ),
+            (
+                "STRIPE_WEBHOOK_SECRET",
+                "secret",
+                "must start with `whsec_`",
+            ),
+            (
+                "STRIPE_PRICE_STARTER",
+                "prod_123",
+                "must start with `price_`",
+            ),
+            ("STRIPE_PRICE_GROWTH", "123", "must start with `price_`"),
+            ("STRIPE_PRICE_ENTERPRISE", "x", "must start with `price_`"),
+            (
+                "CADDY_ADMIN_URL",
+                "localhost:2019",
+                "must be an http(s) URL with a host",
+            ),
+            (
+                "NEST_BASE_DOMAIN",
+                "Apps.Example.com",
+                "is not a lowercase domain name",
+            ),
+            (
+                "NEST_BASE_DOMAIN",
+                "apps..example.com",
+                "is not a lowercase domain name",
+            ),
+        ];
+        for (var, value, expected) in cases {
+            let e = config(&[(var, value)]).expect_err(&format!("{var}={value} should be refused"));
+            assert_eq!(e.var, *var, "{var}={value}: wrong variable blamed: {e}");
+            assert!(
+                e.message.contains(expected),
+                "{var}={value}: message `{}` lacks `{expected}`",
+                e.message
+            );
+            assert!(
+                e.to_string()
+                    .starts_with(&format!("configuration error: {var}: "))
+            );
+        }
+    }
+
+    #[test]
+    fn a_stripe_key_without_a_webhook_secret_is_refused() {
+        let e = config(&[("STRIPE_SECRET_KEY", "sk_test_1")]).unwrap_err();
+        assert_eq!(e.var, "STRIPE_WEBHOOK_SECRET");
+    }
+
+    #[test]
+    fn secrets_never_appear_in_debug_output_or_errors() {
+        let c = config(&[
+            ("HETZNER_API_TOKEN", "hcloud-token-xyz"),
+            ("STRIPE_SECRET_KEY", "sk_test_supersecret"),
+            ("STRIPE_WEBHOOK_SECRET", "whsec_supersecret"),
+            ("DATABASE_URL", "postgres://nest:hunter2@db/nest"),
+        ])
+        .unwrap();
+        let shown = format!("{c:?}");
+        for secret in ["hcloud-token-xyz", "supersecret", "hunter2"] {
+            assert!(!shown.contains(secret), "{secret} leaked into {shown}");
+        }
+        let e = config(&[("STRIPE_SECRET_KEY", "rk_live_leaky")]).unwrap_err();
+        assert!(!e.to_string().contains("leaky"));
+    }
+
+    #[test]
+    fn empty_values_count_as_unset() {
+        let c = config(&[("NEST_ADDR", ""), ("HETZNER_API_TOKEN", "  ")]).unwrap();
+        assert_eq!(c.addr.port(), 3001);
+        assert!(c.hetzner.api_token.is_none());
+    }
+
+    #[test]
+    fn a_sqlite_url_gets_create_mode_unless_it_chose_one() {
+        assert_eq!(
+            DatabaseUrl::parse("sqlite:nest.db").unwrap().expose(),
+            "sqlite://nest.db?mode=rwc"
+        );
+        assert_eq!(
+            DatabaseUrl::parse("sqlite://x.db?mode=ro")
+                .unwrap()
+                .expose(),
+            "sqlite://x.db?mode=ro"
+        );
+        assert_eq!(
+            DatabaseUrl::parse("sqlite://x.db?cache=shared")
+                .unwrap()
+                .expose(),
+            "sqlite://x.db?cache=shared&mode=rwc"
+        );
+    }
+
+    #[test]
+    fn the_data_dir_moves_the_default_sqlite_file() {
+        let c = config(&[("NEST_DATA_DIR", "/var/lib/nest")]).unwrap();
+        assert_eq!(
+            c.database.expose(),
+            "sqlite:///var/lib/nest/nest.db?mode=rwc"
+        );
+    }
+
+    #[test]
+    fn an_https_site_url_turns_on_secure_mode() {
+        assert!(
+            config(&[("SITE_URL", "https://nest.example.com")])
+                .unwrap()
+                .is_https()
+        );
+    }
+
+    #[test]
+    fn ssh_key_ids_are_a_comma_separated_list() {
+        let c = config(&[("HETZNER_SSH_KEY_IDS", "1, 22 ,333")]).unwrap();
+        assert_eq!(c.hetzner.ssh_key_ids, vec![1, 22, 333]);
+    }
+}

@@ -1,0 +1,98 @@
+//! Connecting to the database (SQLite file or PostgreSQL) and running migrations.
+
+use std::time::Duration;
+
+use app::models::DatabaseKind;
+use migration::{Migrator, MigratorTrait};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr};
+
+use crate::config::DatabaseUrl;
+
+/// Opens a connection pool; for SQLite, creates the file's directory and turns on WAL.
+pub async fn connect(url: &DatabaseUrl) -> anyhow::Result<DatabaseConnection> {
+    if let DatabaseUrl::Sqlite {
+        path: Some(path), ..
+    } = url
+    {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                anyhow::anyhow!("could not create the data directory {}: {e}", dir.display())
+            })?;
+        }
+    }
+    let mut options = ConnectOptions::new(url.expose().to_owned());
+    options
+        .max_connections(match url {
+            DatabaseUrl::Sqlite { .. } => 8,
+            DatabaseUrl::Postgres(_) => 16,
+        })
+        .connect_timeout(Duration::from_secs(5))
+        .acquire_timeout(Duration::from_secs(10))
+        .sqlx_logging(false);
+    let db = Database::connect(options).await.map_err(|e| match url {
+        // A PostgreSQL error may quote the URL, password included: keep it out of the message.
+        DatabaseUrl::Postgres(_) => anyhow::anyhow!(
+            "could not connect to PostgreSQL (check DATABASE_URL): {}",
+            redact(&e)
+        ),
+        DatabaseUrl::Sqlite { .. } => anyhow::anyhow!("could not open the SQLite database: {e}"),
+    })?;
+    if db.get_database_backend() == DbBackend::Sqlite {
+        // WAL lets readers proceed while the one writer writes; foreign keys are on by default in sqlx.
+        db.execute_unprepared("PRAGMA journal_mode = WAL").await?;
+        db.execute_unprepared("PRAGMA synchronous = NORMAL").await?;
+    }
+    Ok(db)
+}
+
+fn redact(err: &DbErr) -> String {
+    let text = err.to_string();
+    match (text.find("://"), text.find('@')) {
+        (Some(start), Some(at)) if at > start => {
+            format!("{}://[redacted]{}", &text[..start], &text[at..])
+        }
+        _ => text,
+    }
+}
+
+/// Which engine a connection talks to.
+pub fn kind(db: &DatabaseConnection) -> DatabaseKind {
+    match db.get_database_backend() {
+        DbBackend::Postgres => DatabaseKind::Postgres,
+        _ => DatabaseKind::Sqlite,
+    }
+}
+
+/// Applies every pending migration.
+pub async fn migrate_up(db: &DatabaseConnection) -> Result<(), DbErr> {
+    Migrator::up(db, None).await
+}
+
+/// Reverts the last `steps` migrations (all of them when `None`).
+pub async fn migrate_down(db: &DatabaseConnection, steps: Option<u32>) -> Result<(), DbErr> {
+    Migrator::down(db, steps).await
+}
+
+/// Names of the applied and pending migrations.
+pub async fn migration_status(
+    db: &DatabaseConnection,
+) -> Result<(Vec<String>, Vec<String>), DbErr> {
+    let applied = Migrator::get_applied_migrations(db)
+        .await?
+        .iter()
+        .map(|m| m.name().to_owned())
+        .collect();
+    let pending = Migrator::get_pending_migrations(db)
+        .await?
+        .iter()
+        .map(|m| m.name().to_owned())
+        .collect();
+    Ok((applied, pending))
+}
+
+/// Checks the database answers; returns the round-trip time.
+pub async fn ping(db: &DatabaseConnection) -> Result<Duration, DbErr> {
+    let started = std::time::Instant::now();
+    db.ping().await?;
+    Ok(started.elapsed())
+}

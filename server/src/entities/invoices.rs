@@ -1,0 +1,30 @@
+//! `invoices`: monthly invoices, numbered `INV-YYYYMM-XXXX`, one per organization and period.
+
+use app::models::{Currency, InvoiceNumber, InvoiceStatus};
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "invoices")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    pub organization_id: i64,
+    #[sea_orm(unique)]
+    pub number: InvoiceNumber,
+    pub period_start: Date,
+    pub period_end: Date,
+    pub amount_cents: i64,
+    pub currency: Currency,
+    pub status: InvoiceStatus,
+    pub due_date: Date,
+    pub paid_at: Option<DateTimeUtc>,
+    #[sea_orm(unique)]
+    pub stripe_invoice_id: Option<String>,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,22 @@
+//! SeaORM entities: one module per table of `migration`'s schema.
+//!
+//! Columns holding a closed set or a parsed value use the shared types from `app::models`
+//! (stored as strings), so a row read back is already valid.
+
+pub mod audit_log;
+pub mod health_alerts;
+pub mod health_checks;
+pub mod invoices;
+pub mod login_attempts;
+pub mod organizations;
+pub mod platform_admins;
+pub mod provisioning_jobs;
+pub mod regions;
+pub mod routes;
+pub mod sessions;
+pub mod settings;
+pub mod stripe_events;
+pub mod tiers;
+pub mod user_tokens;
+pub mod users;
+pub mod vpses;

@@ -1,0 +1,83 @@
+//! Platform-wide status: database health, integrations in use, seeded data, organization counts.
+
+use std::sync::Arc;
+
+use app::backend::SystemBackend;
+use app::error::AppError;
+use app::models::{IntegrationMode, OrgStatus, PlatformStatus};
+use sea_orm::{
+    DatabaseConnection, EntityTrait, FromQueryResult, PaginatorTrait, QuerySelect,
+    sea_query::{Expr, Func},
+};
+
+use crate::config::Config;
+use crate::entities::{organizations, regions, tiers};
+use crate::error::Error;
+
+/// Implements [`SystemBackend`] over the database and configuration.
+pub struct SystemService {
+    /// Database pool.
+    pub db: DatabaseConnection,
+    /// Configuration (which integrations are real).
+    pub config: Arc<Config>,
+}
+
+#[derive(Debug, FromQueryResult)]
+struct StatusCount {
+    status: OrgStatus,
+    count: i64,
+}
+
+impl SystemService {
+    async fn status(&self) -> Result<PlatformStatus, Error> {
+        let database_ok = crate::db::ping(&self.db).await.is_ok();
+        let counts = organizations::Entity::find()
+            .select_only()
+            .column(organizations::Column::Status)
+            .column_as(
+                Expr::from(Func::count(Expr::col(organizations::Column::Id))),
+                "count",
+            )
+            .group_by(organizations::Column::Status)
+            .into_model::<StatusCount>()
+            .all(&self.db)
+            .await?;
+        let mut organizations_by_status: Vec<(OrgStatus, u64)> = counts
+            .into_iter()
+            .map(|c| (c.status, u64::try_from(c.count).unwrap_or(0)))
+            .collect();
+        organizations_by_status
+            .sort_by_key(|(status, _)| OrgStatus::ALL.iter().position(|s| s == status));
+
+        Ok(PlatformStatus {
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            database: crate::db::kind(&self.db),
+            database_ok,
+            hetzner: if self.config.hetzner.api_token.is_some() {
+                IntegrationMode::Real
+            } else {
+                IntegrationMode::Simulated
+            },
+            stripe: if self.config.stripe.secret_key.is_some() {
+                IntegrationMode::Real
+            } else {
+                IntegrationMode::Simulated
+            },
+            caddy: if self.config.caddy.admin_url.is_some() {
+                IntegrationMode::Real
+            } else {
+                IntegrationMode::NotConnected
+            },
+            organizations_by_status,
+            tiers: tiers::Entity::find().count(&self.db).await?,
+            regions: regions::Entity::find().count(&self.db).await?,
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl SystemBackend for SystemService {
+    async fn platform_status(&self) -> Result<PlatformStatus, AppError> {
+        Ok(self.status().await?)
+    }
+}
