@@ -34,6 +34,11 @@ impl From<DbErr> for Error {
         match err.sql_err() {
             Some(SqlErr::UniqueConstraintViolation(detail)) => Self::Duplicate(detail),
             Some(SqlErr::ForeignKeyConstraintViolation(detail)) => Self::Reference(detail),
+            // SQLite reports `ON DELETE RESTRICT` as SQLITE_CONSTRAINT_TRIGGER (1811), which
+            // SeaORM does not classify; its message is the same as for other FK failures.
+            _ if err.to_string().contains("FOREIGN KEY constraint failed") => {
+                Self::Reference(err.to_string())
+            }
             _ => Self::Database(err),
         }
     }

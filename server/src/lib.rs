@@ -13,3 +13,8 @@ pub mod seed;
 pub mod state;
 pub mod system;
 pub mod telemetry;
+
+/// Installs ring as the process-wide TLS provider for outgoing HTTPS (reqwest). Idempotent.
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

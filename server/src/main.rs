@@ -27,6 +27,7 @@ async fn main() -> ExitCode {
         }
     };
     telemetry::init(&config);
+    server::install_tls_provider();
     match cli::run(command, config).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -242,17 +242,17 @@ impl FromStr for InvoiceNumber {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let b = s.as_bytes();
         let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
-        if b.len() != 16
+        if b.len() != 15
             || !s.starts_with("INV-")
             || b[10] != b'-'
             || !digits(4..10)
-            || !digits(11..16)
+            || !digits(11..15)
         {
             return Err(ParseError::InvoiceNumber);
         }
         let year: u16 = s[4..8].parse().map_err(|_| ParseError::InvoiceNumber)?;
         let month: u8 = s[8..10].parse().map_err(|_| ParseError::InvoiceNumber)?;
-        let sequence: u16 = s[11..16].parse().map_err(|_| ParseError::InvoiceNumber)?;
+        let sequence: u16 = s[11..15].parse().map_err(|_| ParseError::InvoiceNumber)?;
         if !(1..=12).contains(&month) || sequence == 0 || year < 1000 {
             return Err(ParseError::InvoiceNumber);
         }

@@ -1,0 +1,91 @@
+//! The HTTP surface over real sockets: `/healthz`, server-rendered pages, a server function.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::net::SocketAddr;
+
+use sea_orm::DatabaseConnection;
+use server::config::Config;
+use server::state::App;
+
+/// Serves Nest on an ephemeral loopback port; returns its base URL.
+async fn serve(db: &DatabaseConnection) -> String {
+    server::install_tls_provider();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr: SocketAddr = listener.local_addr().unwrap();
+    let config =
+        Config::from_lookup(|name| (name == "NEST_ADDR").then(|| addr.to_string())).unwrap();
+    let router = server::http::router(App::new(config, db.clone()));
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap();
+    });
+    format!("http://{addr}")
+}
+
+async fn healthz_reports_the_database(db: &DatabaseConnection) {
+    let base = serve(db).await;
+    let response = reqwest::get(format!("{base}/healthz")).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "ok");
+    assert_eq!(body["database"]["ok"], true);
+    let expected = match server::db::kind(db) {
+        app::models::DatabaseKind::Sqlite => "sqlite",
+        app::models::DatabaseKind::Postgres => "postgres",
+    };
+    assert_eq!(body["database"]["kind"], expected);
+}
+
+async fn the_overview_is_rendered_on_the_server_with_its_hydration_script(db: &DatabaseConnection) {
+    let base = serve(db).await;
+    let response = reqwest::get(format!("{base}/")).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("<h1>Overview</h1>"), "{html}");
+    assert!(html.contains("/pkg/nest.js"), "hydration script is linked");
+    assert!(html.contains("/pkg/nest.css"), "stylesheet is linked");
+    assert!(
+        html.contains("aria-label=\"Main\""),
+        "sidebar navigation is present"
+    );
+}
+
+async fn an_unknown_page_is_a_404_with_a_way_back(db: &DatabaseConnection) {
+    let base = serve(db).await;
+    let response = reqwest::get(format!("{base}/no/such/page")).await.unwrap();
+    assert_eq!(response.status(), 404);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("Page not found"));
+    assert!(html.contains("href=\"/\""));
+}
+
+async fn the_platform_status_server_function_reports_seeded_data(db: &DatabaseConnection) {
+    let base = serve(db).await;
+    let client = reqwest::Client::new();
+    let response = client
+        .post(format!("{base}/api/platform_status"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let status: app::models::PlatformStatus = response.json().await.unwrap();
+    assert!(status.database_ok);
+    assert_eq!((status.tiers, status.regions), (3, 6));
+    assert_eq!(status.hetzner, app::models::IntegrationMode::Simulated);
+    assert!(status.organizations_by_status.is_empty());
+}
+
+on_both_databases!(
+    healthz_reports_the_database,
+    the_overview_is_rendered_on_the_server_with_its_hydration_script,
+    an_unknown_page_is_a_404_with_a_way_back,
+    the_platform_status_server_function_reports_seeded_data,
+);
