@@ -21,9 +21,17 @@ const NAV: &[NavItem] = &[NavItem {
 pub fn Layout(children: Children) -> impl IntoView {
     let (menu_open, set_menu_open) = signal(true);
     let location = use_location();
+    // Effects run only in the browser, so this flips once the page is interactive; the
+    // end-to-end tests wait for `data-hydrated="true"` before they click.
+    let (hydrated, set_hydrated) = signal(false);
+    Effect::new(move |_| set_hydrated.set(true));
 
     view! {
-        <div class="shell" class:menu-collapsed=move || !menu_open.get()>
+        <div
+            class="shell"
+            class:menu-collapsed=move || !menu_open.get()
+            data-hydrated=move || hydrated.get().to_string()
+        >
             <header class="topbar">
                 <button
                     type="button"

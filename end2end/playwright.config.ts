@@ -1,0 +1,55 @@
+// Playwright runs Nest's own binary against a fresh SQLite data directory, in Debian's chromium.
+// It never downloads a browser: executablePath points at /usr/bin/chromium.
+import { defineConfig } from '@playwright/test';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as fs from 'node:fs';
+
+const port = Number(process.env.NEST_E2E_PORT ?? 3101);
+const baseURL = `http://127.0.0.1:${port}`;
+const repo = path.resolve(__dirname, '..');
+const targetDir = process.env.CARGO_TARGET_DIR ?? path.join(repo, 'target');
+const nestBin = process.env.NEST_BIN ?? path.join(targetDir, 'debug', 'nest');
+const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'nest-e2e-'));
+
+export default defineConfig({
+  testDir: './tests',
+  fullyParallel: false,
+  workers: 1,
+  forbidOnly: !!process.env.CI,
+  retries: 0,
+  timeout: 30_000,
+  expect: { timeout: 10_000 },
+  reporter: [['list']],
+  use: {
+    baseURL,
+    trace: 'retain-on-failure',
+    launchOptions: {
+      executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    },
+  },
+  webServer: {
+    command: nestBin,
+    url: `${baseURL}/healthz`,
+    reuseExistingServer: false,
+    timeout: 60_000,
+    stdout: 'pipe',
+    stderr: 'pipe',
+    env: {
+      NEST_ADDR: `127.0.0.1:${port}`,
+      NEST_DATA_DIR: dataDir,
+      DATABASE_URL: process.env.NEST_E2E_DATABASE_URL ?? '',
+      LEPTOS_SITE_ROOT: path.join(repo, 'target', 'site'),
+      NEST_LOG: 'warn',
+    },
+  },
+});
