@@ -13,12 +13,11 @@ pub async fn connect(url: &DatabaseUrl) -> anyhow::Result<DatabaseConnection> {
     if let DatabaseUrl::Sqlite {
         path: Some(path), ..
     } = url
+        && let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
     {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                anyhow::anyhow!("could not create the data directory {}: {e}", dir.display())
-            })?;
-        }
+        std::fs::create_dir_all(dir).map_err(|e| {
+            anyhow::anyhow!("could not create the data directory {}: {e}", dir.display())
+        })?;
     }
     let mut options = ConnectOptions::new(url.expose().to_owned());
     options

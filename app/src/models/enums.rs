@@ -246,6 +246,8 @@ string_enum! {
     }
 }
 
+// Not derived: `string_enum!` fixes the derive list for every enum it declares.
+#[allow(clippy::derivable_impls)]
 impl Default for Region {
     fn default() -> Self {
         Self::Nbg1
