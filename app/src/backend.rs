@@ -7,13 +7,104 @@
 use std::sync::Arc;
 
 use crate::error::AppError;
-use crate::models::PlatformStatus;
+use crate::models::{
+    AddedAdmin, AdminIdentity, AdminRole, AdminSummary, AuditFilter, AuditPage, Caller,
+    InitialPassword, PlatformStatus,
+};
 
-/// Platform-wide queries (the overview's status panel, `/healthz`).
+/// What a server function knows about the HTTP request that called it.
+#[derive(Clone, Debug)]
+pub struct RequestInfo {
+    /// The caller's session (server-side, in the database).
+    pub session: tower_sessions::Session,
+    /// The client's IP address.
+    pub ip: Option<String>,
+    /// The client's user agent.
+    pub user_agent: Option<String>,
+}
+
+/// The CSP nonce of this response, put in the request's extensions by the security layer.
+#[derive(Clone, Debug)]
+pub struct CspNonce(pub String);
+
+/// Platform-wide queries (the overview's status panel).
 #[async_trait::async_trait]
 pub trait SystemBackend: Send + Sync {
     /// The platform's status: database, integrations, seeded data, organization counts.
     async fn platform_status(&self) -> Result<PlatformStatus, AppError>;
+}
+
+/// Admin access: setup, login, sessions, the admins list.
+#[async_trait::async_trait]
+pub trait AdminsBackend: Send + Sync {
+    /// Whether no platform admin exists yet (so `/setup` is open).
+    async fn needs_setup(&self) -> Result<bool, AppError>;
+    /// Creates the first superadmin and logs them in; refused once any admin exists.
+    async fn setup(
+        &self,
+        req: &RequestInfo,
+        email: String,
+        password: String,
+        confirm: String,
+    ) -> Result<AdminIdentity, AppError>;
+    /// Checks credentials (with brute-force limits) and starts a new session.
+    async fn login(
+        &self,
+        req: &RequestInfo,
+        email: String,
+        password: String,
+    ) -> Result<Caller, AppError>;
+    /// Ends the caller's session.
+    async fn logout(&self, req: &RequestInfo) -> Result<(), AppError>;
+    /// The logged-in user behind this request, if any (expired sessions are ended here).
+    async fn caller(&self, req: &RequestInfo) -> Result<Option<Caller>, AppError>;
+    /// Every platform admin.
+    async fn list(&self, actor: &AdminIdentity) -> Result<Vec<AdminSummary>, AppError>;
+    /// Adds an admin (superadmin only).
+    async fn add(
+        &self,
+        actor: &AdminIdentity,
+        req: &RequestInfo,
+        email: String,
+        role: AdminRole,
+        initial: InitialPassword,
+        password: Option<String>,
+    ) -> Result<AddedAdmin, AppError>;
+    /// Changes an admin's role (superadmin only); ends their sessions.
+    async fn change_role(
+        &self,
+        actor: &AdminIdentity,
+        req: &RequestInfo,
+        user_id: i64,
+        role: AdminRole,
+    ) -> Result<(), AppError>;
+    /// Removes an admin (superadmin only); ends their sessions.
+    async fn remove(
+        &self,
+        actor: &AdminIdentity,
+        req: &RequestInfo,
+        user_id: i64,
+    ) -> Result<(), AppError>;
+    /// Sets a password through a one-time link.
+    async fn set_password(
+        &self,
+        req: &RequestInfo,
+        token: String,
+        password: String,
+        confirm: String,
+    ) -> Result<(), AppError>;
+}
+
+/// The audit log.
+#[async_trait::async_trait]
+pub trait AuditBackend: Send + Sync {
+    /// A page of entries, newest first, older than `before` when given.
+    async fn list(
+        &self,
+        filter: AuditFilter,
+        before: Option<i64>,
+        limit: u64,
+    ) -> Result<AuditPage, AppError>;
 }
 
 /// Everything the server functions can reach, provided as Leptos context.
@@ -21,10 +112,68 @@ pub trait SystemBackend: Send + Sync {
 pub struct Backend {
     /// Platform-wide queries.
     pub system: Arc<dyn SystemBackend>,
+    /// Admin access.
+    pub admins: Arc<dyn AdminsBackend>,
+    /// The audit log.
+    pub audit: Arc<dyn AuditBackend>,
 }
 
 /// The backend provided by the server to this render or server-function call.
 pub fn use_backend() -> Result<Backend, AppError> {
     leptos::prelude::use_context::<Backend>()
         .ok_or_else(|| AppError::Internal("backend-missing".to_owned()))
+}
+
+/// The request behind this server-function call.
+pub async fn request_info() -> Result<RequestInfo, AppError> {
+    use axum::extract::ConnectInfo;
+    let session: tower_sessions::Session = leptos_axum::extract()
+        .await
+        .map_err(|e| AppError::Internal(format!("session-unavailable: {e}")))?;
+    let ip = leptos_axum::extract::<ConnectInfo<std::net::SocketAddr>>()
+        .await
+        .ok()
+        .map(|c| c.0.ip().to_string());
+    let headers: http::HeaderMap = leptos_axum::extract().await.unwrap_or_default();
+    let user_agent = headers
+        .get(http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.chars().take(512).collect());
+    Ok(RequestInfo {
+        session,
+        ip,
+        user_agent,
+    })
+}
+
+/// The calling platform admin; `Unauthenticated` without a session, `Forbidden` for a user who
+/// is not a platform admin. Every server function that is not public starts with this.
+pub async fn require_admin() -> Result<(Backend, RequestInfo, AdminIdentity), AppError> {
+    let backend = use_backend()?;
+    let req = request_info().await?;
+    let caller = backend
+        .admins
+        .caller(&req)
+        .await?
+        .ok_or(AppError::Unauthenticated)?;
+    let role = caller
+        .role
+        .ok_or_else(|| AppError::Forbidden("this needs a platform admin".to_owned()))?;
+    let admin = AdminIdentity {
+        user_id: caller.user_id,
+        email: caller.email,
+        role,
+    };
+    Ok((backend, req, admin))
+}
+
+/// Like [`require_admin`], for superadmin-only actions.
+pub async fn require_superadmin() -> Result<(Backend, RequestInfo, AdminIdentity), AppError> {
+    let (backend, req, admin) = require_admin().await?;
+    if admin.role != AdminRole::Superadmin {
+        return Err(AppError::Forbidden(
+            "only a superadmin can do this".to_owned(),
+        ));
+    }
+    Ok((backend, req, admin))
 }

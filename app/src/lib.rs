@@ -3,6 +3,7 @@
 //!
 //! Compiled twice: with `ssr` into the `nest` server binary, with `hydrate` into the WASM bundle.
 
+pub mod auth;
 pub mod components;
 pub mod error;
 pub mod models;
@@ -17,10 +18,20 @@ use leptos_router::components::{Route, Router, Routes};
 use leptos_router::path;
 
 use crate::components::layout::Layout;
-use crate::pages::{home::HomePage, not_found::NotFound};
+use crate::pages::{
+    admins::AdminsPage, audit::AuditPage, home::HomePage, login::LoginPage, not_found::NotFound,
+    set_password::SetPasswordPage, setup::SetupPage, unauthorized::UnauthorizedPage,
+};
 
 /// The HTML document rendered on the server around the app.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    // The security layer puts this response's CSP nonce in the request; hydration scripts carry it.
+    #[cfg(feature = "ssr")]
+    if let Some(nonce) = use_context::<http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<crate::backend::CspNonce>().cloned())
+    {
+        provide_context(leptos::nonce::Nonce::from_value(nonce.0));
+    }
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -51,6 +62,12 @@ pub fn App() -> impl IntoView {
             <Layout>
                 <Routes fallback=|| view! { <NotFound/> }>
                     <Route path=path!("/") view=HomePage/>
+                    <Route path=path!("/login") view=LoginPage/>
+                    <Route path=path!("/setup") view=SetupPage/>
+                    <Route path=path!("/unauthorized") view=UnauthorizedPage/>
+                    <Route path=path!("/set-password") view=SetPasswordPage/>
+                    <Route path=path!("/admins") view=AdminsPage/>
+                    <Route path=path!("/audit") view=AuditPage/>
                 </Routes>
             </Layout>
         </Router>

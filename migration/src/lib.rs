@@ -5,6 +5,7 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261125_000001_initial_schema;
+mod m20261125_000002_audit_append_only;
 
 /// The ordered list of Nest's migrations.
 pub struct Migrator;
@@ -12,6 +13,9 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261125_000001_initial_schema::Migration)]
+        vec![
+            Box::new(m20261125_000001_initial_schema::Migration),
+            Box::new(m20261125_000002_audit_append_only::Migration),
+        ]
     }
 }

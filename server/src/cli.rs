@@ -16,6 +16,9 @@ USAGE:
     nest migrate up              apply pending database migrations
     nest migrate down [STEPS]    revert the last STEPS migrations (default 1; `all` for every one)
     nest migrate status          list applied and pending migrations
+    nest create-admin --email EMAIL [--role superadmin|admin]
+                                 create a platform admin; the password is read from standard
+                                 input (prompted, without echo, on a terminal); never an argument
     nest help | --help           show this text
     nest --version               show the version
 
@@ -32,6 +35,13 @@ pub enum Command {
     MigrateDown(Option<u32>),
     /// Show migrations.
     MigrateStatus,
+    /// Create a platform admin.
+    CreateAdmin {
+        /// Their email.
+        email: String,
+        /// Their role (default superadmin).
+        role: app::models::AdminRole,
+    },
     /// Print usage.
     Help,
     /// Print the version.
@@ -53,8 +63,48 @@ pub fn parse(args: &[String]) -> anyhow::Result<Command> {
             n.parse()
                 .with_context(|| format!("`{n}` is not a number of steps (or `all`)"))?,
         )),
+        ["create-admin", rest @ ..] => parse_create_admin(rest)?,
         other => bail!("unknown command `{}`; run `nest help`", other.join(" ")),
     })
+}
+
+fn parse_create_admin(args: &[&str]) -> anyhow::Result<Command> {
+    let (mut email, mut role) = (None, app::models::AdminRole::Superadmin);
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match *arg {
+            "--email" => email = Some(it.next().context("--email needs a value")?.to_string()),
+            "--role" => {
+                let value = it.next().context("--role needs a value")?;
+                role = value.parse().map_err(|e| anyhow::anyhow!("--role: {e}"))?;
+            }
+            "--password" => bail!(
+                "passwords are never taken as arguments (they would end up in shell history); pipe it to standard input"
+            ),
+            other => bail!("create-admin: unknown argument `{other}`"),
+        }
+    }
+    Ok(Command::CreateAdmin {
+        email: email.context("create-admin needs --email")?,
+        role,
+    })
+}
+
+/// Reads the new admin's password: prompted twice without echo on a terminal, else one line.
+fn read_password() -> anyhow::Result<String> {
+    use std::io::IsTerminal;
+    if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("Password: ")?;
+        let second = rpassword::prompt_password("Confirm password: ")?;
+        if first != second {
+            bail!("the passwords do not match");
+        }
+        Ok(first)
+    } else {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+    }
 }
 
 /// Runs a command to completion.
@@ -76,6 +126,19 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 "migrations reverted ({})",
                 steps.map_or("all".to_owned(), |n| n.to_string())
             );
+        }
+        Command::CreateAdmin { email, role } => {
+            let password = read_password()?;
+            let db = db::connect(&config.database).await?;
+            db::migrate_up(&db).await?;
+            seed::ensure_reference_data(&db, &config.stripe.prices).await?;
+            let app = App::new(config, db);
+            let user = app
+                .admins()
+                .create_from_cli(&email, role, password)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("created {role} {} (user {})", user.email, user.id);
         }
         Command::MigrateStatus => {
             let db = db::connect(&config.database).await?;
@@ -113,6 +176,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("could not listen on {} (NEST_ADDR)", config.addr))?;
     let app = App::new(config, db.clone());
+    tokio::spawn(purge_expired(app.clone()));
     tracing::info!(
         http.addr = %app.config.addr,
         site.url = %app.config.site_url,
@@ -128,6 +192,26 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     tracing::info!("shutting down: closing the database");
     db.close().await?;
     Ok(())
+}
+
+/// Every 10 minutes: deletes expired sessions and login attempts too old to matter.
+async fn purge_expired(app: App) {
+    use tower_sessions::ExpiredDeletion;
+    let store = crate::admins::session_store::DbSessionStore::new(
+        app.db.clone(),
+        app.clock.clone(),
+        app.session_policy().idle,
+    );
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
+    loop {
+        tick.tick().await;
+        if let Err(e) = store.delete_expired().await {
+            tracing::warn!(job.kind = "purge_sessions", error.detail = %e, "could not purge expired sessions");
+        }
+        if let Err(e) = crate::admins::rate_limit::purge_old(&app.db, app.clock.now()).await {
+            tracing::warn!(job.kind = "purge_login_attempts", error.detail = %e, "could not purge old login attempts");
+        }
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
@@ -200,5 +284,28 @@ mod tests {
             "{e}"
         );
         assert!(parse(&args("migrate down x")).is_err());
+    }
+
+    #[test]
+    fn create_admin_takes_an_email_and_a_role_but_never_a_password() {
+        assert_eq!(
+            parse(&args("create-admin --email ops@nest.test --role admin")).unwrap(),
+            Command::CreateAdmin {
+                email: "ops@nest.test".into(),
+                role: app::models::AdminRole::Admin
+            }
+        );
+        assert!(matches!(
+            parse(&args("create-admin --email ops@nest.test")).unwrap(),
+            Command::CreateAdmin {
+                role: app::models::AdminRole::Superadmin,
+                ..
+            }
+        ));
+        let e = parse(&args("create-admin --email a@b.co --password hunter2"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("never taken as arguments"), "{e}");
+        assert!(parse(&args("create-admin")).is_err());
     }
 }

@@ -178,6 +178,10 @@ pub struct Config {
     pub stripe: StripeConfig,
     /// Caddy.
     pub caddy: CaddyConfig,
+    /// `NEST_SESSION_IDLE_MINUTES`: a session ends after this many minutes without a request.
+    pub session_idle_minutes: u32,
+    /// `NEST_SESSION_ABSOLUTE_HOURS`: a session ends this many hours after login.
+    pub session_absolute_hours: u32,
 }
 
 /// Names of every variable Nest reads, for documentation checks.
@@ -200,6 +204,8 @@ pub const VARIABLES: &[&str] = &[
     "STRIPE_PRICE_ENTERPRISE",
     "CADDY_ADMIN_URL",
     "NEST_BASE_DOMAIN",
+    "NEST_SESSION_IDLE_MINUTES",
+    "NEST_SESSION_ABSOLUTE_HOURS",
 ];
 
 impl Config {
@@ -384,6 +390,27 @@ impl Config {
             base_domain,
         };
 
+        let bounded =
+            |var: &'static str, default: u32, max: u32, unit: &str| -> Result<u32, ConfigError> {
+                match get(var) {
+                    None => Ok(default),
+                    Some(v) => v
+                        .parse::<u32>()
+                        .ok()
+                        .filter(|n| (1..=max).contains(n))
+                        .ok_or_else(|| {
+                            err(
+                                var,
+                                format!(
+                                    "`{v}` must be a whole number of {unit} between 1 and {max}"
+                                ),
+                            )
+                        }),
+                }
+            };
+        let session_idle_minutes = bounded("NEST_SESSION_IDLE_MINUTES", 30, 24 * 60, "minutes")?;
+        let session_absolute_hours = bounded("NEST_SESSION_ABSOLUTE_HOURS", 12, 24 * 30, "hours")?;
+
         Ok(Self {
             addr,
             data_dir,
@@ -395,6 +422,8 @@ impl Config {
             hetzner,
             stripe,
             caddy,
+            session_idle_minutes,
+            session_absolute_hours,
         })
     }
 

@@ -23,9 +23,24 @@ pub enum Error {
     /// The thing asked for does not exist.
     #[error("{0} not found")]
     NotFound(String),
+    /// The request conflicts with the current state (setup already done, last superadmin, …).
+    #[error("{0}")]
+    Conflict(String),
+    /// No valid session.
+    #[error("not logged in")]
+    Unauthenticated,
+    /// Logged in but not allowed (not a platform admin, or not a superadmin).
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// Too many attempts; the message says when to try again.
+    #[error("{0}")]
+    RateLimited(String),
     /// The database failed in a way no caller can fix (connection lost, bad SQL, …).
     #[error("database error: {0}")]
     Database(DbErr),
+    /// Something that cannot fail did (hashing, a background task); a bug or a broken machine.
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 impl From<DbErr> for Error {
@@ -63,9 +78,18 @@ impl From<Error> for AppError {
                 "this is still in use, or refers to something that does not exist".to_owned(),
             ),
             Error::NotFound(what) => AppError::NotFound(what),
+            Error::Conflict(message) => AppError::Conflict(message),
+            Error::Unauthenticated => AppError::Unauthenticated,
+            Error::Forbidden(why) => AppError::Forbidden(why),
+            Error::RateLimited(message) => AppError::RateLimited(message),
             Error::Database(db) => {
                 let reference = error_reference();
                 tracing::error!(error.reference = %reference, error.kind = "database", error.detail = %db, "request failed");
+                AppError::Internal(reference)
+            }
+            Error::Internal(detail) => {
+                let reference = error_reference();
+                tracing::error!(error.reference = %reference, error.kind = "internal", error.detail = %detail, "request failed");
                 AppError::Internal(reference)
             }
         }

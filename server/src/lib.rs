@@ -3,7 +3,10 @@
 //!
 //! See ARCHITECTURE.md at the repository root for the map.
 
+pub mod admins;
+pub mod audit;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod db;
 pub mod entities;

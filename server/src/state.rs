@@ -4,19 +4,25 @@ use std::sync::Arc;
 
 use app::backend::Backend;
 use axum::extract::FromRef;
+use chrono::Duration;
 use leptos::config::LeptosOptions;
 use sea_orm::DatabaseConnection;
 
+use crate::admins::{AdminService, SessionPolicy};
+use crate::audit::AuditService;
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::system::SystemService;
 
-/// Shared state: configuration, database pool, Leptos options and the backend services.
+/// Shared state: configuration, database pool, clock, Leptos options.
 #[derive(Clone)]
 pub struct App {
     /// The configuration read at start-up.
     pub config: Arc<Config>,
     /// The database pool.
     pub db: DatabaseConnection,
+    /// The time source (tests move it forward).
+    pub clock: Clock,
     /// Where the browser bundle lives and what it is called.
     pub leptos: LeptosOptions,
 }
@@ -24,6 +30,11 @@ pub struct App {
 impl App {
     /// Builds the state from a configuration and an open, migrated database.
     pub fn new(config: Config, db: DatabaseConnection) -> Self {
+        Self::with_clock(config, db, Clock::system())
+    }
+
+    /// Like [`App::new`], with a given clock (tests).
+    pub fn with_clock(config: Config, db: DatabaseConnection, clock: Clock) -> Self {
         let leptos = LeptosOptions::builder()
             .output_name("nest")
             .site_root(config.site_root.to_string_lossy().into_owned())
@@ -33,7 +44,25 @@ impl App {
         Self {
             config: Arc::new(config),
             db,
+            clock,
             leptos,
+        }
+    }
+
+    /// Session lifetimes from the configuration.
+    pub fn session_policy(&self) -> SessionPolicy {
+        SessionPolicy {
+            idle: Duration::minutes(i64::from(self.config.session_idle_minutes)),
+            absolute: Duration::hours(i64::from(self.config.session_absolute_hours)),
+        }
+    }
+
+    /// The admin-access service.
+    pub fn admins(&self) -> AdminService {
+        AdminService {
+            db: self.db.clone(),
+            clock: self.clock.clone(),
+            policy: self.session_policy(),
         }
     }
 
@@ -43,6 +72,10 @@ impl App {
             system: Arc::new(SystemService {
                 db: self.db.clone(),
                 config: self.config.clone(),
+            }),
+            admins: Arc::new(self.admins()),
+            audit: Arc::new(AuditService {
+                db: self.db.clone(),
             }),
         }
     }

@@ -43,10 +43,32 @@ async fn healthz_reports_the_database(db: &DatabaseConnection) {
 }
 
 async fn the_overview_is_rendered_on_the_server_with_its_hydration_script(db: &DatabaseConnection) {
-    let base = serve(db).await;
-    let response = reqwest::get(format!("{base}/")).await.unwrap();
+    let server = support::TestServer::start(db).await;
+    let client = support::setup_superadmin(&server, "ops@nest.test").await;
+    let response = client
+        .http
+        .get(format!("{}/", server.base))
+        .header("cookie", client.cookie.clone().unwrap())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
+    let csp = response.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     let html = response.text().await.unwrap();
+    let nonce = csp
+        .split("'nonce-")
+        .nth(1)
+        .unwrap()
+        .split('\'')
+        .next()
+        .unwrap();
+    assert!(
+        html.contains(&format!("nonce=\"{nonce}\"")),
+        "hydration scripts carry the CSP nonce"
+    );
     assert!(html.contains("<h1>Overview</h1>"), "{html}");
     assert!(html.contains("/pkg/nest.js"), "hydration script is linked");
     assert!(html.contains("/pkg/nest.css"), "stylesheet is linked");
@@ -57,8 +79,15 @@ async fn the_overview_is_rendered_on_the_server_with_its_hydration_script(db: &D
 }
 
 async fn an_unknown_page_is_a_404_with_a_way_back(db: &DatabaseConnection) {
-    let base = serve(db).await;
-    let response = reqwest::get(format!("{base}/no/such/page")).await.unwrap();
+    let server = support::TestServer::start(db).await;
+    let client = support::setup_superadmin(&server, "ops@nest.test").await;
+    let response = client
+        .http
+        .get(format!("{}/no/such/page", server.base))
+        .header("cookie", client.cookie.clone().unwrap())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 404);
     let html = response.text().await.unwrap();
     assert!(html.contains("Page not found"));
@@ -66,17 +95,11 @@ async fn an_unknown_page_is_a_404_with_a_way_back(db: &DatabaseConnection) {
 }
 
 async fn the_platform_status_server_function_reports_seeded_data(db: &DatabaseConnection) {
-    let base = serve(db).await;
-    let client = reqwest::Client::new();
-    let response = client
-        .post(format!("{base}/api/platform_status"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body("")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let status: app::models::PlatformStatus = response.json().await.unwrap();
+    let server = support::TestServer::start(db).await;
+    let mut client = support::setup_superadmin(&server, "ops@nest.test").await;
+    let reply = client.call("platform_status", &[]).await;
+    assert_eq!(reply.status, 200);
+    let status: app::models::PlatformStatus = serde_json::from_value(reply.body).unwrap();
     assert!(status.database_ok);
     assert_eq!((status.tiers, status.regions), (3, 6));
     assert_eq!(status.hetzner, app::models::IntegrationMode::Simulated);

@@ -1,20 +1,57 @@
-//! The dashboard frame: top bar, sidebar navigation of the pages that exist, and the content.
+//! The dashboard frame: top bar with the signed-in admin, sidebar navigation of the pages that
+//! exist, and the content. Public pages (login, setup, …) get a plain frame.
 
 use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::use_location;
 
+use crate::auth::{current_caller, go, logout};
+use crate::models::AdminRole;
+
 /// A page in the sidebar: where it lives and what it is called.
 struct NavItem {
     href: &'static str,
     label: &'static str,
+    superadmin_only: bool,
 }
 
 /// The sidebar, in the spec's order. Only pages that exist are listed.
-const NAV: &[NavItem] = &[NavItem {
-    href: "/",
-    label: "Overview",
-}];
+const NAV: &[NavItem] = &[
+    NavItem {
+        href: "/",
+        label: "Overview",
+        superadmin_only: false,
+    },
+    NavItem {
+        href: "/admins",
+        label: "Admins",
+        superadmin_only: true,
+    },
+    NavItem {
+        href: "/audit",
+        label: "Audit log",
+        superadmin_only: false,
+    },
+];
+
+/// Pages shown without the dashboard frame.
+const PUBLIC_PAGES: &[&str] = &["/login", "/setup", "/unauthorized", "/set-password"];
+
+/// A button that signs out and goes to the login page.
+#[component]
+pub fn SignOutButton() -> impl IntoView {
+    let action = Action::new(|_: &()| logout());
+    Effect::new(move |_| {
+        if action.value().get().is_some() {
+            go("/login");
+        }
+    });
+    view! {
+        <button type="button" class="button secondary sign-out" on:click=move |_| { action.dispatch(()); }>
+            "Sign out"
+        </button>
+    }
+}
 
 /// The dashboard frame around every page.
 #[component]
@@ -25,47 +62,77 @@ pub fn Layout(children: Children) -> impl IntoView {
     // end-to-end tests wait for `data-hydrated="true"` before they click.
     let (hydrated, set_hydrated) = signal(false);
     Effect::new(move |_| set_hydrated.set(true));
+    let public = move || PUBLIC_PAGES.contains(&location.pathname.get().as_str());
+    let caller = Resource::new(public, |public| async move {
+        if public {
+            None
+        } else {
+            current_caller().await.ok()
+        }
+    });
+    let is_superadmin =
+        move || caller.get().flatten().and_then(|c| c.role) == Some(AdminRole::Superadmin);
 
     view! {
         <div
             class="shell"
-            class:menu-collapsed=move || !menu_open.get()
+            class:menu-collapsed=move || !menu_open.get() || public()
+            class:public=public
             data-hydrated=move || hydrated.get().to_string()
         >
             <header class="topbar">
-                <button
-                    type="button"
-                    class="menu-toggle"
-                    aria-controls="sidebar"
-                    aria-expanded=move || menu_open.get().to_string()
-                    on:click=move |_| set_menu_open.update(|open| *open = !*open)
-                >
-                    {move || if menu_open.get() { "Hide menu" } else { "Show menu" }}
-                </button>
+                <Show when=move || !public()>
+                    <button
+                        type="button"
+                        class="menu-toggle"
+                        aria-controls="sidebar"
+                        aria-expanded=move || menu_open.get().to_string()
+                        on:click=move |_| set_menu_open.update(|open| *open = !*open)
+                    >
+                        {move || if menu_open.get() { "Hide menu" } else { "Show menu" }}
+                    </button>
+                </Show>
                 <a class="brand" href="/">"Nest"</a>
                 <span class="brand-sub">"control plane"</span>
+                <Transition fallback=|| ()>
+                    {move || caller.get().flatten().map(|c| view! {
+                        <div class="user-menu">
+                            <span data-testid="signed-in-as">
+                                {c.email.clone()}
+                                " · "
+                                {c.role.map(|r| r.as_str()).unwrap_or("no role")}
+                            </span>
+                            <SignOutButton/>
+                        </div>
+                    })}
+                </Transition>
             </header>
-            <nav id="sidebar" class="sidebar" aria-label="Main" hidden=move || !menu_open.get()>
-                <ul>
-                    {NAV
-                        .iter()
-                        .map(|item| {
-                            let href = item.href;
-                            let current = move || {
-                                let path = location.pathname.get();
-                                if href == "/" { path == "/" } else { path.starts_with(href) }
-                            };
-                            view! {
-                                <li>
-                                    <A href=href attr:aria-current=move || current().then_some("page")>
-                                        {item.label}
-                                    </A>
-                                </li>
-                            }
-                        })
-                        .collect_view()}
-                </ul>
-            </nav>
+            <Show when=move || !public()>
+                <nav id="sidebar" class="sidebar" aria-label="Main" hidden=move || !menu_open.get()>
+                    <ul>
+                        {NAV
+                            .iter()
+                            .map(|item| {
+                                let href = item.href;
+                                let superadmin_only = item.superadmin_only;
+                                let current = move || {
+                                    let path = location.pathname.get();
+                                    if href == "/" { path == "/" } else { path.starts_with(href) }
+                                };
+                                view! {
+                                    <Show when=move || !superadmin_only || is_superadmin()>
+                                        <li>
+                                            <A href=href attr:aria-current=move || current().then_some("page")>
+                                                {item.label}
+                                            </A>
+                                        </li>
+                                    </Show>
+                                }
+                            })
+                            .collect_view()}
+                    </ul>
+                </nav>
+            </Show>
             <main class="content" id="main">
                 {children()}
             </main>

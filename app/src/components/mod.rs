@@ -1,3 +1,4 @@
 //! Reusable pieces of the dashboard's UI.
 
+pub mod form;
 pub mod layout;

@@ -3,10 +3,12 @@
 //! Everything here compiles to WASM. Under the `ssr` feature the domain enums and newtypes also
 //! implement SeaORM's value traits, so the server's entities store them as plain strings.
 
+mod admin;
 mod enums;
 mod newtypes;
 mod system;
 
+pub use admin::*;
 pub use enums::*;
 pub use newtypes::*;
 pub use system::*;

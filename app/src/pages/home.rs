@@ -10,10 +10,8 @@ use crate::models::{IntegrationMode, PlatformStatus};
 /// The platform's status for the overview.
 #[server(prefix = "/api", endpoint = "platform_status")]
 pub async fn get_platform_status() -> Result<PlatformStatus, AppError> {
-    crate::backend::use_backend()?
-        .system
-        .platform_status()
-        .await
+    let (backend, _req, _admin) = crate::backend::require_admin().await?;
+    backend.system.platform_status().await
 }
 
 fn mode_label(mode: IntegrationMode, real: &'static str) -> &'static str {
@@ -44,6 +42,7 @@ pub fn HomePage() -> impl IntoView {
                     .map(|result| match result {
                         Ok(status) => view! { <StatusPanel status/> }.into_any(),
                         Err(err) => {
+                            crate::auth::handle_auth_error(&err);
                             view! { <p class="error" role="alert">{err.to_string()}</p> }.into_any()
                         }
                     })

@@ -1,4 +1,10 @@
-//! One module per page of the dashboard (spec: "Pages").
+//! One module per page of the dashboard (spec: "Pages"), each with its own `#[server]` functions.
 
+pub mod admins;
+pub mod audit;
 pub mod home;
+pub mod login;
 pub mod not_found;
+pub mod set_password;
+pub mod setup;
+pub mod unauthorized;

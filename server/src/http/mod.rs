@@ -1,21 +1,51 @@
-//! The HTTP surface: Leptos pages and server functions, `/healthz`, and the browser bundle.
+//! The HTTP surface: Leptos pages and server functions, `/healthz`, the browser bundle, and the
+//! layers around them (security perimeter, sessions, page guards).
 
+mod guard;
 mod healthz;
+pub mod security;
 
 use axum::Router;
+use axum::middleware::from_fn_with_state;
 use axum::routing::get;
 use leptos::prelude::provide_context;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use tower_http::compression::CompressionLayer;
 use tower_http::trace::TraceLayer;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, SessionManagerLayer};
 
+use crate::admins::session_store::DbSessionStore;
 use crate::state::App;
+
+/// The session cookie's name: `__Host-` prefixed (Secure, host-only, Path=/) over https.
+pub fn session_cookie_name(https: bool) -> &'static str {
+    if https {
+        "__Host-nest_session"
+    } else {
+        "nest_session"
+    }
+}
 
 /// Builds the whole application router.
 pub fn router(app: App) -> Router {
     let routes = generate_route_list(app::App);
     let backend = app.backend();
     let leptos = app.leptos.clone();
+    let https = app.config.is_https();
+
+    let idle = app.session_policy().idle;
+    let sessions =
+        SessionManagerLayer::new(DbSessionStore::new(app.db.clone(), app.clock.clone(), idle))
+            .with_name(session_cookie_name(https))
+            .with_secure(https)
+            .with_http_only(true)
+            .with_same_site(SameSite::Strict)
+            .with_path("/")
+            .with_always_save(true)
+            .with_expiry(Expiry::OnInactivity(time::Duration::minutes(i64::from(
+                app.config.session_idle_minutes,
+            ))));
 
     Router::new()
         .route("/healthz", get(healthz::healthz))
@@ -26,6 +56,9 @@ pub fn router(app: App) -> Router {
             move || app::shell(leptos.clone()),
         )
         .fallback(leptos_axum::file_and_error_handler::<App, _>(app::shell))
+        .layer(from_fn_with_state(app.clone(), guard::pages))
+        .layer(sessions)
+        .layer(from_fn_with_state(app.clone(), security::perimeter))
         .layer(CompressionLayer::new())
         .layer(TraceLayer::new_for_http())
         .with_state(app)

@@ -160,3 +160,161 @@ macro_rules! on_both_databases {
         )+
     };
 }
+
+/// A running Nest on an ephemeral loopback port, with a clock the test controls.
+pub struct TestServer {
+    pub base: String,
+    pub clock: server::clock::Clock,
+    pub app: server::state::App,
+}
+
+impl TestServer {
+    /// Serves `db` (already migrated) with the default configuration.
+    pub async fn start(db: &DatabaseConnection) -> Self {
+        Self::start_with_clock(db, server::clock::Clock::system()).await
+    }
+
+    /// Serves `db` with the given clock (share one clock to simulate a restart).
+    pub async fn start_with_clock(db: &DatabaseConnection, clock: server::clock::Clock) -> Self {
+        server::install_tls_provider();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let config = server::config::Config::from_lookup(|name| {
+            (name == "NEST_ADDR").then(|| addr.to_string())
+        })
+        .unwrap();
+        let app = server::state::App::with_clock(config, db.clone(), clock.clone());
+        let router = server::http::router(app.clone());
+        tokio::spawn(async move {
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .await
+            .unwrap();
+        });
+        Self {
+            base: format!("http://{addr}"),
+            clock,
+            app,
+        }
+    }
+
+    /// A browser-like client with its own cookie jar.
+    pub fn client(&self) -> Client {
+        Client {
+            base: self.base.clone(),
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            cookie: None,
+        }
+    }
+}
+
+/// A client that keeps the session cookie (handled by hand, like a browser would).
+pub struct Client {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub cookie: Option<String>,
+}
+
+/// What a server function answered.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub body: serde_json::Value,
+}
+
+impl Reply {
+    /// The `AppError` the server function returned, if it failed.
+    pub fn error(&self) -> Option<app::error::AppError> {
+        (self.status >= 400).then(|| serde_json::from_value(self.body.clone()).unwrap())
+    }
+}
+
+impl Client {
+    fn remember(&mut self, response: &reqwest::Response) {
+        for value in response.headers().get_all("set-cookie") {
+            let pair = value
+                .to_str()
+                .unwrap()
+                .split(';')
+                .next()
+                .unwrap()
+                .to_owned();
+            if pair.ends_with('=') || value.to_str().unwrap().contains("Max-Age=0") {
+                self.cookie = None;
+            } else {
+                self.cookie = Some(pair);
+            }
+        }
+    }
+
+    /// Calls the server function at `/api/<name>` with form-encoded arguments.
+    pub async fn call(&mut self, name: &str, args: &[(&str, &str)]) -> Reply {
+        let body: String = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(args)
+            .finish();
+        let mut request = self
+            .http
+            .post(format!("{}/api/{name}", self.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("accept", "application/json")
+            .body(body);
+        if let Some(cookie) = &self.cookie {
+            request = request.header("cookie", cookie);
+        }
+        let response = request.send().await.unwrap();
+        self.remember(&response);
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        let body = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+        Reply { status, body }
+    }
+
+    /// GETs a page; returns the status and the `Location` header.
+    pub async fn get(&mut self, path: &str) -> (u16, Option<String>) {
+        let mut request = self.http.get(format!("{}{path}", self.base));
+        if let Some(cookie) = &self.cookie {
+            request = request.header("cookie", cookie);
+        }
+        let response = request.send().await.unwrap();
+        self.remember(&response);
+        let location = response
+            .headers()
+            .get("location")
+            .map(|v| v.to_str().unwrap().to_owned());
+        (response.status().as_u16(), location)
+    }
+}
+
+/// The password every test admin uses.
+pub const PASSWORD: &str = "correct horse battery 9";
+
+/// Creates the first superadmin through `/setup`; returns their logged-in client.
+pub async fn setup_superadmin(server: &TestServer, email: &str) -> Client {
+    let mut client = server.client();
+    let reply = client
+        .call(
+            "setup",
+            &[
+                ("email", email),
+                ("password", PASSWORD),
+                ("confirm", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(reply.status, 200, "setup failed: {reply:?}");
+    client
+}
+
+/// Logs `email` in on a fresh client.
+pub async fn login(server: &TestServer, email: &str, password: &str) -> (Client, Reply) {
+    let mut client = server.client();
+    let reply = client
+        .call("login", &[("email", email), ("password", password)])
+        .await;
+    (client, reply)
+}

@@ -1,0 +1,260 @@
+//! `/admins` (superadmin): the platform admins; add one (typed password or a one-time link shown
+//! once), change a role, remove one. The last superadmin can be neither demoted nor removed.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+use crate::auth::handle_auth_error;
+use crate::components::form::{Field, FormError};
+use crate::error::AppError;
+use crate::models::{AddedAdmin, AdminRole, AdminSummary, InitialPassword};
+
+/// Every platform admin.
+#[server(prefix = "/api", endpoint = "list_admins")]
+pub async fn list_admins() -> Result<Vec<AdminSummary>, AppError> {
+    let (backend, _req, admin) = crate::backend::require_superadmin().await?;
+    backend.admins.list(&admin).await
+}
+
+/// Adds a platform admin.
+#[server(prefix = "/api", endpoint = "add_admin")]
+pub async fn add_admin(
+    email: String,
+    role: AdminRole,
+    initial: InitialPassword,
+    password: Option<String>,
+) -> Result<AddedAdmin, AppError> {
+    let (backend, req, admin) = crate::backend::require_superadmin().await?;
+    backend
+        .admins
+        .add(&admin, &req, email, role, initial, password)
+        .await
+}
+
+/// Changes an admin's role.
+#[server(prefix = "/api", endpoint = "change_admin_role")]
+pub async fn change_admin_role(user_id: i64, role: AdminRole) -> Result<(), AppError> {
+    let (backend, req, admin) = crate::backend::require_superadmin().await?;
+    backend
+        .admins
+        .change_role(&admin, &req, user_id, role)
+        .await
+}
+
+/// Removes an admin.
+#[server(prefix = "/api", endpoint = "remove_admin")]
+pub async fn remove_admin(user_id: i64) -> Result<(), AppError> {
+    let (backend, req, admin) = crate::backend::require_superadmin().await?;
+    backend.admins.remove(&admin, &req, user_id).await
+}
+
+fn date(t: &chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// The page.
+#[component]
+pub fn AdminsPage() -> impl IntoView {
+    let version = RwSignal::new(0u32);
+    let admins = Resource::new(move || version.get(), |_| list_admins());
+    let notice = RwSignal::new(None::<String>);
+
+    view! {
+        <Title text="Admins"/>
+        <h1>"Platform admins"</h1>
+        <AddAdminForm on_added=move || version.update(|v| *v += 1)/>
+        {move || notice.get().map(|n| view! { <p class="notice" role="status">{n}</p> })}
+        <section class="card" aria-labelledby="admins-heading">
+            <h2 id="admins-heading">"Admins"</h2>
+            <Transition fallback=|| view! { <p role="status">"Loading admins…"</p> }>
+                {move || admins.get().map(|result| match result {
+                    Err(err) => {
+                        handle_auth_error(&err);
+                        view! { <p class="error" role="alert">{err.to_string()}</p> }.into_any()
+                    }
+                    Ok(list) => view! {
+                        <table>
+                            <thead>
+                                <tr>
+                                    <th scope="col">"Email"</th>
+                                    <th scope="col">"Role"</th>
+                                    <th scope="col">"Added"</th>
+                                    <th scope="col">"Last sign-in"</th>
+                                    <th scope="col">"Actions"</th>
+                                </tr>
+                            </thead>
+                            <tbody>
+                                {list.into_iter().map(|a| view! {
+                                    <AdminRow admin=a notice on_changed=move || version.update(|v| *v += 1)/>
+                                }).collect_view()}
+                            </tbody>
+                        </table>
+                    }.into_any(),
+                })}
+            </Transition>
+        </section>
+    }
+}
+
+#[component]
+fn AdminRow(
+    admin: AdminSummary,
+    notice: RwSignal<Option<String>>,
+    on_changed: impl Fn() + Copy + Send + Sync + 'static,
+) -> impl IntoView {
+    let user_id = admin.user_id;
+    let email = admin.email.clone();
+    let other_role = match admin.role {
+        AdminRole::Admin => AdminRole::Superadmin,
+        AdminRole::Superadmin => AdminRole::Admin,
+    };
+    let confirming = RwSignal::new(false);
+    let change = Action::new(move |role: &AdminRole| change_admin_role(user_id, *role));
+    let remove = Action::new(move |_: &()| remove_admin(user_id));
+    let error = RwSignal::new(None::<AppError>);
+    Effect::new(move |_| match change.value().get() {
+        Some(Ok(())) => on_changed(),
+        Some(Err(e)) => error.set(Some(e)),
+        None => {}
+    });
+    let removed_email = email.clone();
+    Effect::new(move |_| match remove.value().get() {
+        Some(Ok(())) => {
+            notice.set(Some(format!("{removed_email} is no longer an admin.")));
+            on_changed();
+        }
+        Some(Err(e)) => error.set(Some(e)),
+        None => {}
+    });
+    let label_email = email.clone();
+    view! {
+        <tr>
+            <td>
+                {email.clone()}
+                {admin.password_pending.then(|| view! { " " <span class="badge">"password not set"</span> })}
+            </td>
+            <td><span class="badge">{admin.role.as_str()}</span></td>
+            <td>{date(&admin.created_at)}</td>
+            <td>{admin.last_login_at.as_ref().map(date).unwrap_or_else(|| "never".to_owned())}</td>
+            <td class="actions">
+                <button
+                    type="button"
+                    class="button secondary"
+                    aria-label=format!("Make {label_email} {other_role}")
+                    on:click=move |_| { change.dispatch(other_role); }
+                >
+                    {format!("Make {other_role}")}
+                </button>
+                <Show
+                    when=move || confirming.get()
+                    fallback=move || view! {
+                        <button type="button" class="button danger" on:click=move |_| confirming.set(true)>
+                            "Remove"
+                        </button>
+                    }
+                >
+                    <span role="group" aria-label="Confirm removal">
+                        "Remove this admin? "
+                        <button type="button" class="button danger" on:click=move |_| { remove.dispatch(()); confirming.set(false); }>
+                            "Yes, remove"
+                        </button>
+                        " "
+                        <button type="button" class="button secondary" on:click=move |_| confirming.set(false)>"Cancel"</button>
+                    </span>
+                </Show>
+                {move || error.get().map(|e| view! { <div class="field-error" role="alert">{e.to_string()}</div> })}
+            </td>
+        </tr>
+    }
+}
+
+#[component]
+fn AddAdminForm(on_added: impl Fn() + Copy + Send + Sync + 'static) -> impl IntoView {
+    let email = RwSignal::new(String::new());
+    let role = RwSignal::new(AdminRole::Admin);
+    let initial = RwSignal::new(InitialPassword::Link);
+    let password = RwSignal::new(String::new());
+    let action = Action::new(
+        move |(e, r, i, p): &(String, AdminRole, InitialPassword, Option<String>)| {
+            add_admin(e.clone(), *r, *i, p.clone())
+        },
+    );
+    let error = Signal::derive(move || action.value().get().and_then(Result::err));
+    let added = move || action.value().get().and_then(Result::ok);
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = action.value().get() {
+            email.set(String::new());
+            password.set(String::new());
+            on_added();
+        }
+    });
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let pw =
+            (initial.get_untracked() == InitialPassword::Typed).then(|| password.get_untracked());
+        action.dispatch((
+            email.get_untracked(),
+            role.get_untracked(),
+            initial.get_untracked(),
+            pw,
+        ));
+    };
+    view! {
+        <section class="card" aria-labelledby="add-admin-heading">
+            <h2 id="add-admin-heading">"Add an admin"</h2>
+            <form on:submit=submit novalidate>
+                <FormError error fields=&["email", "password"]/>
+                <Field name="email" label="Email" kind="email" value=email error/>
+                <div class="field">
+                    <label for="field-role">"Role"</label>
+                    <select
+                        id="field-role"
+                        name="role"
+                        on:change=move |ev| role.set(if event_target_value(&ev) == "superadmin" { AdminRole::Superadmin } else { AdminRole::Admin })
+                    >
+                        <option value="admin" selected=move || role.get() == AdminRole::Admin>"admin"</option>
+                        <option value="superadmin" selected=move || role.get() == AdminRole::Superadmin>"superadmin"</option>
+                    </select>
+                </div>
+                <fieldset class="field">
+                    <legend>"First password"</legend>
+                    <label class="inline">
+                        <input
+                            type="radio"
+                            name="initial"
+                            value="link"
+                            checked=move || initial.get() == InitialPassword::Link
+                            on:change=move |_| initial.set(InitialPassword::Link)
+                        />
+                        " Generate a one-time set-password link"
+                    </label>
+                    <label class="inline">
+                        <input
+                            type="radio"
+                            name="initial"
+                            value="typed"
+                            checked=move || initial.get() == InitialPassword::Typed
+                            on:change=move |_| initial.set(InitialPassword::Typed)
+                        />
+                        " Type an initial password"
+                    </label>
+                </fieldset>
+                <Show when=move || initial.get() == InitialPassword::Typed>
+                    <Field name="password" label="Initial password" kind="password" autocomplete="new-password" value=password error/>
+                </Show>
+                <button type="submit" class="button" disabled=move || action.pending().get()>"Add admin"</button>
+            </form>
+            {move || added().map(|a| view! {
+                <div class="notice" role="status">
+                    <p>{format!("{} was added as {}.", a.admin.email, a.admin.role)}</p>
+                    {a.set_password_path.map(|path| view! {
+                        <p>
+                            "Send them this one-time link (valid 48 hours; it is shown only now): "
+                            <code data-testid="set-password-link">{path}</code>
+                        </p>
+                    })}
+                </div>
+            })}
+        </section>
+    }
+}

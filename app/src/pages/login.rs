@@ -1,0 +1,67 @@
+//! `/login`: email + password. One message for unknown email and wrong password; a clear
+//! "try again in N minutes" when the account or address is locked out.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
+
+use crate::auth::go;
+use crate::components::form::{Field, FormError};
+use crate::error::AppError;
+
+/// Logs in; returns where the browser should go next.
+#[server(prefix = "/api", endpoint = "login")]
+pub async fn login(
+    email: String,
+    password: String,
+    redirect: Option<String>,
+) -> Result<String, AppError> {
+    use crate::backend::{request_info, use_backend};
+    let backend = use_backend()?;
+    let req = request_info().await?;
+    let caller = backend.admins.login(&req, email, password).await?;
+    Ok(if caller.role.is_some() {
+        crate::auth::safe_redirect(redirect.as_deref())
+    } else {
+        "/unauthorized".to_owned()
+    })
+}
+
+/// The login page.
+#[component]
+pub fn LoginPage() -> impl IntoView {
+    let query = use_query_map();
+    let email = RwSignal::new(String::new());
+    let password = RwSignal::new(String::new());
+    let action = Action::new(
+        move |(email, password, redirect): &(String, String, Option<String>)| {
+            login(email.clone(), password.clone(), redirect.clone())
+        },
+    );
+    let error = Signal::derive(move || action.value().get().and_then(Result::err));
+    Effect::new(move |_| {
+        if let Some(Ok(to)) = action.value().get() {
+            go(&to);
+        }
+    });
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let redirect = query.get_untracked().get("redirect");
+        action.dispatch((email.get_untracked(), password.get_untracked(), redirect));
+    };
+
+    view! {
+        <Title text="Sign in"/>
+        <div class="auth-card card">
+            <h1>"Sign in to Nest"</h1>
+            <form on:submit=submit novalidate>
+                <FormError error fields=&["email", "password"]/>
+                <Field name="email" label="Email" kind="email" autocomplete="username" value=email error/>
+                <Field name="password" label="Password" kind="password" autocomplete="current-password" value=password error/>
+                <button type="submit" class="button" disabled=move || action.pending().get()>
+                    {move || if action.pending().get() { "Signing in…" } else { "Sign in" }}
+                </button>
+            </form>
+        </div>
+    }
+}

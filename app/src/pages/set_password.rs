@@ -1,0 +1,73 @@
+//! `/set-password?token=…`: a new admin sets their password through a one-time link.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
+
+use crate::auth::go;
+use crate::components::form::{Field, FormError};
+use crate::error::AppError;
+
+/// Sets a password through a one-time link (valid 48 hours, once).
+#[server(prefix = "/api", endpoint = "set_password")]
+pub async fn set_password_with_token(
+    token: String,
+    password: String,
+    confirm: String,
+) -> Result<(), AppError> {
+    use crate::backend::{request_info, use_backend};
+    let backend = use_backend()?;
+    let req = request_info().await?;
+    backend
+        .admins
+        .set_password(&req, token, password, confirm)
+        .await
+}
+
+/// The page.
+#[component]
+pub fn SetPasswordPage() -> impl IntoView {
+    let query = use_query_map();
+    let password = RwSignal::new(String::new());
+    let confirm = RwSignal::new(String::new());
+    let action = Action::new(move |(t, p, c): &(String, String, String)| {
+        set_password_with_token(t.clone(), p.clone(), c.clone())
+    });
+    let error = Signal::derive(move || action.value().get().and_then(Result::err));
+    let done = move || matches!(action.value().get(), Some(Ok(())));
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let token = query.get_untracked().get("token").unwrap_or_default();
+        action.dispatch((token, password.get_untracked(), confirm.get_untracked()));
+    };
+    view! {
+        <Title text="Set your password"/>
+        <div class="auth-card card">
+            <h1>"Set your password"</h1>
+            <Show
+                when=done
+                fallback=move || {
+                    view! {
+                        <form on:submit=submit novalidate>
+                            <FormError error fields=&["password", "confirm"]/>
+                            <Field
+                                name="password"
+                                label="New password"
+                                kind="password"
+                                autocomplete="new-password"
+                                hint="At least 12 characters, mixing letters, digits or symbols."
+                                value=password
+                                error
+                            />
+                            <Field name="confirm" label="Confirm password" kind="password" autocomplete="new-password" value=confirm error/>
+                            <button type="submit" class="button" disabled=move || action.pending().get()>"Set password"</button>
+                        </form>
+                    }
+                }
+            >
+                <p role="status">"Your password is set. "</p>
+                <button type="button" class="button" on:click=|_| go("/login")>"Go to sign in"</button>
+            </Show>
+        </div>
+    }
+}

@@ -1,0 +1,176 @@
+//! The security perimeter on every response: CSP with a per-response nonce, HSTS over https,
+//! framing, referrer and sniffing headers; and refusal of cross-origin state-changing requests.
+
+use app::backend::CspNonce;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::clock::random_hex;
+use crate::state::App;
+
+/// Paths whose POSTs come from other servers (signed webhooks), not from browsers.
+const CROSS_ORIGIN_EXEMPT: &[&str] = &["/webhooks/"];
+
+/// Stripe.js needs these on `/signup` only.
+const STRIPE_SCRIPT: &str = "https://js.stripe.com";
+const STRIPE_FRAMES: &str = "https://js.stripe.com https://hooks.stripe.com";
+const STRIPE_CONNECT: &str = "https://api.stripe.com";
+
+/// The Content-Security-Policy for a response to `path`.
+pub fn content_security_policy(path: &str, nonce: &str) -> String {
+    let signup = path == "/signup";
+    let (script_extra, frame, connect_extra) = if signup {
+        (
+            format!(" {STRIPE_SCRIPT}"),
+            STRIPE_FRAMES,
+            format!(" {STRIPE_CONNECT}"),
+        )
+    } else {
+        (String::new(), "'none'", String::new())
+    };
+    format!(
+        "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'{script_extra}; \
+         style-src 'self'; img-src 'self' data:; font-src 'self'; connect-src 'self'{connect_extra}; \
+         frame-src {frame}; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+    )
+}
+
+/// Whether a state-changing request comes from another site, judged by `Sec-Fetch-Site` when
+/// the browser sends it and by `Origin` against `Host` otherwise. Requests with neither header
+/// (command-line clients) are not browser-driven and pass.
+pub fn is_cross_origin(headers: &HeaderMap) -> bool {
+    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        return site != "same-origin";
+    }
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let origin_host = origin.split_once("://").map_or("", |(_, rest)| rest);
+    origin == "null" || origin_host != host
+}
+
+/// The middleware.
+pub async fn perimeter(State(app): State<App>, mut req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_owned();
+    let changes_state = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    if changes_state
+        && !CROSS_ORIGIN_EXEMPT.iter().any(|p| path.starts_with(p))
+        && is_cross_origin(req.headers())
+    {
+        tracing::warn!(http.path = %path, "refused a cross-origin state-changing request");
+        let mut response = (
+            StatusCode::FORBIDDEN,
+            "Cross-origin requests that change state are refused.",
+        )
+            .into_response();
+        set_headers(
+            response.headers_mut(),
+            &path,
+            &random_hex(16),
+            app.config.is_https(),
+        );
+        return response;
+    }
+    let nonce = random_hex(16);
+    req.extensions_mut().insert(CspNonce(nonce.clone()));
+    let mut response = next.run(req).await;
+    set_headers(response.headers_mut(), &path, &nonce, app.config.is_https());
+    response
+}
+
+fn set_headers(headers: &mut HeaderMap, path: &str, nonce: &str, https: bool) {
+    if let Ok(csp) = HeaderValue::from_str(&content_security_policy(path, nonce)) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, csp);
+    }
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("strict-origin-when-cross-origin"),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        "cross-origin-opener-policy",
+        HeaderValue::from_static("same-origin"),
+    );
+    headers.insert(
+        "permissions-policy",
+        HeaderValue::from_static("camera=(), microphone=(), geolocation=()"),
+    );
+    if https {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=63072000; includeSubDomains"),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn a_same_origin_fetch_is_not_cross_origin() {
+        assert!(!is_cross_origin(&headers(&[(
+            "sec-fetch-site",
+            "same-origin"
+        )])));
+        assert!(!is_cross_origin(&headers(&[
+            ("origin", "http://127.0.0.1:3001"),
+            ("host", "127.0.0.1:3001")
+        ])));
+    }
+
+    #[test]
+    fn another_site_or_a_null_origin_is_cross_origin() {
+        assert!(is_cross_origin(&headers(&[(
+            "sec-fetch-site",
+            "cross-site"
+        )])));
+        assert!(is_cross_origin(&headers(&[(
+            "sec-fetch-site",
+            "same-site"
+        )])));
+        assert!(is_cross_origin(&headers(&[
+            ("origin", "https://evil.example"),
+            ("host", "127.0.0.1:3001")
+        ])));
+        assert!(is_cross_origin(&headers(&[
+            ("origin", "null"),
+            ("host", "127.0.0.1:3001")
+        ])));
+    }
+
+    #[test]
+    fn stripe_is_allowed_only_on_signup() {
+        assert!(content_security_policy("/signup", "n").contains("https://js.stripe.com"));
+        let admin = content_security_policy("/organizations", "n");
+        assert!(!admin.contains("stripe"));
+        for directive in [
+            "object-src 'none'",
+            "base-uri 'none'",
+            "frame-ancestors 'none'",
+            "'nonce-n'",
+            "'wasm-unsafe-eval'",
+        ] {
+            assert!(admin.contains(directive), "{directive}");
+        }
+        assert!(!admin.contains("unsafe-inline"));
+    }
+}
