@@ -1,6 +1,9 @@
 // Shared test setup: every page blocks non-loopback requests, so a test can never reach the
-// internet, and helpers wait for hydration before interacting.
+// internet; helpers wait for hydration and sign the superadmin in.
 import { test as base, expect, type Page } from '@playwright/test';
+
+export const ROOT_EMAIL = 'root@nest.test';
+export const PASSWORD = 'correct horse battery 9';
 
 export const test = base.extend({
   context: async ({ context }, use) => {
@@ -12,6 +15,30 @@ export const test = base.extend({
 /** Waits until the WASM bundle has hydrated the page (the layout flips `data-hydrated`). */
 export async function hydrated(page: Page) {
   await expect(page.locator('.shell')).toHaveAttribute('data-hydrated', 'true');
+}
+
+/** Signs in through the login page (the page must be at /login). */
+export async function signIn(page: Page, email: string, password: string) {
+  await hydrated(page);
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password', { exact: true }).fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+}
+
+/** Makes sure the superadmin exists and this page is signed in as them; ends on `/`. */
+export async function asSuperadmin(page: Page) {
+  await page.goto('/');
+  if (new URL(page.url()).pathname === '/setup') {
+    await hydrated(page);
+    await page.getByLabel('Email').fill(ROOT_EMAIL);
+    await page.getByLabel('Password', { exact: true }).fill(PASSWORD);
+    await page.getByLabel('Confirm password').fill(PASSWORD);
+    await page.getByRole('button', { name: 'Create superadmin' }).click();
+  } else if (new URL(page.url()).pathname === '/login') {
+    await signIn(page, ROOT_EMAIL, PASSWORD);
+  }
+  await expect(page.getByRole('heading', { level: 1, name: 'Overview' })).toBeVisible();
+  await hydrated(page);
 }
 
 export { expect };

@@ -1,6 +1,7 @@
-import { test, expect, hydrated } from './fixtures';
+import { test, expect, hydrated, asSuperadmin } from './fixtures';
 
 test('the overview renders on the server with the sidebar and platform status', async ({ page }) => {
+  await asSuperadmin(page);
   await page.goto('/');
   await expect(page).toHaveTitle('Overview · Nest');
   await expect(page.getByRole('heading', { level: 1, name: 'Overview' })).toBeVisible();
@@ -17,6 +18,10 @@ test('the overview renders on the server with the sidebar and platform status', 
 test('the page hydrates: the menu toggle and the refresh button respond', async ({ page }) => {
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));
+  page.on('console', (m) => {
+    if (m.type() === 'error') errors.push(m.text());
+  });
+  await asSuperadmin(page);
   await page.goto('/');
   await hydrated(page);
 
@@ -37,6 +42,7 @@ test('the page hydrates: the menu toggle and the refresh button respond', async 
 });
 
 test('keyboard users can reach and use the menu toggle', async ({ page }) => {
+  await asSuperadmin(page);
   await page.goto('/');
   await hydrated(page);
   await page.keyboard.press('Tab');
@@ -55,6 +61,7 @@ test('/healthz reports the database', async ({ request }) => {
 });
 
 test('an unknown page says so, with a 404 and a way back', async ({ page }) => {
+  await asSuperadmin(page);
   const response = await page.goto('/no-such-page');
   expect(response?.status()).toBe(404);
   await expect(page.getByRole('heading', { name: 'Page not found' })).toBeVisible();

@@ -109,6 +109,7 @@ pub fn Layout(children: Children) -> impl IntoView {
             </header>
             <Show when=move || !public()>
                 <nav id="sidebar" class="sidebar" aria-label="Main" hidden=move || !menu_open.get()>
+                    <Transition fallback=|| ()>
                     <ul>
                         {NAV
                             .iter()
@@ -131,6 +132,7 @@ pub fn Layout(children: Children) -> impl IntoView {
                             })
                             .collect_view()}
                     </ul>
+                    </Transition>
                 </nav>
             </Show>
             <main class="content" id="main">

@@ -68,6 +68,7 @@ pub fn AuditPage() -> impl IntoView {
                         <label for="f-action">"Action"</label>
                         <select id="f-action" name="action">
                             <option value="">"Any action"</option>
+                            <Transition fallback=|| ()>
                             {move || {
                                 let current = query.get().get("action").unwrap_or_default();
                                 page.get()
@@ -81,6 +82,7 @@ pub fn AuditPage() -> impl IntoView {
                                     })
                                     .collect_view()
                             }}
+                            </Transition>
                         </select>
                     </div>
                     <div class="field">
