@@ -127,7 +127,10 @@ async fn wrong_passwords_lock_the_account_and_the_lock_survives_a_restart(db: &D
     }
     let (_, locked) = login(&server, "ops@nest.test", PASSWORD).await;
     match locked.error() {
-        Some(AppError::RateLimited(m)) => assert!(m.contains("Try again in 15 minutes"), "{m}"),
+        Some(AppError::RateLimited(m)) => {
+            assert!(m.contains("Try again in 15 minutes"), "{m}");
+            assert_eq!(locked.status, 429);
+        }
         other => panic!("expected a lockout, got {other:?}"),
     }
     assert_eq!(audit_count(db, "auth.login_failed").await, 6);

@@ -57,6 +57,7 @@ fn date(t: &chrono::DateTime<chrono::Utc>) -> String {
 pub fn AdminsPage() -> impl IntoView {
     let version = RwSignal::new(0u32);
     let admins = Resource::new(move || version.get(), |_| list_admins());
+    let me = Resource::new(|| (), |_| crate::auth::current_caller());
     let notice = RwSignal::new(None::<String>);
 
     view! {
@@ -84,8 +85,11 @@ pub fn AdminsPage() -> impl IntoView {
                                 </tr>
                             </thead>
                             <tbody>
-                                {list.into_iter().map(|a| view! {
-                                    <AdminRow admin=a notice on_changed=move || version.update(|v| *v += 1)/>
+                                {list.into_iter().map(|a| {
+                                    let is_self = me.get().and_then(Result::ok).is_some_and(|c| c.user_id == a.user_id);
+                                    view! {
+                                        <AdminRow admin=a is_self notice on_changed=move || version.update(|v| *v += 1)/>
+                                    }
                                 }).collect_view()}
                             </tbody>
                         </table>
@@ -99,6 +103,7 @@ pub fn AdminsPage() -> impl IntoView {
 #[component]
 fn AdminRow(
     admin: AdminSummary,
+    is_self: bool,
     notice: RwSignal<Option<String>>,
     on_changed: impl Fn() + Copy + Send + Sync + 'static,
 ) -> impl IntoView {
@@ -148,9 +153,16 @@ fn AdminRow(
                 <Show
                     when=move || confirming.get()
                     fallback=move || view! {
-                        <button type="button" class="button danger" on:click=move |_| confirming.set(true)>
+                        <button
+                            type="button"
+                            class="button danger"
+                            disabled=is_self
+                            title=is_self.then_some("You cannot remove yourself")
+                            on:click=move |_| confirming.set(true)
+                        >
                             "Remove"
                         </button>
+                        {is_self.then(|| view! { <span class="muted">" (you)"</span> })}
                     }
                 >
                     <span role="group" aria-label="Confirm removal">

@@ -239,6 +239,10 @@ impl AdminService {
             ));
         }
         let user = grant(&txn, &email, Some(hash), AdminRole::Superadmin, None, now).await?;
+        // Finishing setup signs the new superadmin in: that is their first login.
+        let mut active: users::ActiveModel = user.clone().into();
+        active.last_login_at = Set(Some(now));
+        active.update(&txn).await?;
         let actor = Actor::new(req, Some(user.id), email.as_str());
         audit::record(
             &txn,

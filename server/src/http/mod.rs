@@ -1,6 +1,7 @@
 //! The HTTP surface: Leptos pages and server functions, `/healthz`, the browser bundle, and the
 //! layers around them (security perimeter, sessions, page guards).
 
+mod api_errors;
 mod guard;
 mod healthz;
 pub mod security;
@@ -24,6 +25,18 @@ pub fn session_cookie_name(https: bool) -> &'static str {
         "__Host-nest_session"
     } else {
         "nest_session"
+    }
+}
+
+/// Applies [`api_errors::map_status`] to server-function paths only.
+async fn api_errors_for_api(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    if req.uri().path().starts_with("/api/") {
+        api_errors::map_status(req, next).await
+    } else {
+        next.run(req).await
     }
 }
 
@@ -56,6 +69,7 @@ pub fn router(app: App) -> Router {
             move || app::shell(leptos.clone()),
         )
         .fallback(leptos_axum::file_and_error_handler::<App, _>(app::shell))
+        .route_layer(axum::middleware::from_fn(api_errors_for_api))
         .layer(from_fn_with_state(app.clone(), guard::pages))
         .layer(sessions)
         .layer(from_fn_with_state(app.clone(), security::perimeter))
