@@ -440,7 +440,148 @@ async fn the_audit_log_is_append_only_and_filterable(db: &DatabaseConnection) {
     assert!(delete.is_err(), "DELETE refused");
 }
 
+async fn many_failures_from_one_address_block_it_for_every_account(db: &DatabaseConnection) {
+    let server = TestServer::start(db).await;
+    setup_superadmin(&server, "ops@nest.test").await;
+    for i in 0..20 {
+        let (_, reply) = login(&server, &format!("guess{i}@nest.test"), "wrong password 1").await;
+        assert_eq!(reply.status, 422, "attempt {i}: {reply:?}");
+    }
+    let (_, blocked) = login(&server, "ops@nest.test", PASSWORD).await;
+    assert!(
+        matches!(blocked.error(), Some(AppError::RateLimited(_))),
+        "{blocked:?}"
+    );
+}
+
+async fn expired_sessions_are_purged(db: &DatabaseConnection) {
+    use tower_sessions::ExpiredDeletion;
+    let server = TestServer::start(db).await;
+    setup_superadmin(&server, "ops@nest.test").await;
+    login(&server, "ops@nest.test", PASSWORD).await;
+    assert_eq!(sessions::Entity::find().count(db).await.unwrap(), 2);
+    let store = server::admins::session_store::DbSessionStore::new(
+        db.clone(),
+        server.clock.clone(),
+        Duration::minutes(30),
+    );
+    store.delete_expired().await.unwrap();
+    assert_eq!(
+        sessions::Entity::find().count(db).await.unwrap(),
+        2,
+        "live sessions stay"
+    );
+    server.clock.advance(Duration::minutes(31));
+    store.delete_expired().await.unwrap();
+    assert_eq!(
+        sessions::Entity::find().count(db).await.unwrap(),
+        0,
+        "expired sessions are gone"
+    );
+}
+
+async fn the_audit_log_pages_by_cursor_newest_first(db: &DatabaseConnection) {
+    let server = TestServer::start(db).await;
+    let mut root = setup_superadmin(&server, "root@nest.test").await;
+    let actor = server::audit::Actor {
+        user_id: None,
+        email: "seed@nest.test".into(),
+        ip: None,
+        user_agent: None,
+    };
+    for i in 0..120 {
+        server::audit::record(
+            db,
+            &actor,
+            "test.seeded",
+            ("thing", Some(i.to_string())),
+            serde_json::json!({"i": i}),
+            server.clock.now(),
+        )
+        .await
+        .unwrap();
+    }
+    let mut seen = Vec::new();
+    let mut before: Option<String> = None;
+    loop {
+        let mut args = vec![("filter[action]", "test.seeded".to_owned())];
+        if let Some(b) = &before {
+            args.push(("before", b.clone()));
+        }
+        let args: Vec<(&str, &str)> = args.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let page = root.call("list_audit", &args).await;
+        assert_eq!(page.status, 200, "{page:?}");
+        let ids: Vec<i64> = page.body["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["id"].as_i64().unwrap())
+            .collect();
+        assert!(ids.len() <= 50);
+        seen.extend(ids);
+        match page.body["next_cursor"].as_i64() {
+            Some(c) => before = Some(c.to_string()),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 120, "every row exactly once");
+    assert!(
+        seen.windows(2).all(|w| w[0] > w[1]),
+        "newest first, no overlap"
+    );
+}
+
+async fn over_https_the_cookie_is_host_prefixed_and_secure_and_hsts_is_sent(
+    db: &DatabaseConnection,
+) {
+    server::install_tls_provider();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let config = server::config::Config::from_lookup(|name| match name {
+        "NEST_ADDR" => Some(addr.to_string()),
+        "SITE_URL" => Some("https://nest.example.com".to_owned()),
+        _ => None,
+    })
+    .unwrap();
+    let router = server::http::router(server::state::App::new(config, db.clone()));
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+        .unwrap();
+    });
+    let response = reqwest::Client::new()
+        .post(format!("http://{addr}/api/setup"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("email=ops%40nest.test&password=correct+horse+battery+9&confirm=correct+horse+battery+9")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let cookie = response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(cookie.starts_with("__Host-nest_session="), "{cookie}");
+    for attribute in ["HttpOnly", "SameSite=Strict", "Secure", "Path=/"] {
+        assert!(cookie.contains(attribute), "{cookie} lacks {attribute}");
+    }
+    assert!(!cookie.contains("Domain="), "host-only");
+    assert!(
+        response.headers()["strict-transport-security"]
+            .to_str()
+            .unwrap()
+            .contains("max-age=63072000")
+    );
+}
+
 on_both_databases!(
+    many_failures_from_one_address_block_it_for_every_account,
+    expired_sessions_are_purged,
+    the_audit_log_pages_by_cursor_newest_first,
+    over_https_the_cookie_is_host_prefixed_and_secure_and_hsts_is_sent,
     setup_race_creates_exactly_one_admin,
     before_setup_every_page_leads_to_setup,
     setup_validates_its_input_and_writes_nothing_on_error,
