@@ -182,6 +182,8 @@ pub struct Config {
     pub session_idle_minutes: u32,
     /// `NEST_SESSION_ABSOLUTE_HOURS`: a session ends this many hours after login.
     pub session_absolute_hours: u32,
+    /// Set by `cargo leptos watch` (`LEPTOS_WATCH`, `LEPTOS_RELOAD_PORT`): the live-reload port.
+    pub live_reload_port: Option<u16>,
 }
 
 /// Names of every variable Nest reads, for documentation checks.
@@ -410,6 +412,14 @@ impl Config {
             };
         let session_idle_minutes = bounded("NEST_SESSION_IDLE_MINUTES", 30, 24 * 60, "minutes")?;
         let session_absolute_hours = bounded("NEST_SESSION_ABSOLUTE_HOURS", 12, 24 * 30, "hours")?;
+        let live_reload_port =
+            match (get("LEPTOS_WATCH"), get("LEPTOS_RELOAD_PORT")) {
+                (None, _) => None,
+                (Some(_), None) => Some(3011),
+                (Some(_), Some(v)) => Some(v.parse().map_err(|_| {
+                    err("LEPTOS_RELOAD_PORT", format!("`{v}` is not a port number"))
+                })?),
+            };
 
         Ok(Self {
             addr,
@@ -424,6 +434,7 @@ impl Config {
             caddy,
             session_idle_minutes,
             session_absolute_hours,
+            live_reload_port,
         })
     }
 

@@ -12,6 +12,7 @@ pub mod db;
 pub mod entities;
 pub mod error;
 pub mod http;
+pub mod organizations;
 pub mod seed;
 pub mod state;
 pub mod system;

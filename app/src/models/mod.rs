@@ -5,10 +5,12 @@
 
 mod admin;
 mod enums;
+mod lifecycle;
 mod newtypes;
 mod system;
 
 pub use admin::*;
 pub use enums::*;
+pub use lifecycle::*;
 pub use newtypes::*;
 pub use system::*;

@@ -1,0 +1,409 @@
+//! Organizations: creation, and every status change through the lifecycle state machine
+//! (`app::models::transition`). A change commits the organization row, its routing change, the
+//! job it queues and its audit row in one transaction, or nothing at all.
+//!
+//! Concurrency: the status update is conditional on the status that was read (`WHERE status =
+//! from`) and is the transaction's first write, so of two admins acting at once exactly one
+//! wins on both engines; the other gets a `Conflict` and nothing of theirs is written.
+
+use app::models::{
+    Effect, Email, JobKind, JobState, OrgEvent, OrgSlug, OrgStatus, Region, RouteChange, transition,
+};
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
+    DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, TransactionTrait,
+};
+use serde_json::json;
+
+use crate::audit::{self, Actor};
+use crate::clock::Clock;
+use crate::entities::{organizations, provisioning_jobs, routes, tiers, vpses};
+use crate::error::{Error, Result};
+
+/// How many times a job is tried before it fails for good.
+pub const MAX_JOB_ATTEMPTS: i32 = 5;
+/// The port Caddy proxies to on each VPS (the web service).
+pub const UPSTREAM_PORT: i32 = 3000;
+
+/// The input of `/organizations/new` (and of signups).
+#[derive(Debug, Clone)]
+pub struct NewOrganization {
+    /// Display name.
+    pub name: String,
+    /// Subdomain.
+    pub slug: String,
+    /// Owner's email.
+    pub owner_email: String,
+    /// Tier id.
+    pub tier_id: i64,
+    /// Region code.
+    pub region: String,
+}
+
+/// Extra arguments of some events.
+#[derive(Debug, Clone, Default)]
+pub struct EventArgs {
+    /// The new tier, for `ChangeTier` (and an optional one for `Approve`).
+    pub tier_id: Option<i64>,
+    /// Why, for `Reject` (shown on the org page) and failures.
+    pub reason: Option<String>,
+}
+
+/// Organization service.
+#[derive(Clone)]
+pub struct OrganizationService {
+    /// Database pool.
+    pub db: DatabaseConnection,
+    /// Time source.
+    pub clock: Clock,
+}
+
+fn invalid(field: &'static str, message: impl Into<String>) -> Error {
+    Error::Validation {
+        field,
+        message: message.into(),
+    }
+}
+
+async fn active_tier<C: ConnectionTrait>(conn: &C, tier_id: i64) -> Result<tiers::Model> {
+    match tiers::Entity::find_by_id(tier_id).one(conn).await? {
+        Some(tier) if tier.active => Ok(tier),
+        Some(_) => Err(invalid("tier", "this tier is no longer offered")),
+        None => Err(invalid("tier", "no such tier")),
+    }
+}
+
+/// Queues a job for `org` inside `txn`.
+pub async fn enqueue(
+    txn: &DatabaseTransaction,
+    org: &organizations::Model,
+    kind: JobKind,
+    payload: Option<serde_json::Value>,
+    now: DateTime<Utc>,
+) -> Result<provisioning_jobs::Model> {
+    let vps_id = current_vps(txn, org.id).await?.map(|v| v.id);
+    Ok(provisioning_jobs::ActiveModel {
+        organization_id: Set(org.id),
+        vps_id: Set(vps_id),
+        kind: Set(kind),
+        state: Set(JobState::Queued),
+        attempts: Set(0),
+        max_attempts: Set(MAX_JOB_ATTEMPTS),
+        run_after: Set(now),
+        lease_owner: Set(None),
+        lease_expires_at: Set(None),
+        progress: Set(json!([])),
+        payload: Set(payload),
+        last_error: Set(None),
+        created_at: Set(now),
+        started_at: Set(None),
+        finished_at: Set(None),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(txn)
+    .await?)
+}
+
+async fn current_vps<C: ConnectionTrait>(conn: &C, org_id: i64) -> Result<Option<vpses::Model>> {
+    Ok(vpses::Entity::find()
+        .filter(vpses::Column::OrganizationId.eq(org_id))
+        .filter(vpses::Column::DeletedAt.is_null())
+        .order_by_desc(vpses::Column::Id)
+        .one(conn)
+        .await?)
+}
+
+impl OrganizationService {
+    /// Creates an organization in `pending`; with `queue_create` (an admin creating it
+    /// directly) its `create` job is queued in the same transaction.
+    pub async fn create(
+        &self,
+        actor: &Actor,
+        input: NewOrganization,
+        queue_create: bool,
+    ) -> Result<organizations::Model> {
+        let name = input.name.trim().to_owned();
+        if name.is_empty() {
+            return Err(invalid("name", "is required"));
+        }
+        if name.chars().count() > 100 {
+            return Err(invalid("name", "must be at most 100 characters"));
+        }
+        let slug: OrgSlug = input
+            .slug
+            .trim()
+            .parse()
+            .map_err(|e: app::models::ParseError| invalid("slug", e.to_string()))?;
+        let owner_email: Email = input
+            .owner_email
+            .parse()
+            .map_err(|e: app::models::ParseError| invalid("owner_email", e.to_string()))?;
+        let region: Region = input
+            .region
+            .parse()
+            .map_err(|e: app::models::ParseEnumError| invalid("region", e.to_string()))?;
+        let tier = active_tier(&self.db, input.tier_id).await?;
+
+        let now = self.clock.now();
+        let txn = self.db.begin().await?;
+        let org = organizations::ActiveModel {
+            name: Set(name),
+            slug: Set(slug.clone()),
+            owner_email: Set(owner_email.clone()),
+            tier_id: Set(tier.id),
+            region: Set(region),
+            status: Set(OrgStatus::Pending),
+            status_reason: Set(None),
+            status_changed_at: Set(now),
+            stripe_customer_id: Set(None),
+            stripe_subscription_id: Set(None),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        }
+        .insert(&txn)
+        .await
+        .map_err(|e| match Error::from(e) {
+            Error::Duplicate(_) => invalid("slug", format!("`{slug}` is already taken")),
+            other => other,
+        })?;
+        let job = if queue_create {
+            Some(enqueue(&txn, &org, JobKind::Create, None, now).await?.id)
+        } else {
+            None
+        };
+        audit::record(
+            &txn,
+            actor,
+            "organization.created",
+            ("organization", Some(org.id.to_string())),
+            json!({"name": org.name, "slug": slug, "owner_email": owner_email, "tier": tier.code, "region": region, "job_id": job}),
+            now,
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(org)
+    }
+
+    /// Applies `event` to organization `org_id`: the status change and every effect, with the
+    /// audit row, in one transaction. An event the current state does not allow is refused
+    /// with nothing written.
+    pub async fn apply(
+        &self,
+        actor: &Actor,
+        org_id: i64,
+        event: OrgEvent,
+        args: EventArgs,
+    ) -> Result<organizations::Model> {
+        let org = organizations::Entity::find_by_id(org_id)
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| Error::NotFound("organization".to_owned()))?;
+        let from = org.status;
+        let Some(step) = transition(from, event) else {
+            return Err(Error::Conflict(format!(
+                "cannot {} an organization that is {from}",
+                verb(event)
+            )));
+        };
+        let new_tier = match (event, args.tier_id) {
+            (OrgEvent::ChangeTier, None) => return Err(invalid("tier", "choose the new tier")),
+            (OrgEvent::ChangeTier, Some(id)) if id == org.tier_id => {
+                return Err(invalid("tier", "this is already the organization's tier"));
+            }
+            (OrgEvent::ChangeTier | OrgEvent::Approve, Some(id)) => {
+                Some(active_tier(&self.db, id).await?)
+            }
+            _ => None,
+        };
+        let failed_job = if step.effects.contains(&Effect::RequeueFailedJob) {
+            let job = provisioning_jobs::Entity::find()
+                .filter(provisioning_jobs::Column::OrganizationId.eq(org.id))
+                .order_by_desc(provisioning_jobs::Column::Id)
+                .one(&self.db)
+                .await?
+                .filter(|j| j.state == JobState::Failed);
+            match (job, event) {
+                (Some(job), OrgEvent::Retry(kind)) if job.kind == kind => Some(job),
+                _ => {
+                    return Err(Error::Conflict(
+                        "there is no failed job of that kind to retry".to_owned(),
+                    ));
+                }
+            }
+        } else {
+            None
+        };
+        let reason = args
+            .reason
+            .map(|r| r.trim().chars().take(1000).collect::<String>())
+            .filter(|r| !r.is_empty());
+
+        let now = self.clock.now();
+        let txn = self.db.begin().await?;
+        // First write of the transaction, conditional on the status we read.
+        let mut update = organizations::Entity::update_many()
+            .col_expr(organizations::Column::Status, Expr::value(step.to))
+            .col_expr(organizations::Column::UpdatedAt, Expr::value(now))
+            .filter(organizations::Column::Id.eq(org.id))
+            .filter(organizations::Column::Status.eq(from));
+        if step.to != from || reason.is_some() {
+            update = update
+                .col_expr(organizations::Column::StatusChangedAt, Expr::value(now))
+                .col_expr(
+                    organizations::Column::StatusReason,
+                    Expr::value(reason.clone()),
+                );
+        }
+        if let Some(tier) = &new_tier {
+            update = update
+                .col_expr(organizations::Column::TierId, Expr::value(tier.id))
+                .filter(organizations::Column::TierId.eq(org.tier_id));
+        }
+        if update.exec(&txn).await?.rows_affected != 1 {
+            return Err(Error::Conflict(
+                "the organization changed meanwhile: reload and try again".to_owned(),
+            ));
+        }
+
+        let mut detail = json!({"from": from, "to": step.to});
+        if let Some(reason) = &reason {
+            detail["reason"] = json!(reason);
+        }
+        if let Some(tier) = &new_tier {
+            detail["tier"] = json!({"from": org.tier_id, "to": tier.id, "code": tier.code});
+        }
+        let mut jobs = Vec::new();
+        for effect in step.effects {
+            match effect {
+                Effect::Route(change) => {
+                    detail["route"] = json!(route_change(&txn, &org, *change, now).await?);
+                }
+                Effect::Enqueue(kind) => jobs.push(enqueue(&txn, &org, *kind, None, now).await?.id),
+                Effect::ResizeIfServerTypeChanges => {
+                    if let (Some(tier), Some(vps)) = (&new_tier, current_vps(&txn, org.id).await?)
+                        && vps.server_type != tier.server_type
+                    {
+                        let payload = json!({"server_type": tier.server_type});
+                        jobs.push(
+                            enqueue(&txn, &org, JobKind::Resize, Some(payload), now)
+                                .await?
+                                .id,
+                        );
+                    }
+                }
+                Effect::RequeueFailedJob => {
+                    if let Some(job) = &failed_job {
+                        let mut active: provisioning_jobs::ActiveModel = job.clone().into();
+                        active.state = Set(JobState::Queued);
+                        active.attempts = Set(0);
+                        active.run_after = Set(now);
+                        active.lease_owner = Set(None);
+                        active.lease_expires_at = Set(None);
+                        active.finished_at = Set(None);
+                        active.updated_at = Set(now);
+                        active.update(&txn).await?;
+                        jobs.push(job.id);
+                    }
+                }
+            }
+        }
+        if !jobs.is_empty() {
+            detail["jobs"] = json!(jobs);
+        }
+        audit::record(
+            &txn,
+            actor,
+            event.action(),
+            ("organization", Some(org.id.to_string())),
+            detail,
+            now,
+        )
+        .await?;
+        txn.commit().await?;
+        organizations::Entity::find_by_id(org.id)
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| Error::NotFound("organization".to_owned()))
+    }
+}
+
+/// Applies a routing change; returns what happened, for the audit detail.
+async fn route_change(
+    txn: &DatabaseTransaction,
+    org: &organizations::Model,
+    change: RouteChange,
+    now: DateTime<Utc>,
+) -> Result<&'static str> {
+    let existing = routes::Entity::find()
+        .filter(routes::Column::OrganizationId.eq(org.id))
+        .one(txn)
+        .await?;
+    Ok(match (change, existing) {
+        (RouteChange::Enable, Some(route)) => {
+            let mut active: routes::ActiveModel = route.into();
+            active.enabled = Set(true);
+            active.updated_at = Set(now);
+            active.update(txn).await?;
+            "enabled"
+        }
+        (RouteChange::Enable, None) => match current_vps(txn, org.id).await?.and_then(|v| v.ipv4) {
+            Some(ip) => {
+                routes::ActiveModel {
+                    organization_id: Set(org.id),
+                    slug: Set(org.slug.clone()),
+                    upstream_ipv4: Set(ip),
+                    upstream_port: Set(UPSTREAM_PORT),
+                    enabled: Set(true),
+                    applied_at: Set(None),
+                    created_at: Set(now),
+                    updated_at: Set(now),
+                    ..Default::default()
+                }
+                .insert(txn)
+                .await?;
+                "created"
+            }
+            None => "none (no server address yet)",
+        },
+        (RouteChange::Disable, Some(route)) => {
+            let mut active: routes::ActiveModel = route.into();
+            active.enabled = Set(false);
+            active.updated_at = Set(now);
+            active.update(txn).await?;
+            "disabled"
+        }
+        (RouteChange::Disable, None) => "none",
+        (RouteChange::Remove, Some(route)) => {
+            routes::Entity::delete_by_id(route.id).exec(txn).await?;
+            "removed"
+        }
+        (RouteChange::Remove, None) => "none",
+    })
+}
+
+/// The verb of an event, for messages.
+fn verb(event: OrgEvent) -> &'static str {
+    match event {
+        OrgEvent::Approve => "approve",
+        OrgEvent::Reject => "reject",
+        OrgEvent::Suspend => "suspend",
+        OrgEvent::Resume => "resume",
+        OrgEvent::ChangeTier => "change the tier of",
+        OrgEvent::Redeploy => "redeploy",
+        OrgEvent::Delete => "delete",
+        OrgEvent::Retry(_) => "retry",
+        OrgEvent::ProvisioningStarted => "start provisioning",
+        OrgEvent::ServerCreated => "mark as server created",
+        OrgEvent::SmokeTestPassed => "activate",
+        OrgEvent::OperationFailed => "fail",
+        OrgEvent::DeletionCompleted => "complete the deletion of",
+        OrgEvent::PaymentFailed => "record a failed payment for",
+        OrgEvent::PaymentOverdue => "record an overdue payment for",
+        OrgEvent::SubscriptionCancelled => "cancel the subscription of",
+        OrgEvent::SubscriptionEnded => "end the subscription of",
+    }
+}

@@ -1,0 +1,407 @@
+//! The organization lifecycle on SQLite and PostgreSQL: every (state, event) pair either makes
+//! the table's transition with its effects or is refused with nothing written; concurrent
+//! admins leave one consistent state; bad input creates nothing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use app::models::{
+    Effect, JobKind, JobState, OrgEvent, OrgStatus, Region, RouteChange, VpsStatus, transition,
+};
+use chrono::Utc;
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait,
+    PaginatorTrait, QueryFilter,
+};
+use server::audit::Actor;
+use server::clock::Clock;
+use server::entities::{audit_log, organizations, provisioning_jobs, routes, tiers, vpses};
+use server::error::Error;
+use server::organizations::{EventArgs, NewOrganization, OrganizationService};
+
+fn actor() -> Actor {
+    Actor {
+        user_id: None,
+        email: "ops@nest.test".into(),
+        ip: Some("127.0.0.1".into()),
+        user_agent: None,
+    }
+}
+
+async fn tier(db: &DatabaseConnection, code: &str) -> tiers::Model {
+    tiers::Entity::find()
+        .filter(tiers::Column::Code.eq(code))
+        .one(db)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+fn service(db: &DatabaseConnection) -> OrganizationService {
+    OrganizationService {
+        db: db.clone(),
+        clock: Clock::system(),
+    }
+}
+
+async fn new_org(db: &DatabaseConnection, slug: &str) -> organizations::Model {
+    let starter = tier(db, "starter").await;
+    service(db)
+        .create(
+            &actor(),
+            NewOrganization {
+                name: format!("Org {slug}"),
+                slug: slug.into(),
+                owner_email: "owner@acme.test".into(),
+                tier_id: starter.id,
+                region: "nbg1".into(),
+            },
+            false,
+        )
+        .await
+        .unwrap()
+}
+
+/// Puts an organization in `status` with a running VPS and an enabled route, as a test fixture.
+async fn fixture(db: &DatabaseConnection, slug: &str, status: OrgStatus) -> organizations::Model {
+    let org = new_org(db, slug).await;
+    organizations::Entity::update_many()
+        .col_expr(organizations::Column::Status, Expr::value(status))
+        .filter(organizations::Column::Id.eq(org.id))
+        .exec(db)
+        .await
+        .unwrap();
+    let now = Utc::now();
+    vpses::ActiveModel {
+        organization_id: Set(org.id),
+        name: Set(format!("nest-{slug}")),
+        hetzner_server_id: Set(None),
+        server_type: Set("cx22".parse().unwrap()),
+        region: Set(Region::Nbg1),
+        ipv4: Set(Some("127.0.0.2".into())),
+        status: Set(VpsStatus::Running),
+        secrets_ciphertext: Set(None),
+        secrets_nonce: Set(None),
+        secrets_key_id: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+        deleted_at: Set(None),
+        ..Default::default()
+    }
+    .insert(db)
+    .await
+    .unwrap();
+    organizations::Entity::find_by_id(org.id)
+        .one(db)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+async fn failed_job(
+    db: &DatabaseConnection,
+    org: &organizations::Model,
+    kind: JobKind,
+) -> provisioning_jobs::Model {
+    let now = Utc::now();
+    provisioning_jobs::ActiveModel {
+        organization_id: Set(org.id),
+        vps_id: Set(None),
+        kind: Set(kind),
+        state: Set(JobState::Failed),
+        attempts: Set(5),
+        max_attempts: Set(5),
+        run_after: Set(now),
+        lease_owner: Set(None),
+        lease_expires_at: Set(None),
+        progress: Set(serde_json::json!([])),
+        payload: Set(None),
+        last_error: Set(Some("boom".into())),
+        created_at: Set(now),
+        started_at: Set(Some(now)),
+        finished_at: Set(Some(now)),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(db)
+    .await
+    .unwrap()
+}
+
+#[derive(Debug, PartialEq)]
+struct Snapshot {
+    org: organizations::Model,
+    queued: Vec<(JobKind, JobState)>,
+    route: Option<bool>,
+    audit: u64,
+}
+
+async fn snapshot(db: &DatabaseConnection, org_id: i64) -> Snapshot {
+    let mut queued: Vec<(JobKind, JobState)> = provisioning_jobs::Entity::find()
+        .filter(provisioning_jobs::Column::OrganizationId.eq(org_id))
+        .all(db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|j| (j.kind, j.state))
+        .collect();
+    queued.sort();
+    Snapshot {
+        org: organizations::Entity::find_by_id(org_id)
+            .one(db)
+            .await
+            .unwrap()
+            .unwrap(),
+        queued,
+        route: routes::Entity::find()
+            .filter(routes::Column::OrganizationId.eq(org_id))
+            .one(db)
+            .await
+            .unwrap()
+            .map(|r| r.enabled),
+        audit: audit_log::Entity::find()
+            .filter(audit_log::Column::TargetId.eq(org_id.to_string()))
+            .count(db)
+            .await
+            .unwrap(),
+    }
+}
+
+async fn every_state_and_event_pair_follows_the_table(db: &DatabaseConnection) {
+    let growth = tier(db, "growth").await;
+    let mut n = 0;
+    for status in OrgStatus::ALL {
+        for event in OrgEvent::all() {
+            n += 1;
+            let org = fixture(db, &format!("pair-{n}"), *status).await;
+            if let OrgEvent::Retry(kind) = event {
+                failed_job(db, &org, kind).await;
+            }
+            let before = snapshot(db, org.id).await;
+            let args = EventArgs {
+                tier_id: Some(growth.id),
+                reason: Some("because".into()),
+            };
+            let result = service(db).apply(&actor(), org.id, event, args).await;
+            let after = snapshot(db, org.id).await;
+            match transition(*status, event) {
+                None => {
+                    assert!(
+                        matches!(result, Err(Error::Conflict(_))),
+                        "{status} × {event:?}: {result:?}"
+                    );
+                    assert_eq!(
+                        before, after,
+                        "{status} × {event:?}: refused, so nothing written"
+                    );
+                }
+                Some(step) => {
+                    let org_after =
+                        result.unwrap_or_else(|e| panic!("{status} × {event:?}: {e:?}"));
+                    assert_eq!(org_after.status, step.to, "{status} × {event:?}");
+                    assert_eq!(
+                        after.audit,
+                        before.audit + 1,
+                        "{status} × {event:?}: one audit row"
+                    );
+                    let mut expected_jobs = before.queued.clone();
+                    let mut expected_route = before.route;
+                    for effect in step.effects {
+                        match effect {
+                            Effect::Enqueue(kind) => expected_jobs.push((*kind, JobState::Queued)),
+                            Effect::ResizeIfServerTypeChanges => {
+                                expected_jobs.push((JobKind::Resize, JobState::Queued))
+                            }
+                            Effect::RequeueFailedJob => {
+                                let OrgEvent::Retry(kind) = event else {
+                                    unreachable!()
+                                };
+                                expected_jobs.retain(|j| *j != (kind, JobState::Failed));
+                                expected_jobs.push((kind, JobState::Queued));
+                            }
+                            Effect::Route(RouteChange::Enable) => expected_route = Some(true),
+                            Effect::Route(RouteChange::Disable) => {
+                                expected_route = expected_route.map(|_| false)
+                            }
+                            Effect::Route(RouteChange::Remove) => expected_route = None,
+                        }
+                    }
+                    expected_jobs.sort();
+                    assert_eq!(after.queued, expected_jobs, "{status} × {event:?}: jobs");
+                    assert_eq!(after.route, expected_route, "{status} × {event:?}: route");
+                    if event == OrgEvent::ChangeTier {
+                        assert_eq!(org_after.tier_id, growth.id);
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn two_admins_acting_at_once_leave_one_consistent_state(db: &DatabaseConnection) {
+    for round in 0..5 {
+        let org = fixture(db, &format!("race-{round}"), OrgStatus::Active).await;
+        let (a, b) = (service(db), service(db));
+        let (alice, bob) = (actor(), actor());
+        let (suspend, delete) = tokio::join!(
+            a.apply(&alice, org.id, OrgEvent::Suspend, EventArgs::default()),
+            b.apply(&bob, org.id, OrgEvent::Delete, EventArgs::default()),
+        );
+        let applied = usize::from(suspend.is_ok()) + usize::from(delete.is_ok());
+        assert!(applied >= 1, "{suspend:?} {delete:?}");
+        for r in [&suspend, &delete] {
+            if let Err(e) = r {
+                assert!(
+                    matches!(e, Error::Conflict(_)),
+                    "the loser gets a conflict: {e:?}"
+                );
+            }
+        }
+        let after = snapshot(db, org.id).await;
+        assert_eq!(
+            after.audit,
+            applied as u64 + 1,
+            "one audit row per applied action (+ creation)"
+        );
+        let expected = match (suspend.is_ok(), delete.is_ok()) {
+            (true, false) => OrgStatus::Suspended,
+            (_, true) => OrgStatus::Deleting,
+            _ => unreachable!(),
+        };
+        assert_eq!(after.org.status, expected);
+        let delete_jobs = after
+            .queued
+            .iter()
+            .filter(|j| j.0 == JobKind::Delete)
+            .count();
+        assert_eq!(delete_jobs, usize::from(delete.is_ok()));
+    }
+}
+
+async fn bad_input_is_refused_with_a_clear_error_and_no_row(db: &DatabaseConnection) {
+    new_org(db, "taken").await;
+    let starter = tier(db, "starter").await;
+    let base = NewOrganization {
+        name: "Acme".into(),
+        slug: "acme".into(),
+        owner_email: "owner@acme.test".into(),
+        tier_id: starter.id,
+        region: "nbg1".into(),
+    };
+    let cases: Vec<(NewOrganization, &str)> = vec![
+        (
+            NewOrganization {
+                slug: "Bad Slug".into(),
+                ..base.clone()
+            },
+            "slug",
+        ),
+        (
+            NewOrganization {
+                slug: "ab".into(),
+                ..base.clone()
+            },
+            "slug",
+        ),
+        (
+            NewOrganization {
+                slug: "admin".into(),
+                ..base.clone()
+            },
+            "slug",
+        ),
+        (
+            NewOrganization {
+                slug: "taken".into(),
+                ..base.clone()
+            },
+            "slug",
+        ),
+        (
+            NewOrganization {
+                tier_id: 999_999,
+                ..base.clone()
+            },
+            "tier",
+        ),
+        (
+            NewOrganization {
+                region: "mars1".into(),
+                ..base.clone()
+            },
+            "region",
+        ),
+        (
+            NewOrganization {
+                name: "x".repeat(101),
+                ..base.clone()
+            },
+            "name",
+        ),
+        (
+            NewOrganization {
+                name: "  ".into(),
+                ..base.clone()
+            },
+            "name",
+        ),
+        (
+            NewOrganization {
+                owner_email: "nobody".into(),
+                ..base.clone()
+            },
+            "owner_email",
+        ),
+    ];
+    let before = organizations::Entity::find().count(db).await.unwrap();
+    for (input, field) in cases {
+        let shown = format!("{input:?}");
+        match service(db).create(&actor(), input, true).await {
+            Err(Error::Validation { field: f, message }) => {
+                assert_eq!(f, field, "{shown}: {message}");
+                assert!(!message.is_empty());
+            }
+            other => panic!("{shown}: expected a validation error, got {other:?}"),
+        }
+    }
+    assert_eq!(
+        organizations::Entity::find().count(db).await.unwrap(),
+        before,
+        "no row"
+    );
+    assert_eq!(
+        provisioning_jobs::Entity::find().count(db).await.unwrap(),
+        0,
+        "no job"
+    );
+}
+
+async fn an_admin_created_org_has_its_create_job_queued(db: &DatabaseConnection) {
+    let starter = tier(db, "starter").await;
+    let org = service(db)
+        .create(
+            &actor(),
+            NewOrganization {
+                name: "Direct".into(),
+                slug: "direct".into(),
+                owner_email: "owner@direct.test".into(),
+                tier_id: starter.id,
+                region: "hel1".into(),
+            },
+            true,
+        )
+        .await
+        .unwrap();
+    assert_eq!(org.status, OrgStatus::Pending);
+    let snap = snapshot(db, org.id).await;
+    assert_eq!(snap.queued, vec![(JobKind::Create, JobState::Queued)]);
+    assert_eq!(snap.audit, 1);
+}
+
+on_both_databases!(
+    every_state_and_event_pair_follows_the_table,
+    two_admins_acting_at_once_leave_one_consistent_state,
+    bad_input_is_refused_with_a_clear_error_and_no_row,
+    an_admin_created_org_has_its_create_job_queued,
+);
