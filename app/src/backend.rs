@@ -11,6 +11,7 @@ use crate::models::{
     AddedAdmin, AdminIdentity, AdminRole, AdminSummary, AuditFilter, AuditPage, Caller,
     InitialPassword, PlatformStatus,
 };
+use crate::models::{OrgDetail, OrgEvent, OrgPage, OrgQuery, TierOption};
 
 /// What a server function knows about the HTTP request that called it.
 #[derive(Clone, Debug)]
@@ -107,6 +108,41 @@ pub trait AuditBackend: Send + Sync {
     ) -> Result<AuditPage, AppError>;
 }
 
+/// Organizations: creation, lists, details, lifecycle actions.
+#[async_trait::async_trait]
+pub trait OrganizationsBackend: Send + Sync {
+    /// Every tier (active ones first).
+    async fn tiers(&self) -> Result<Vec<TierOption>, AppError>;
+    /// Whether `slug` is free (it may still be malformed: that is checked in the browser too).
+    async fn slug_available(&self, slug: String) -> Result<bool, AppError>;
+    /// Creates an organization and queues its `create` job; returns its id.
+    #[allow(clippy::too_many_arguments)]
+    async fn create(
+        &self,
+        actor: &AdminIdentity,
+        req: &RequestInfo,
+        name: String,
+        slug: String,
+        owner_email: String,
+        tier_id: i64,
+        region: String,
+    ) -> Result<i64, AppError>;
+    /// A page of organizations.
+    async fn list(&self, query: OrgQuery, limit: u64) -> Result<OrgPage, AppError>;
+    /// Everything about one organization.
+    async fn detail(&self, id: i64) -> Result<OrgDetail, AppError>;
+    /// Applies an admin action.
+    async fn act(
+        &self,
+        actor: &AdminIdentity,
+        req: &RequestInfo,
+        id: i64,
+        event: OrgEvent,
+        tier_id: Option<i64>,
+        reason: Option<String>,
+    ) -> Result<(), AppError>;
+}
+
 /// Everything the server functions can reach, provided as Leptos context.
 #[derive(Clone)]
 pub struct Backend {
@@ -116,6 +152,8 @@ pub struct Backend {
     pub admins: Arc<dyn AdminsBackend>,
     /// The audit log.
     pub audit: Arc<dyn AuditBackend>,
+    /// Organizations.
+    pub organizations: Arc<dyn OrganizationsBackend>,
 }
 
 /// The backend provided by the server to this render or server-function call.

@@ -19,8 +19,15 @@ use leptos_router::path;
 
 use crate::components::layout::Layout;
 use crate::pages::{
-    admins::AdminsPage, audit::AuditPage, home::HomePage, login::LoginPage, not_found::NotFound,
-    set_password::SetPasswordPage, setup::SetupPage, unauthorized::UnauthorizedPage,
+    admins::AdminsPage,
+    audit::AuditPage,
+    home::HomePage,
+    login::LoginPage,
+    not_found::NotFound,
+    organizations::{detail::OrganizationPage, list::OrganizationsPage, new::NewOrganizationPage},
+    set_password::SetPasswordPage,
+    setup::SetupPage,
+    unauthorized::UnauthorizedPage,
 };
 
 /// The HTML document rendered on the server around the app.
@@ -68,6 +75,9 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/set-password") view=SetPasswordPage/>
                     <Route path=path!("/admins") view=AdminsPage/>
                     <Route path=path!("/audit") view=AuditPage/>
+                    <Route path=path!("/organizations") view=OrganizationsPage/>
+                    <Route path=path!("/organizations/new") view=NewOrganizationPage/>
+                    <Route path=path!("/organizations/:id") view=OrganizationPage/>
                 </Routes>
             </Layout>
         </Router>

@@ -12,6 +12,7 @@ use crate::admins::{AdminService, SessionPolicy};
 use crate::audit::AuditService;
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::organizations::OrganizationService;
 use crate::system::SystemService;
 
 /// Shared state: configuration, database pool, clock, Leptos options.
@@ -67,6 +68,15 @@ impl App {
         }
     }
 
+    /// The organization service.
+    pub fn organizations(&self) -> OrganizationService {
+        OrganizationService {
+            db: self.db.clone(),
+            clock: self.clock.clone(),
+            base_domain: self.config.caddy.base_domain.clone(),
+        }
+    }
+
     /// The services the `#[server]` functions call, provided to Leptos as context.
     pub fn backend(&self) -> Backend {
         Backend {
@@ -78,6 +88,7 @@ impl App {
             audit: Arc::new(AuditService {
                 db: self.db.clone(),
             }),
+            organizations: Arc::new(self.organizations()),
         }
     }
 }

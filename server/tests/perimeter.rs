@@ -58,6 +58,24 @@ const PROTECTED: &[(&str, &[(&str, &str)])] = &[
     ),
     ("/api/remove_admin", &[("user_id", "2")]),
     ("/api/list_audit", &[("filter[action]", "")]),
+    ("/api/list_tiers", &[]),
+    ("/api/slug_available", &[("slug", "acme")]),
+    (
+        "/api/create_organization",
+        &[
+            ("name", "Acme"),
+            ("slug", "acme"),
+            ("owner_email", "o@acme.test"),
+            ("tier_id", "1"),
+            ("region", "nbg1"),
+        ],
+    ),
+    ("/api/list_organizations", &[("query[sort]", "Newest")]),
+    ("/api/get_organization", &[("id", "1")]),
+    (
+        "/api/organization_action",
+        &[("id", "1"), ("action", "suspended")],
+    ),
 ];
 
 async fn every_server_function_refuses_a_caller_without_a_session(db: &DatabaseConnection) {

@@ -7,10 +7,12 @@ mod admin;
 mod enums;
 mod lifecycle;
 mod newtypes;
+mod organization;
 mod system;
 
 pub use admin::*;
 pub use enums::*;
 pub use lifecycle::*;
 pub use newtypes::*;
+pub use organization::*;
 pub use system::*;

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod home;
 pub mod login;
 pub mod not_found;
+pub mod organizations;
 pub mod set_password;
 pub mod setup;
 pub mod unauthorized;

@@ -6,6 +6,8 @@
 //! from`) and is the transaction's first write, so of two admins acting at once exactly one
 //! wins on both engines; the other gets a `Conflict` and nothing of theirs is written.
 
+pub mod queries;
+
 use app::models::{
     Effect, Email, JobKind, JobState, OrgEvent, OrgSlug, OrgStatus, Region, RouteChange, transition,
 };
@@ -58,6 +60,8 @@ pub struct OrganizationService {
     pub db: DatabaseConnection,
     /// Time source.
     pub clock: Clock,
+    /// Organizations are served at `<slug>.<base_domain>`.
+    pub base_domain: String,
 }
 
 fn invalid(field: &'static str, message: impl Into<String>) -> Error {
@@ -105,6 +109,17 @@ pub async fn enqueue(
     }
     .insert(txn)
     .await?)
+}
+
+/// Whether the organization has a `create` job that is not failed (i.e. it was approved).
+pub async fn has_create_job<C: ConnectionTrait>(conn: &C, org_id: i64) -> Result<bool> {
+    Ok(provisioning_jobs::Entity::find()
+        .filter(provisioning_jobs::Column::OrganizationId.eq(org_id))
+        .filter(provisioning_jobs::Column::Kind.eq(JobKind::Create))
+        .filter(provisioning_jobs::Column::State.ne(JobState::Failed))
+        .one(conn)
+        .await?
+        .is_some())
 }
 
 async fn current_vps<C: ConnectionTrait>(conn: &C, org_id: i64) -> Result<Option<vpses::Model>> {
@@ -237,6 +252,13 @@ impl OrganizationService {
         } else {
             None
         };
+        if matches!(event, OrgEvent::Approve | OrgEvent::Reject)
+            && has_create_job(&self.db, org.id).await?
+        {
+            return Err(Error::Conflict(
+                "this signup is already approved: its create job is queued".to_owned(),
+            ));
+        }
         let reason = args
             .reason
             .map(|r| r.trim().chars().take(1000).collect::<String>())
@@ -405,5 +427,83 @@ fn verb(event: OrgEvent) -> &'static str {
         OrgEvent::PaymentOverdue => "record an overdue payment for",
         OrgEvent::SubscriptionCancelled => "cancel the subscription of",
         OrgEvent::SubscriptionEnded => "end the subscription of",
+    }
+}
+
+#[async_trait::async_trait]
+impl app::backend::OrganizationsBackend for OrganizationService {
+    async fn tiers(&self) -> Result<Vec<app::models::TierOption>, app::error::AppError> {
+        Ok(queries::tier_options(&self.db).await?)
+    }
+
+    async fn slug_available(&self, slug: String) -> Result<bool, app::error::AppError> {
+        let Ok(slug) = slug.trim().parse::<OrgSlug>() else {
+            return Ok(false);
+        };
+        let taken = organizations::Entity::find()
+            .filter(organizations::Column::Slug.eq(slug))
+            .one(&self.db)
+            .await
+            .map_err(Error::from)?;
+        Ok(taken.is_none())
+    }
+
+    async fn create(
+        &self,
+        actor: &app::models::AdminIdentity,
+        req: &app::backend::RequestInfo,
+        name: String,
+        slug: String,
+        owner_email: String,
+        tier_id: i64,
+        region: String,
+    ) -> Result<i64, app::error::AppError> {
+        let actor = Actor::new(req, Some(actor.user_id), &actor.email);
+        let org = self
+            .create(
+                &actor,
+                NewOrganization {
+                    name,
+                    slug,
+                    owner_email,
+                    tier_id,
+                    region,
+                },
+                true,
+            )
+            .await?;
+        Ok(org.id)
+    }
+
+    async fn list(
+        &self,
+        query: app::models::OrgQuery,
+        limit: u64,
+    ) -> Result<app::models::OrgPage, app::error::AppError> {
+        Ok(queries::list(&self.db, query, limit).await?)
+    }
+
+    async fn detail(&self, id: i64) -> Result<app::models::OrgDetail, app::error::AppError> {
+        Ok(queries::detail(&self.db, id, &self.base_domain).await?)
+    }
+
+    async fn act(
+        &self,
+        actor: &app::models::AdminIdentity,
+        req: &app::backend::RequestInfo,
+        id: i64,
+        event: OrgEvent,
+        tier_id: Option<i64>,
+        reason: Option<String>,
+    ) -> Result<(), app::error::AppError> {
+        if !event.is_admin_action() {
+            return Err(app::error::AppError::Forbidden(
+                "only the system triggers this event".to_owned(),
+            ));
+        }
+        let actor = Actor::new(req, Some(actor.user_id), &actor.email);
+        self.apply(&actor, id, event, EventArgs { tier_id, reason })
+            .await?;
+        Ok(())
     }
 }
