@@ -23,6 +23,11 @@ const NAV: &[NavItem] = &[
         superadmin_only: false,
     },
     NavItem {
+        href: "/organizations",
+        label: "Organizations",
+        superadmin_only: false,
+    },
+    NavItem {
         href: "/admins",
         label: "Admins",
         superadmin_only: true,

@@ -1,0 +1,97 @@
+// Organizations as an admin uses them: create one and see its create job queued, find it in a
+// long filtered list, and delete it with a typed confirmation.
+import { test, expect, hydrated, asSuperadmin } from './fixtures';
+
+test.describe.configure({ mode: 'serial' });
+
+test('an admin creates an organization and sees its create job queued', async ({ page }) => {
+  await asSuperadmin(page);
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Organizations' }).click();
+  await expect(page.getByRole('heading', { level: 1, name: 'Organizations' })).toBeVisible();
+  await page.getByRole('link', { name: 'New organization' }).click();
+  await expect(page.getByRole('heading', { level: 1, name: 'New organization' })).toBeVisible();
+  await hydrated(page);
+
+  await page.getByLabel('Organization name').fill('Acme Inc.');
+  await page.getByLabel('Slug').fill('Acme');
+  await expect(page.getByTestId('slug-check')).toContainText('lowercase');
+  await page.getByLabel('Slug').fill('acme');
+  await expect(page.getByTestId('slug-check')).toHaveText('Available');
+  await page.getByLabel('Owner email').fill('owner@acme.test');
+  await page.getByLabel('Tier').selectOption({ label: 'Growth — cx32 — €60.00/month' });
+  await page.getByLabel('Region').selectOption('hel1');
+  await page.getByRole('button', { name: 'Create organization' }).click();
+
+  await expect(page.getByRole('heading', { level: 1, name: 'Acme Inc.' })).toBeVisible();
+  await expect(page.getByTestId('org-status')).toHaveText('pending');
+  await expect(page.getByTestId('org-tier')).toHaveText('Growth');
+  const jobs = page.getByTestId('jobs');
+  await expect(jobs.getByRole('row', { name: /create/ })).toContainText('queued');
+
+  // The same slug again is refused next to the field.
+  await page.goto('/organizations/new');
+  await hydrated(page);
+  await page.getByLabel('Slug').fill('acme');
+  await expect(page.getByTestId('slug-check')).toHaveText('Already taken');
+});
+
+test('filters, search and pagination over a long list', async ({ page }) => {
+  await asSuperadmin(page);
+  const tiers = await (await page.request.post('/api/list_tiers', { form: {} })).json();
+  const starter = tiers.find((t: { code: string }) => t.code === 'starter').id;
+  for (let i = 0; i < 62; i++) {
+    const response = await page.request.post('/api/create_organization', {
+      form: {
+        name: `Bulk ${String(i).padStart(2, '0')}`,
+        slug: `bulk-${i}`,
+        owner_email: `owner${i}@bulk.test`,
+        tier_id: String(starter),
+        region: i % 2 === 0 ? 'fsn1' : 'sin',
+      },
+    });
+    expect(response.status()).toBe(200);
+  }
+  await page.goto('/organizations');
+  await hydrated(page);
+  const rows = page.getByRole('table').getByRole('row');
+  await expect(rows).toHaveCount(26); // header + 25
+  await page.getByRole('link', { name: 'Next page' }).click();
+  await expect(page).toHaveURL(/after=/);
+  await expect(rows).toHaveCount(26);
+  await page.getByRole('link', { name: 'Next page' }).click();
+  await expect(rows).toHaveCount(14); // 63 organizations: 25 + 25 + 13
+  await expect(page.getByRole('link', { name: 'Next page' })).toHaveCount(0);
+
+  await page.goto('/organizations');
+  await hydrated(page);
+  await page.getByLabel('Region').selectOption('sin');
+  await page.getByLabel('Sort by').selectOption('name');
+  await page.getByRole('button', { name: 'Apply' }).click();
+  await expect(page).toHaveURL(/region=sin/);
+  await expect(rows.nth(1)).toContainText('Bulk 01');
+  await page.reload();
+  await expect(rows.nth(1)).toContainText('Bulk 01'); // the view survives a reload
+
+  await page.goto('/organizations?q=owner42%40bulk');
+  await expect(rows).toHaveCount(2);
+  await expect(rows.nth(1)).toContainText('bulk-42');
+  await page.goto('/organizations?status=active');
+  await expect(page.getByText('No organization matches these filters.')).toBeVisible();
+});
+
+test('deleting asks for the slug to be typed', async ({ page }) => {
+  await asSuperadmin(page);
+  await page.goto('/organizations?q=acme');
+  await page.getByRole('link', { name: 'Acme Inc.' }).click();
+  await hydrated(page);
+  await page.getByRole('button', { name: 'Delete' }).click();
+  const confirm = page.getByRole('button', { name: 'Confirm: Delete' });
+  await expect(confirm).toBeDisabled();
+  await page.getByLabel('Type acme to confirm').fill('acm');
+  await expect(confirm).toBeDisabled();
+  await page.getByLabel('Type acme to confirm').fill('acme');
+  await confirm.click();
+  await expect(page.getByTestId('org-status')).toHaveText('deleting');
+  await expect(page.getByTestId('jobs').getByRole('row', { name: /delete/ })).toContainText('queued');
+  await expect(page.getByText('organization.delete_requested')).toBeVisible();
+});
