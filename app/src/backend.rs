@@ -129,6 +129,8 @@ pub trait OrganizationsBackend: Send + Sync {
     ) -> Result<i64, AppError>;
     /// A page of organizations.
     async fn list(&self, query: OrgQuery, limit: u64) -> Result<OrgPage, AppError>;
+    /// Pending signups awaiting approval, oldest first.
+    async fn waitlist(&self) -> Result<Vec<crate::models::OrgSummary>, AppError>;
     /// Everything about one organization.
     async fn detail(&self, id: i64) -> Result<OrgDetail, AppError>;
     /// Applies an admin action.

@@ -28,6 +28,7 @@ use crate::pages::{
     set_password::SetPasswordPage,
     setup::SetupPage,
     unauthorized::UnauthorizedPage,
+    waitlist::WaitlistPage,
 };
 
 /// The HTML document rendered on the server around the app.
@@ -76,6 +77,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/admins") view=AdminsPage/>
                     <Route path=path!("/audit") view=AuditPage/>
                     <Route path=path!("/organizations") view=OrganizationsPage/>
+                    <Route path=path!("/waitlist") view=WaitlistPage/>
                     <Route path=path!("/organizations/new") view=NewOrganizationPage/>
                     <Route path=path!("/organizations/:id") view=OrganizationPage/>
                 </Routes>

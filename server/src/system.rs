@@ -6,7 +6,8 @@ use app::backend::SystemBackend;
 use app::error::AppError;
 use app::models::{IntegrationMode, OrgStatus, PlatformStatus};
 use sea_orm::{
-    DatabaseConnection, EntityTrait, FromQueryResult, PaginatorTrait, QuerySelect,
+    ColumnTrait, DatabaseConnection, EntityTrait, FromQueryResult, PaginatorTrait, QueryFilter,
+    QuerySelect,
     sea_query::{Expr, Func},
 };
 
@@ -49,7 +50,37 @@ impl SystemService {
         organizations_by_status
             .sort_by_key(|(status, _)| OrgStatus::ALL.iter().position(|s| s == status));
 
+        // MRR: the monthly price of each active organization's tier.
+        let tier_prices: std::collections::HashMap<i64, (i64, String)> = tiers::Entity::find()
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|t| (t.id, (t.monthly_price_cents, t.currency.to_string())))
+            .collect();
+        let active_by_tier: Vec<(i64, i64)> = organizations::Entity::find()
+            .select_only()
+            .column(organizations::Column::TierId)
+            .column_as(
+                Expr::from(Func::count(Expr::col(organizations::Column::Id))),
+                "count",
+            )
+            .filter(organizations::Column::Status.eq(OrgStatus::Active))
+            .group_by(organizations::Column::TierId)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        let mrr_cents = active_by_tier
+            .iter()
+            .map(|(tier, n)| tier_prices.get(tier).map_or(0, |(price, _)| price * n))
+            .sum();
+        let currency = tier_prices
+            .values()
+            .next()
+            .map_or_else(|| "EUR".to_owned(), |(_, c)| c.clone());
+
         Ok(PlatformStatus {
+            mrr_cents,
+            currency,
             version: env!("CARGO_PKG_VERSION").to_owned(),
             database: crate::db::kind(&self.db),
             database_ok,

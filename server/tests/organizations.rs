@@ -535,7 +535,85 @@ async fn the_list_pages_by_cursor_in_every_sort_order(db: &DatabaseConnection) {
     assert!(filtered.rows.is_empty());
 }
 
+async fn the_waitlist_holds_unapproved_signups_until_approved_or_rejected(db: &DatabaseConnection) {
+    let server = support::TestServer::start(db).await;
+    let mut admin = support::setup_superadmin(&server, "ops@nest.test").await;
+    let first = new_org(db, "signup-one").await;
+    let second = new_org(db, "signup-two").await;
+    let growth = tier(db, "growth").await.id.to_string();
+    let list = admin.call("list_waitlist", &[]).await;
+    let slugs: Vec<&str> = list
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["slug"].as_str().unwrap())
+        .collect();
+    assert_eq!(slugs, ["signup-one", "signup-two"], "oldest first");
+
+    let approve = admin
+        .call(
+            "organization_action",
+            &[
+                ("id", &first.id.to_string()),
+                ("action", "approved"),
+                ("tier_id", &growth),
+            ],
+        )
+        .await;
+    assert_eq!(approve.status, 200, "{approve:?}");
+    let again = admin
+        .call(
+            "organization_action",
+            &[("id", &first.id.to_string()), ("action", "approved")],
+        )
+        .await;
+    assert_eq!(again.status, 409, "approving twice is refused");
+    let reject = admin
+        .call(
+            "organization_action",
+            &[
+                ("id", &second.id.to_string()),
+                ("action", "rejected"),
+                ("reason", "Duplicate signup"),
+            ],
+        )
+        .await;
+    assert_eq!(reject.status, 200);
+
+    assert_eq!(
+        admin.call("list_waitlist", &[]).await.body,
+        serde_json::json!([])
+    );
+    let approved = snapshot(db, first.id).await;
+    assert_eq!(approved.queued, vec![(JobKind::Create, JobState::Queued)]);
+    assert_eq!(
+        approved.org.tier_id,
+        tier(db, "growth").await.id,
+        "approved on another tier"
+    );
+    let rejected = snapshot(db, second.id).await;
+    assert_eq!(rejected.org.status, OrgStatus::Cancelled);
+    assert_eq!(
+        rejected.org.status_reason.as_deref(),
+        Some("Duplicate signup")
+    );
+}
+
+async fn mrr_sums_the_tier_prices_of_active_organizations(db: &DatabaseConnection) {
+    fixture(db, "paying-a", OrgStatus::Active).await;
+    fixture(db, "paying-b", OrgStatus::Active).await;
+    fixture(db, "not-paying", OrgStatus::Suspended).await;
+    let server = support::TestServer::start(db).await;
+    let mut admin = support::setup_superadmin(&server, "ops@nest.test").await;
+    let status = admin.call("platform_status", &[]).await;
+    assert_eq!(status.body["mrr_cents"], 5_600, "two Starter orgs at €28");
+    assert_eq!(status.body["currency"], "EUR");
+}
+
 on_both_databases!(
+    the_waitlist_holds_unapproved_signups_until_approved_or_rejected,
+    mrr_sums_the_tier_prices_of_active_organizations,
     the_organization_server_functions_work_end_to_end,
     the_list_pages_by_cursor_in_every_sort_order,
     every_state_and_event_pair_follows_the_table,

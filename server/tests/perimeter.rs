@@ -59,6 +59,7 @@ const PROTECTED: &[(&str, &[(&str, &str)])] = &[
     ("/api/remove_admin", &[("user_id", "2")]),
     ("/api/list_audit", &[("filter[action]", "")]),
     ("/api/list_tiers", &[]),
+    ("/api/list_waitlist", &[]),
     ("/api/slug_available", &[("slug", "acme")]),
     (
         "/api/create_organization",

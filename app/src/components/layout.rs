@@ -28,6 +28,11 @@ const NAV: &[NavItem] = &[
         superadmin_only: false,
     },
     NavItem {
+        href: "/waitlist",
+        label: "Waitlist",
+        superadmin_only: false,
+    },
+    NavItem {
         href: "/admins",
         label: "Admins",
         superadmin_only: true,

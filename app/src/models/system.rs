@@ -55,4 +55,8 @@ pub struct PlatformStatus {
     pub tiers: u64,
     /// Number of regions.
     pub regions: u64,
+    /// Monthly recurring revenue: the monthly tier prices of all active organizations, in cents.
+    pub mrr_cents: i64,
+    /// The currency of `mrr_cents`.
+    pub currency: String,
 }

@@ -52,9 +52,50 @@ pub fn HomePage() -> impl IntoView {
 }
 
 #[component]
+fn PendingQueue() -> impl IntoView {
+    let pending = Resource::new(|| (), |_| crate::pages::waitlist::list_waitlist());
+    view! {
+        <section aria-labelledby="pending-heading" class="card">
+            <h2 id="pending-heading">"Pending approval"</h2>
+            <Transition fallback=|| view! { <p role="status">"Loading…"</p> }>
+                {move || pending.get().map(|r| match r {
+                    Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
+                    Ok(list) if list.is_empty() => view! { <p class="empty">"No signups are waiting for approval."</p> }.into_any(),
+                    Ok(list) => {
+                        let more = list.len().saturating_sub(5);
+                        view! {
+                            <ul class="pending-list">
+                                {list.into_iter().take(5).map(|o| view! {
+                                    <li><a href=format!("/organizations/{}", o.id)>{o.name}</a>{format!(" — {} · {} · {}", o.owner_email, o.tier, o.region)}</li>
+                                }).collect_view()}
+                            </ul>
+                            <a href="/waitlist">{if more > 0 { format!("Review all on the waitlist ({more} more)") } else { "Review on the waitlist".to_owned() }}</a>
+                        }.into_any()
+                    }
+                })}
+            </Transition>
+        </section>
+    }
+}
+
+#[component]
 fn StatusPanel(status: PlatformStatus) -> impl IntoView {
     let total: u64 = status.organizations_by_status.iter().map(|(_, n)| n).sum();
+    let mrr = crate::pages::organizations::price(status.mrr_cents, &status.currency);
     view! {
+        <section aria-labelledby="revenue-heading" class="card">
+            <h2 id="revenue-heading">"Revenue"</h2>
+            <dl class="facts">
+                <dt>"MRR"</dt>
+                <dd data-testid="mrr">{mrr}</dd>
+            </dl>
+            <p class="muted">"Monthly tier prices of all active organizations. Invoices arrive with billing."</p>
+        </section>
+        <PendingQueue/>
+        <section aria-labelledby="alerts-heading" class="card">
+            <h2 id="alerts-heading">"Health alerts"</h2>
+            <p class="empty">"No health alerts. Health checks are not running yet."</p>
+        </section>
         <section aria-labelledby="platform-heading" class="card">
             <h2 id="platform-heading">"Platform"</h2>
             <dl class="facts" data-testid="platform-status">

@@ -9,3 +9,4 @@ pub mod organizations;
 pub mod set_password;
 pub mod setup;
 pub mod unauthorized;
+pub mod waitlist;

@@ -483,6 +483,10 @@ impl app::backend::OrganizationsBackend for OrganizationService {
         Ok(queries::list(&self.db, query, limit).await?)
     }
 
+    async fn waitlist(&self) -> Result<Vec<app::models::OrgSummary>, app::error::AppError> {
+        Ok(queries::waitlist(&self.db).await?)
+    }
+
     async fn detail(&self, id: i64) -> Result<app::models::OrgDetail, app::error::AppError> {
         Ok(queries::detail(&self.db, id, &self.base_domain).await?)
     }

@@ -265,3 +265,33 @@ pub async fn detail(db: &DatabaseConnection, id: i64, base_domain: &str) -> Resu
         tiers,
     })
 }
+
+/// Pending organizations not yet approved (no `create` job), oldest first.
+pub async fn waitlist(db: &DatabaseConnection) -> Result<Vec<OrgSummary>> {
+    use app::models::{JobKind, JobState, OrgStatus};
+    let pending = organizations::Entity::find()
+        .filter(organizations::Column::Status.eq(OrgStatus::Pending))
+        .order_by_asc(organizations::Column::CreatedAt)
+        .order_by_asc(organizations::Column::Id)
+        .limit(500)
+        .all(db)
+        .await?;
+    let ids: Vec<i64> = pending.iter().map(|o| o.id).collect();
+    let approved: std::collections::HashSet<i64> = provisioning_jobs::Entity::find()
+        .select_only()
+        .column(provisioning_jobs::Column::OrganizationId)
+        .filter(provisioning_jobs::Column::OrganizationId.is_in(ids))
+        .filter(provisioning_jobs::Column::Kind.eq(JobKind::Create))
+        .filter(provisioning_jobs::Column::State.ne(JobState::Failed))
+        .into_tuple::<i64>()
+        .all(db)
+        .await?
+        .into_iter()
+        .collect();
+    let tiers = tier_options(db).await?;
+    Ok(pending
+        .into_iter()
+        .filter(|o| !approved.contains(&o.id))
+        .map(|o| summary(o, &tiers))
+        .collect())
+}
