@@ -145,6 +145,36 @@ pub trait OrganizationsBackend: Send + Sync {
     ) -> Result<(), AppError>;
 }
 
+/// Pricing tiers.
+#[async_trait::async_trait]
+pub trait TiersBackend: Send + Sync {
+    /// Every tier with how many organizations use it.
+    async fn list(&self) -> Result<Vec<(TierOption, crate::models::TierDetail)>, AppError>;
+    /// Creates (`id: None`) or updates a tier; returns its id.
+    async fn save(
+        &self,
+        actor: &AdminIdentity,
+        req: &RequestInfo,
+        id: Option<i64>,
+        input: crate::models::TierInput,
+    ) -> Result<i64, AppError>;
+    /// Offers a tier to new organizations, or stops offering it.
+    async fn set_active(
+        &self,
+        actor: &AdminIdentity,
+        req: &RequestInfo,
+        id: i64,
+        active: bool,
+    ) -> Result<(), AppError>;
+    /// Deletes a tier no organization uses.
+    async fn delete(
+        &self,
+        actor: &AdminIdentity,
+        req: &RequestInfo,
+        id: i64,
+    ) -> Result<(), AppError>;
+}
+
 /// Everything the server functions can reach, provided as Leptos context.
 #[derive(Clone)]
 pub struct Backend {
@@ -156,6 +186,8 @@ pub struct Backend {
     pub audit: Arc<dyn AuditBackend>,
     /// Organizations.
     pub organizations: Arc<dyn OrganizationsBackend>,
+    /// Pricing tiers.
+    pub tiers: Arc<dyn TiersBackend>,
 }
 
 /// The backend provided by the server to this render or server-function call.

@@ -27,6 +27,7 @@ use crate::pages::{
     organizations::{detail::OrganizationPage, list::OrganizationsPage, new::NewOrganizationPage},
     set_password::SetPasswordPage,
     setup::SetupPage,
+    tiers::TiersPage,
     unauthorized::UnauthorizedPage,
     waitlist::WaitlistPage,
 };
@@ -78,6 +79,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/audit") view=AuditPage/>
                     <Route path=path!("/organizations") view=OrganizationsPage/>
                     <Route path=path!("/waitlist") view=WaitlistPage/>
+                    <Route path=path!("/tiers") view=TiersPage/>
                     <Route path=path!("/organizations/new") view=NewOrganizationPage/>
                     <Route path=path!("/organizations/:id") view=OrganizationPage/>
                 </Routes>

@@ -95,3 +95,14 @@ test('deleting asks for the slug to be typed', async ({ page }) => {
   await expect(page.getByTestId('jobs').getByRole('row', { name: /delete/ })).toContainText('queued');
   await expect(page.getByText('organization.delete_requested')).toBeVisible();
 });
+
+test('the overview shows revenue, the pending queue and alerts; the waitlist has its empty state', async ({ page }) => {
+  await asSuperadmin(page);
+  await expect(page.getByRole('heading', { name: 'Revenue' })).toBeVisible();
+  await expect(page.getByTestId('mrr')).toHaveText('€0.00'); // no organization is active yet
+  await expect(page.getByRole('heading', { name: 'Pending approval' })).toBeVisible();
+  await expect(page.getByRole('heading', { name: 'Health alerts' })).toBeVisible();
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Waitlist' }).click();
+  await expect(page.getByRole('heading', { level: 1, name: 'Waitlist' })).toBeVisible();
+  await expect(page.getByText('No signups are waiting for approval.')).toBeVisible();
+});

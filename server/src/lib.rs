@@ -5,6 +5,7 @@
 
 pub mod admins;
 pub mod audit;
+pub mod billing;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -89,6 +89,10 @@ impl App {
                 db: self.db.clone(),
             }),
             organizations: Arc::new(self.organizations()),
+            tiers: Arc::new(crate::billing::tiers::TierService {
+                db: self.db.clone(),
+                clock: self.clock.clone(),
+            }),
         }
     }
 }

@@ -60,6 +60,23 @@ const PROTECTED: &[(&str, &[(&str, &str)])] = &[
     ("/api/list_audit", &[("filter[action]", "")]),
     ("/api/list_tiers", &[]),
     ("/api/list_waitlist", &[]),
+    ("/api/list_tier_details", &[]),
+    (
+        "/api/save_tier",
+        &[
+            ("input[name]", "Scale"),
+            ("input[code]", "scale"),
+            ("input[server_type]", "cx52"),
+            ("input[vcpus]", "16"),
+            ("input[memory_gb]", "32"),
+            ("input[disk_gb]", "320"),
+            ("input[monthly_price]", "240"),
+            ("input[currency]", "EUR"),
+            ("input[stripe_price_id]", ""),
+        ],
+    ),
+    ("/api/set_tier_active", &[("id", "1"), ("active", "false")]),
+    ("/api/delete_tier", &[("id", "3")]),
     ("/api/slug_available", &[("slug", "acme")]),
     (
         "/api/create_organization",

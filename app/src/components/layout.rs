@@ -33,6 +33,11 @@ const NAV: &[NavItem] = &[
         superadmin_only: false,
     },
     NavItem {
+        href: "/tiers",
+        label: "Tiers",
+        superadmin_only: false,
+    },
+    NavItem {
         href: "/admins",
         label: "Admins",
         superadmin_only: true,

@@ -494,3 +494,63 @@ mod tests {
         assert_eq!(chf.to_string(), "1.00 CHF");
     }
 }
+
+/// Parses a price typed by a person (`28`, `28.5`, `28.50`, `1,234.00`) into cents, without
+/// floating point. Negative, empty or more-than-two-decimal values are refused.
+pub fn parse_price_cents(text: &str) -> Result<i64, &'static str> {
+    let t: String = text
+        .trim()
+        .chars()
+        .filter(|c| *c != ',' && *c != ' ')
+        .collect();
+    if t.is_empty() {
+        return Err("is required");
+    }
+    let (units, fraction) = t.split_once('.').unwrap_or((&t, ""));
+    if units.is_empty()
+        || !units.bytes().all(|b| b.is_ascii_digit())
+        || !fraction.bytes().all(|b| b.is_ascii_digit())
+    {
+        return Err("must be an amount such as 28.00");
+    }
+    if fraction.len() > 2 {
+        return Err("has more than two decimals");
+    }
+    let units: i64 = units.parse().map_err(|_| "is too large")?;
+    let cents: i64 = format!("{fraction:0<2}")
+        .parse()
+        .map_err(|_| "must be an amount such as 28.00")?;
+    units
+        .checked_mul(100)
+        .and_then(|u| u.checked_add(cents))
+        .filter(|c| *c <= 100_000_000)
+        .ok_or("is too large")
+}
+
+#[cfg(test)]
+mod price_tests {
+    use super::parse_price_cents;
+
+    #[test]
+    fn a_typed_price_becomes_integer_cents() {
+        assert_eq!(parse_price_cents("28"), Ok(2_800));
+        assert_eq!(parse_price_cents("28.5"), Ok(2_850));
+        assert_eq!(parse_price_cents(" 1,234.05 "), Ok(123_405));
+        assert_eq!(parse_price_cents("0.99"), Ok(99));
+    }
+
+    #[test]
+    fn a_malformed_price_is_refused() {
+        for bad in [
+            "",
+            "-1",
+            "28.505",
+            "abc",
+            ".5",
+            "1e3",
+            "99999999999999999999",
+        ] {
+            assert!(parse_price_cents(bad).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -171,3 +171,41 @@ pub struct OrgDetail {
     /// Tiers, for "change tier".
     pub tiers: Vec<TierOption>,
 }
+
+/// The editable fields of a tier, as typed in the form.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TierInput {
+    /// Display name.
+    pub name: String,
+    /// Stable code (only when creating; lowercase letters, digits, hyphens).
+    pub code: String,
+    /// Hetzner server type (`cx22`).
+    pub server_type: String,
+    /// vCPUs.
+    pub vcpus: String,
+    /// Memory in GB.
+    pub memory_gb: String,
+    /// Disk in GB.
+    pub disk_gb: String,
+    /// Monthly price as typed (`28.00`).
+    pub monthly_price: String,
+    /// Currency code (`EUR`).
+    pub currency: String,
+    /// Stripe price id (`price_…`), optional.
+    pub stripe_price_id: String,
+}
+
+/// The rest of what `/tiers` shows about a tier.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TierDetail {
+    /// vCPUs.
+    pub vcpus: i32,
+    /// Memory in GB.
+    pub memory_gb: i32,
+    /// Disk in GB.
+    pub disk_gb: i32,
+    /// Stripe price id.
+    pub stripe_price_id: Option<String>,
+    /// Organizations on this tier (any state but deleted).
+    pub organizations: u64,
+}

@@ -8,5 +8,6 @@ pub mod not_found;
 pub mod organizations;
 pub mod set_password;
 pub mod setup;
+pub mod tiers;
 pub mod unauthorized;
 pub mod waitlist;

@@ -1,0 +1,3 @@
+//! Billing: pricing tiers today; invoices, MRR history and Stripe arrive with the billing work.
+
+pub mod tiers;
