@@ -119,8 +119,8 @@ pub fn TiersPage() -> impl IntoView {
                                             <button
                                                 type="button"
                                                 class="button danger"
-                                                disabled=in_use > 0
-                                                title=(in_use > 0).then_some("Organizations use this tier: deactivate it instead")
+                                                disabled={in_use > 0}
+                                                title={(in_use > 0).then_some("Organizations use this tier: deactivate it instead")}
                                                 on:click=move |_| { remove.dispatch(id); }
                                             >"Delete"</button>
                                         </td>
