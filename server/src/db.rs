@@ -95,3 +95,21 @@ pub async fn ping(db: &DatabaseConnection) -> Result<Duration, DbErr> {
     db.ping().await?;
     Ok(started.elapsed())
 }
+
+/// Escapes `%`, `_` and backslash for a LIKE pattern used with a backslash `ESCAPE` (both engines).
+pub fn escape_like(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape_like;
+
+    #[test]
+    fn like_wildcards_in_user_input_match_only_themselves() {
+        assert_eq!(escape_like("50%_off\\"), "50\\%\\_off\\\\");
+        assert_eq!(escape_like("plain"), "plain");
+    }
+}

@@ -743,8 +743,8 @@ impl AdminsBackend for AdminService {
     }
 }
 
-/// Defence in depth: the server functions check the role too, but the service never trusts them.
-fn require_superadmin(actor: &AdminIdentity) -> Result<(), AppError> {
+/// Defence in depth: the server functions check the role too, but services never trust them.
+pub fn require_superadmin(actor: &AdminIdentity) -> Result<(), AppError> {
     if actor.role == AdminRole::Superadmin {
         Ok(())
     } else {

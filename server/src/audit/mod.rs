@@ -68,6 +68,22 @@ pub async fn record<C: ConnectionTrait>(
     Ok(())
 }
 
+/// An audit row as the dashboard shows it.
+pub fn entry(r: audit_log::Model) -> AuditEntry {
+    AuditEntry {
+        id: r.id,
+        created_at: r.created_at,
+        actor_email: r.actor_email,
+        actor_user_id: r.actor_user_id,
+        action: r.action,
+        target_type: r.target_type,
+        target_id: r.target_id,
+        detail: r.detail,
+        ip: r.ip,
+        user_agent: r.user_agent,
+    }
+}
+
 /// Reads the audit log.
 pub struct AuditService {
     /// Database pool.
@@ -96,7 +112,11 @@ impl AuditService {
             query = query.filter(
                 // Emails are stored lower-cased (see `Email`), so lower-casing the needle suffices.
                 Expr::col(audit_log::Column::ActorEmail).like(
-                    LikeExpr::new(format!("%{}%", escape_like(&actor.to_lowercase()))).escape('\\'),
+                    LikeExpr::new(format!(
+                        "%{}%",
+                        crate::db::escape_like(&actor.to_lowercase())
+                    ))
+                    .escape('\\'),
                 ),
             );
         }
@@ -143,34 +163,13 @@ impl AuditService {
             .into_tuple()
             .all(&self.db)
             .await?;
-        let entries = rows
-            .into_iter()
-            .map(|r| AuditEntry {
-                id: r.id,
-                created_at: r.created_at,
-                actor_email: r.actor_email,
-                actor_user_id: r.actor_user_id,
-                action: r.action,
-                target_type: r.target_type,
-                target_id: r.target_id,
-                detail: r.detail,
-                ip: r.ip,
-                user_agent: r.user_agent,
-            })
-            .collect();
+        let entries = rows.into_iter().map(entry).collect();
         Ok(AuditPage {
             entries,
             next_cursor,
             actions,
         })
     }
-}
-
-/// Escapes `%`, `_` and `\` for a LIKE pattern used with `ESCAPE '\'`.
-fn escape_like(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_")
 }
 
 #[async_trait::async_trait]

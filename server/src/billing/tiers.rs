@@ -258,16 +258,6 @@ impl TierService {
     }
 }
 
-fn require_superadmin(actor: &AdminIdentity) -> Result<(), AppError> {
-    if actor.role == app::models::AdminRole::Superadmin {
-        Ok(())
-    } else {
-        Err(AppError::Forbidden(
-            "only a superadmin can change pricing".to_owned(),
-        ))
-    }
-}
-
 #[async_trait::async_trait]
 impl TiersBackend for TierService {
     async fn list(&self) -> Result<Vec<(TierOption, TierDetail)>, AppError> {
@@ -301,7 +291,7 @@ impl TiersBackend for TierService {
         id: Option<i64>,
         input: TierInput,
     ) -> Result<i64, AppError> {
-        require_superadmin(actor)?;
+        crate::admins::require_superadmin(actor)?;
         Ok(self
             .save_inner(
                 &Actor::new(req, Some(actor.user_id), &actor.email),
@@ -318,7 +308,7 @@ impl TiersBackend for TierService {
         id: i64,
         active: bool,
     ) -> Result<(), AppError> {
-        require_superadmin(actor)?;
+        crate::admins::require_superadmin(actor)?;
         Ok(self
             .set_active_inner(
                 &Actor::new(req, Some(actor.user_id), &actor.email),
@@ -334,7 +324,7 @@ impl TiersBackend for TierService {
         req: &RequestInfo,
         id: i64,
     ) -> Result<(), AppError> {
-        require_superadmin(actor)?;
+        crate::admins::require_superadmin(actor)?;
         Ok(self
             .delete_inner(&Actor::new(req, Some(actor.user_id), &actor.email), id)
             .await?)

@@ -1,8 +1,7 @@
 //! Read side of organizations: the paginated list, the detail view, tier choices.
 
 use app::models::{
-    AuditEntry, JobView, OrgDetail, OrgPage, OrgQuery, OrgSort, OrgSummary, TierOption, VpsView,
-    admin_actions,
+    JobView, OrgDetail, OrgPage, OrgQuery, OrgSort, OrgSummary, TierOption, VpsView, admin_actions,
 };
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
@@ -33,12 +32,6 @@ pub async fn tier_options(db: &DatabaseConnection) -> Result<Vec<TierOption>> {
             active: t.active,
         })
         .collect())
-}
-
-fn escape_like(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_")
 }
 
 fn summary(org: organizations::Model, tiers: &[TierOption]) -> OrgSummary {
@@ -77,7 +70,7 @@ pub async fn list(db: &DatabaseConnection, query: OrgQuery, limit: u64) -> Resul
         .map(str::trim)
         .filter(|s| !s.is_empty())
     {
-        let pattern = format!("%{}%", escape_like(&search.to_lowercase()));
+        let pattern = format!("%{}%", crate::db::escape_like(&search.to_lowercase()));
         let like = |col: organizations::Column| {
             Expr::expr(Func::lower(Expr::col(col)))
                 .like(LikeExpr::new(pattern.clone()).escape('\\'))
@@ -228,18 +221,7 @@ pub async fn detail(db: &DatabaseConnection, id: i64, base_domain: &str) -> Resu
         .all(db)
         .await?
         .into_iter()
-        .map(|r| AuditEntry {
-            id: r.id,
-            created_at: r.created_at,
-            actor_email: r.actor_email,
-            actor_user_id: r.actor_user_id,
-            action: r.action,
-            target_type: r.target_type,
-            target_id: r.target_id,
-            detail: r.detail,
-            ip: r.ip,
-            user_agent: r.user_agent,
-        })
+        .map(crate::audit::entry)
         .collect();
     let approved = super::has_create_job(db, org.id).await?;
     let actions = admin_actions(org.status)
