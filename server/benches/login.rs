@@ -27,8 +27,14 @@ async fn run(label: &str, url: DatabaseUrl) {
         .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let config = Config::from_lookup(|n| (n == "NEST_ADDR").then(|| addr.to_string())).unwrap();
-    let app = App::new(config, db.clone());
+    let config = Config::from_lookup(|n| match n {
+        "NEST_ADDR" => Some(addr.to_string()),
+        // A throw-away key: the bench never stores VPS secrets.
+        "NEST_SECRETS_KEY" => Some("00".repeat(32)),
+        _ => None,
+    })
+    .unwrap();
+    let app = App::start(config, db.clone()).await.unwrap();
     app.admins()
         .create_from_cli(
             "bench@nest.test",

@@ -132,9 +132,12 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             let db = db::connect(&config.database).await?;
             db::migrate_up(&db).await?;
             seed::ensure_reference_data(&db, &config.stripe.prices).await?;
-            let app = App::new(config, db);
-            let user = app
-                .admins()
+            let admins = crate::admins::AdminService {
+                db,
+                clock: crate::clock::Clock::system(),
+                policy: crate::admins::SessionPolicy::from_config(&config),
+            };
+            let user = admins
                 .create_from_cli(&email, role, password)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -175,8 +178,14 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let listener = TcpListener::bind(config.addr)
         .await
         .with_context(|| format!("could not listen on {} (NEST_ADDR)", config.addr))?;
-    let app = App::new(config, db.clone());
+    let app = App::start(config, db.clone()).await?;
+    if app.integrations.simulator.is_some() {
+        tracing::warn!(
+            "HETZNER_API_TOKEN is not set: using the built-in Hetzner simulator (simulated cloud)"
+        );
+    }
     tokio::spawn(purge_expired(app.clone()));
+    tokio::spawn(app.engine().run());
     tracing::info!(
         http.addr = %app.config.addr,
         site.url = %app.config.site_url,

@@ -38,6 +38,12 @@ impl Secret {
     }
 }
 
+impl From<String> for Secret {
+    fn from(value: String) -> Self {
+        Self(value)
+    }
+}
+
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Secret([redacted])")
@@ -184,6 +190,28 @@ pub struct Config {
     pub session_absolute_hours: u32,
     /// Set by `cargo leptos watch` (`LEPTOS_WATCH`, `LEPTOS_RELOAD_PORT`): the live-reload port.
     pub live_reload_port: Option<u16>,
+    /// Provisioning: job engine, secrets and the Hetzner simulator.
+    pub provisioning: ProvisioningConfig,
+}
+
+/// Job engine, secrets-at-rest and simulator settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProvisioningConfig {
+    /// `NEST_JOB_INTERVAL_SECS`: how often due jobs are looked for (besides wake-ups).
+    pub job_interval_secs: u32,
+    /// `NEST_SMOKE_TIMEOUT_SECS`: how long the smoke test waits for a server's services.
+    pub smoke_timeout_secs: u32,
+    /// `NEST_SECRETS_KEY`: 64 hex characters sealing VPS secrets; absent means the key file
+    /// `<data dir>/secrets.key` (generated on first run).
+    pub secrets_key: Option<Secret>,
+    /// `NEST_SECRETS_PREVIOUS_KEYS`: comma-separated older keys, still accepted for reading.
+    pub previous_secrets_keys: Vec<Secret>,
+    /// `NEST_SIM_BOOT_DELAY_MS`: simulated servers' boot time.
+    pub sim_boot_delay_ms: u32,
+    /// `NEST_SIM_ACTION_DELAY_MS`: simulated actions' duration.
+    pub sim_action_delay_ms: u32,
+    /// `NEST_SIM_FIRST_IP`: the first loopback address given to a simulated server.
+    pub sim_first_ip: std::net::Ipv4Addr,
 }
 
 /// Names of every variable Nest reads, for documentation checks.
@@ -208,6 +236,13 @@ pub const VARIABLES: &[&str] = &[
     "NEST_BASE_DOMAIN",
     "NEST_SESSION_IDLE_MINUTES",
     "NEST_SESSION_ABSOLUTE_HOURS",
+    "NEST_JOB_INTERVAL_SECS",
+    "NEST_SMOKE_TIMEOUT_SECS",
+    "NEST_SECRETS_KEY",
+    "NEST_SECRETS_PREVIOUS_KEYS",
+    "NEST_SIM_BOOT_DELAY_MS",
+    "NEST_SIM_ACTION_DELAY_MS",
+    "NEST_SIM_FIRST_IP",
 ];
 
 impl Config {
@@ -421,7 +456,69 @@ impl Config {
                 })?),
             };
 
+        let hex_key = |var: &'static str, v: &str| -> Result<Secret, ConfigError> {
+            if v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()) {
+                Ok(Secret(v.to_owned()))
+            } else {
+                Err(err(
+                    var,
+                    "must be 64 hexadecimal characters (32 bytes), e.g. from `openssl rand -hex 32` (the value is not shown)",
+                ))
+            }
+        };
+        let millis = |var: &'static str, default: u32| -> Result<u32, ConfigError> {
+            match get(var) {
+                None => Ok(default),
+                Some(v) => v
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| *n <= 600_000)
+                    .ok_or_else(|| {
+                        err(
+                            var,
+                            format!(
+                                "`{v}` must be a whole number of milliseconds between 0 and 600000"
+                            ),
+                        )
+                    }),
+            }
+        };
+        let sim_first_ip = match get("NEST_SIM_FIRST_IP") {
+            None => std::net::Ipv4Addr::new(127, 0, 0, 2),
+            Some(v) => v
+                .parse::<std::net::Ipv4Addr>()
+                .ok()
+                .filter(|ip| ip.is_loopback() && ip.octets()[3] != 0 && ip.octets()[3] != 255)
+                .ok_or_else(|| {
+                    err(
+                        "NEST_SIM_FIRST_IP",
+                        format!("`{v}` must be a loopback IPv4 address such as 127.0.0.2"),
+                    )
+                })?,
+        };
+        let provisioning = ProvisioningConfig {
+            job_interval_secs: bounded("NEST_JOB_INTERVAL_SECS", 60, 3600, "seconds")?,
+            smoke_timeout_secs: bounded("NEST_SMOKE_TIMEOUT_SECS", 300, 3600, "seconds")?,
+            secrets_key: get("NEST_SECRETS_KEY")
+                .map(|v| hex_key("NEST_SECRETS_KEY", &v))
+                .transpose()?,
+            previous_secrets_keys: get("NEST_SECRETS_PREVIOUS_KEYS")
+                .map(|v| {
+                    v.split(',')
+                        .map(str::trim)
+                        .filter(|k| !k.is_empty())
+                        .map(|k| hex_key("NEST_SECRETS_PREVIOUS_KEYS", k))
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .transpose()?
+                .unwrap_or_default(),
+            sim_boot_delay_ms: millis("NEST_SIM_BOOT_DELAY_MS", 3000)?,
+            sim_action_delay_ms: millis("NEST_SIM_ACTION_DELAY_MS", 1000)?,
+            sim_first_ip,
+        };
+
         Ok(Self {
+            provisioning,
             addr,
             data_dir,
             database,

@@ -4,18 +4,104 @@ use std::sync::Arc;
 
 use app::backend::Backend;
 use axum::extract::FromRef;
-use chrono::Duration;
 use leptos::config::LeptosOptions;
 use sea_orm::DatabaseConnection;
+
+use anyhow::Context;
 
 use crate::admins::{AdminService, SessionPolicy};
 use crate::audit::AuditService;
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::events::Events;
+use crate::hetzner::HetznerClient;
+use crate::hetzner::simulator::{SimConfig, Simulator};
 use crate::organizations::OrganizationService;
+use crate::provisioning::secrets::SecretBox;
+use crate::provisioning::{Engine, EngineConfig};
+use crate::routing::{CaddyClient, RoutingService};
 use crate::system::SystemService;
 
-/// Shared state: configuration, database pool, clock, Leptos options.
+/// The outside world as Nest sees it: Hetzner (real or simulated), the key that seals VPS
+/// secrets, and Caddy (if configured).
+#[derive(Clone)]
+pub struct Integrations {
+    /// The Hetzner client (pointed at the simulator when no token is set).
+    pub hetzner: HetznerClient,
+    /// The running simulator, when the cloud is simulated.
+    pub simulator: Option<Arc<Simulator>>,
+    /// Seals and opens VPS secrets.
+    pub secrets: SecretBox,
+    /// Caddy's admin API, when `CADDY_ADMIN_URL` is set.
+    pub caddy: Option<CaddyClient>,
+}
+
+impl Integrations {
+    /// Connects what the configuration names: starts the Hetzner simulator when no token is
+    /// set, and loads (or, in local mode, generates) the secrets key.
+    pub async fn start(config: &Config) -> anyhow::Result<Self> {
+        let previous: Vec<String> = config
+            .provisioning
+            .previous_secrets_keys
+            .iter()
+            .map(|k| k.expose().to_owned())
+            .collect();
+        let secrets = match &config.provisioning.secrets_key {
+            Some(key) => SecretBox::new(key.expose(), &previous)
+                .context("NEST_SECRETS_KEY is not a valid key")?,
+            None => {
+                let path = config.data_dir.join("secrets.key");
+                let (secrets, generated) = SecretBox::from_key_file(&path, &previous)?;
+                if generated {
+                    tracing::warn!(
+                        key.file = %path.display(),
+                        "generated a key for VPS secrets; back it up, or set NEST_SECRETS_KEY in production"
+                    );
+                }
+                secrets
+            }
+        };
+        let timeout = std::time::Duration::from_secs(30);
+        let (hetzner, simulator) = match &config.hetzner.api_token {
+            Some(token) => (
+                HetznerClient::new(config.hetzner.api_url.clone(), token.clone(), timeout)?,
+                None,
+            ),
+            None => {
+                let p = &config.provisioning;
+                let simulator = Simulator::start(SimConfig {
+                    boot_delay: std::time::Duration::from_millis(u64::from(p.sim_boot_delay_ms)),
+                    action_delay: std::time::Duration::from_millis(u64::from(
+                        p.sim_action_delay_ms,
+                    )),
+                    first_ip: p.sim_first_ip,
+                })
+                .await
+                .context("could not start the Hetzner simulator")?;
+                let client = HetznerClient::new(
+                    simulator.api_url(),
+                    crate::config::Secret::from("simulator".to_owned()),
+                    timeout,
+                )?;
+                (client, Some(Arc::new(simulator)))
+            }
+        };
+        let caddy = config
+            .caddy
+            .admin_url
+            .clone()
+            .map(CaddyClient::new)
+            .transpose()?;
+        Ok(Self {
+            hetzner,
+            simulator,
+            secrets,
+            caddy,
+        })
+    }
+}
+
+/// Shared state: configuration, database pool, clock, Leptos options, integrations, events.
 #[derive(Clone)]
 pub struct App {
     /// The configuration read at start-up.
@@ -26,16 +112,36 @@ pub struct App {
     pub clock: Clock,
     /// Where the browser bundle lives and what it is called.
     pub leptos: LeptosOptions,
+    /// Hetzner, secrets, Caddy.
+    pub integrations: Integrations,
+    /// Job wake-ups and live updates.
+    pub events: Events,
 }
 
 impl App {
-    /// Builds the state from a configuration and an open, migrated database.
-    pub fn new(config: Config, db: DatabaseConnection) -> Self {
-        Self::with_clock(config, db, Clock::system())
+    /// Builds the state from a configuration and an open, migrated database, starting the
+    /// integrations (the Hetzner simulator among them).
+    pub async fn start(config: Config, db: DatabaseConnection) -> anyhow::Result<Self> {
+        Self::start_with_clock(config, db, Clock::system()).await
     }
 
-    /// Like [`App::new`], with a given clock (tests).
-    pub fn with_clock(config: Config, db: DatabaseConnection, clock: Clock) -> Self {
+    /// Like [`App::start`], with a given clock (tests).
+    pub async fn start_with_clock(
+        config: Config,
+        db: DatabaseConnection,
+        clock: Clock,
+    ) -> anyhow::Result<Self> {
+        let integrations = Integrations::start(&config).await?;
+        Ok(Self::with(config, db, clock, integrations))
+    }
+
+    /// Assembles the state from its parts.
+    pub fn with(
+        config: Config,
+        db: DatabaseConnection,
+        clock: Clock,
+        integrations: Integrations,
+    ) -> Self {
         let leptos = LeptosOptions::builder()
             .output_name("nest")
             .site_root(config.site_root.to_string_lossy().into_owned())
@@ -48,15 +154,63 @@ impl App {
             db,
             clock,
             leptos,
+            integrations,
+            events: Events::default(),
         }
+    }
+
+    /// Routing (Caddy) over the routes table.
+    pub fn routing(&self) -> RoutingService {
+        RoutingService {
+            db: self.db.clone(),
+            clock: self.clock.clone(),
+            caddy: self.integrations.caddy.clone(),
+            base_domain: self.config.caddy.base_domain.clone(),
+        }
+    }
+
+    /// The job engine's settings, from the configuration.
+    pub fn engine_config(&self) -> EngineConfig {
+        let p = &self.config.provisioning;
+        EngineConfig {
+            interval: std::time::Duration::from_secs(u64::from(p.job_interval_secs)),
+            smoke_timeout: std::time::Duration::from_secs(u64::from(p.smoke_timeout_secs)),
+            ssh_key_ids: self.config.hetzner.ssh_key_ids.clone(),
+            site_url: self
+                .config
+                .site_url
+                .as_str()
+                .trim_end_matches('/')
+                .to_owned(),
+            base_domain: self.config.caddy.base_domain.clone(),
+            ..EngineConfig::default()
+        }
+    }
+
+    /// A job-engine worker with the given settings.
+    pub fn engine_with(&self, config: EngineConfig) -> Engine {
+        Engine {
+            db: self.db.clone(),
+            clock: self.clock.clone(),
+            hetzner: self.integrations.hetzner.clone(),
+            secrets: self.integrations.secrets.clone(),
+            organizations: self.organizations(),
+            routing: self.routing(),
+            events: self.events.clone(),
+            config: Arc::new(config),
+            worker: Engine::worker_name(),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// A job-engine worker configured from the environment.
+    pub fn engine(&self) -> Engine {
+        self.engine_with(self.engine_config())
     }
 
     /// Session lifetimes from the configuration.
     pub fn session_policy(&self) -> SessionPolicy {
-        SessionPolicy {
-            idle: Duration::minutes(i64::from(self.config.session_idle_minutes)),
-            absolute: Duration::hours(i64::from(self.config.session_absolute_hours)),
-        }
+        SessionPolicy::from_config(&self.config)
     }
 
     /// The admin-access service.
@@ -74,6 +228,8 @@ impl App {
             db: self.db.clone(),
             clock: self.clock.clone(),
             base_domain: self.config.caddy.base_domain.clone(),
+            events: self.events.clone(),
+            routing: self.routing(),
         }
     }
 

@@ -540,10 +540,12 @@ async fn over_https_the_cookie_is_host_prefixed_and_secure_and_hsts_is_sent(
     let config = server::config::Config::from_lookup(|name| match name {
         "NEST_ADDR" => Some(addr.to_string()),
         "SITE_URL" => Some("https://nest.example.com".to_owned()),
+        "NEST_SECRETS_KEY" => Some(support::TEST_SECRETS_KEY.to_owned()),
         _ => None,
     })
     .unwrap();
-    let router = server::http::router(server::state::App::new(config, db.clone()));
+    let app = server::state::App::start(config, db.clone()).await.unwrap();
+    let router = server::http::router(app);
     tokio::spawn(async move {
         axum::serve(
             listener,

@@ -6,7 +6,6 @@ mod support;
 use std::net::SocketAddr;
 
 use sea_orm::DatabaseConnection;
-use server::config::Config;
 use server::state::App;
 
 /// Serves Nest on an ephemeral loopback port; returns its base URL.
@@ -14,9 +13,8 @@ async fn serve(db: &DatabaseConnection) -> String {
     server::install_tls_provider();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr: SocketAddr = listener.local_addr().unwrap();
-    let config =
-        Config::from_lookup(|name| (name == "NEST_ADDR").then(|| addr.to_string())).unwrap();
-    let router = server::http::router(App::new(config, db.clone()));
+    let config = support::test_config(&[("NEST_ADDR", &addr.to_string())]);
+    let router = server::http::router(App::start(config, db.clone()).await.unwrap());
     tokio::spawn(async move {
         axum::serve(
             listener,

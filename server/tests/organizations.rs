@@ -43,6 +43,13 @@ fn service(db: &DatabaseConnection) -> OrganizationService {
         db: db.clone(),
         clock: Clock::system(),
         base_domain: "localhost".into(),
+        events: Default::default(),
+        routing: server::routing::RoutingService {
+            db: db.clone(),
+            clock: Clock::system(),
+            caddy: None,
+            base_domain: "localhost".into(),
+        },
     }
 }
 

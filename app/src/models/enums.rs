@@ -328,3 +328,60 @@ mod tests {
         );
     }
 }
+
+string_enum! {
+    /// A step of a provisioning job, recorded with timestamps in the job's progress.
+    "job step",
+    pub enum JobStep {
+        /// Create 3: the four secrets generated (CSPRNG) and sealed.
+        Secrets => "secrets",
+        /// Create 4: the VPS row written.
+        VpsRecord => "vps_record",
+        /// Create 5: Hetzner asked to create the server with its cloud-init.
+        HetznerCreate => "hetzner_create",
+        /// Create 6: the server booted and cloud-init started the stack.
+        CloudInit => "cloud_init",
+        /// Create 7 (and resize, redeploy): Convex `:3210` and Web `:3000` answer.
+        SmokeTest => "smoke_test",
+        /// Create 8: the routing entry created and pushed to Caddy.
+        Routing => "routing",
+        /// Create 9: the organization marked active.
+        Active => "active",
+        /// Resize / redeploy: server powered off.
+        PowerOff => "power_off",
+        /// Resize: server type changed.
+        ChangeType => "change_type",
+        /// Resize: server powered on.
+        PowerOn => "power_on",
+        /// Redeploy: the VPS's self-update endpoint called.
+        SelfUpdate => "self_update",
+        /// Redeploy fallback: Hetzner reboot.
+        Reboot => "reboot",
+        /// Delete: the server deleted at Hetzner.
+        HetznerDelete => "hetzner_delete",
+        /// Delete: the routing entry removed.
+        RouteRemoved => "route_removed",
+    }
+}
+
+impl JobStep {
+    /// What the step does, for people.
+    pub const fn label(self) -> &'static str {
+        match self {
+            Self::Secrets => "Generate secrets",
+            Self::VpsRecord => "Record the VPS",
+            Self::HetznerCreate => "Create the server at Hetzner",
+            Self::CloudInit => "Boot and run cloud-init",
+            Self::SmokeTest => "Smoke test (Convex :3210, Web :3000)",
+            Self::Routing => "Create the routing entry",
+            Self::Active => "Mark the organization active",
+            Self::PowerOff => "Power off",
+            Self::ChangeType => "Change the server type",
+            Self::PowerOn => "Power on",
+            Self::SelfUpdate => "Call the self-update endpoint",
+            Self::Reboot => "Reboot (fallback)",
+            Self::HetznerDelete => "Delete the server at Hetzner",
+            Self::RouteRemoved => "Remove the routing entry",
+        }
+    }
+}

@@ -60,3 +60,13 @@ pub struct PlatformStatus {
     /// The currency of `mrr_cents`.
     pub currency: String,
 }
+
+/// What changed, as told to open pages over the live-update channel (`/api/events`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "id", rename_all = "snake_case")]
+pub enum Change {
+    /// An organization's row (status, tier, …) or its jobs changed.
+    Organization(i64),
+    /// A VPS row changed.
+    Vps(i64),
+}

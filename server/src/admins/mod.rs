@@ -43,6 +43,16 @@ pub struct SessionPolicy {
     pub absolute: Duration,
 }
 
+impl SessionPolicy {
+    /// The lifetimes configured by `NEST_SESSION_IDLE_MINUTES` and `NEST_SESSION_ABSOLUTE_HOURS`.
+    pub fn from_config(config: &crate::config::Config) -> Self {
+        Self {
+            idle: Duration::minutes(i64::from(config.session_idle_minutes)),
+            absolute: Duration::hours(i64::from(config.session_absolute_hours)),
+        }
+    }
+}
+
 /// Implements [`AdminsBackend`].
 #[derive(Clone)]
 pub struct AdminService {

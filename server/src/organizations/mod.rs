@@ -23,6 +23,8 @@ use crate::audit::{self, Actor};
 use crate::clock::Clock;
 use crate::entities::{organizations, provisioning_jobs, routes, tiers, vpses};
 use crate::error::{Error, Result};
+use crate::events::{Change, Events};
+use crate::routing::RoutingService;
 
 /// How many times a job is tried before it fails for good.
 pub const MAX_JOB_ATTEMPTS: i32 = 5;
@@ -62,6 +64,32 @@ pub struct OrganizationService {
     pub clock: Clock,
     /// Organizations are served at `<slug>.<base_domain>`.
     pub base_domain: String,
+    /// Wakes the job engine and tells open pages what changed.
+    pub events: Events,
+    /// Pushes route changes to Caddy.
+    pub routing: RoutingService,
+}
+
+/// An event checked against the current state, ready to be written.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    org: organizations::Model,
+    event: OrgEvent,
+    step: app::models::Transition,
+    new_tier: Option<tiers::Model>,
+    failed_job: Option<provisioning_jobs::Model>,
+    reason: Option<String>,
+}
+
+/// What a written transition did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Written {
+    /// The organization.
+    pub org_id: i64,
+    /// Jobs queued (or re-queued).
+    pub jobs: Vec<i64>,
+    /// Whether its routing entry changed.
+    pub route_changed: bool,
 }
 
 fn invalid(field: &'static str, message: impl Into<String>) -> Error {
@@ -122,7 +150,10 @@ pub async fn has_create_job<C: ConnectionTrait>(conn: &C, org_id: i64) -> Result
         .is_some())
 }
 
-async fn current_vps<C: ConnectionTrait>(conn: &C, org_id: i64) -> Result<Option<vpses::Model>> {
+pub async fn current_vps<C: ConnectionTrait>(
+    conn: &C,
+    org_id: i64,
+) -> Result<Option<vpses::Model>> {
     Ok(vpses::Entity::find()
         .filter(vpses::Column::OrganizationId.eq(org_id))
         .filter(vpses::Column::DeletedAt.is_null())
@@ -200,12 +231,17 @@ impl OrganizationService {
         )
         .await?;
         txn.commit().await?;
+        if job.is_some() {
+            self.events.wake_jobs();
+        }
+        self.events.publish(Change::Organization(org.id));
         Ok(org)
     }
 
     /// Applies `event` to organization `org_id`: the status change and every effect, with the
     /// audit row, in one transaction. An event the current state does not allow is refused
-    /// with nothing written.
+    /// with nothing written. Then wakes the job engine, pushes a routing change to Caddy and
+    /// tells open pages.
     pub async fn apply(
         &self,
         actor: &Actor,
@@ -213,6 +249,32 @@ impl OrganizationService {
         event: OrgEvent,
         args: EventArgs,
     ) -> Result<organizations::Model> {
+        let prepared = self.prepare(org_id, event, args).await?;
+        let txn = self.db.begin().await?;
+        let written = self.write(&txn, actor, prepared).await?;
+        txn.commit().await?;
+        self.after_commit(&written).await;
+        organizations::Entity::find_by_id(org_id)
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| Error::NotFound("organization".to_owned()))
+    }
+
+    /// Tells the rest of Nest about a committed change: wakes the engine for queued jobs,
+    /// pushes the org's route to Caddy when it changed, and notifies open pages.
+    pub async fn after_commit(&self, written: &Written) {
+        if !written.jobs.is_empty() {
+            self.events.wake_jobs();
+        }
+        if written.route_changed {
+            self.routing.push(written.org_id).await;
+        }
+        self.events.publish(Change::Organization(written.org_id));
+    }
+
+    /// The read half of [`apply`](Self::apply): loads the org and checks that `event` is allowed
+    /// and its arguments valid. Nothing is written.
+    pub async fn prepare(&self, org_id: i64, event: OrgEvent, args: EventArgs) -> Result<Prepared> {
         let org = organizations::Entity::find_by_id(org_id)
             .one(&self.db)
             .await?
@@ -263,9 +325,35 @@ impl OrganizationService {
             .reason
             .map(|r| r.trim().chars().take(1000).collect::<String>())
             .filter(|r| !r.is_empty());
+        Ok(Prepared {
+            org,
+            event,
+            step,
+            new_tier,
+            failed_job,
+            reason,
+        })
+    }
 
+    /// The write half of [`apply`](Self::apply), inside the caller's transaction (the job engine
+    /// adds its own job update to it). The status update is the first write and is conditional
+    /// on the status that was read.
+    pub async fn write(
+        &self,
+        txn: &DatabaseTransaction,
+        actor: &Actor,
+        prepared: Prepared,
+    ) -> Result<Written> {
+        let Prepared {
+            org,
+            event,
+            step,
+            new_tier,
+            failed_job,
+            reason,
+        } = prepared;
+        let from = org.status;
         let now = self.clock.now();
-        let txn = self.db.begin().await?;
         // First write of the transaction, conditional on the status we read.
         let mut update = organizations::Entity::update_many()
             .col_expr(organizations::Column::Status, Expr::value(step.to))
@@ -285,7 +373,7 @@ impl OrganizationService {
                 .col_expr(organizations::Column::TierId, Expr::value(tier.id))
                 .filter(organizations::Column::TierId.eq(org.tier_id));
         }
-        if update.exec(&txn).await?.rows_affected != 1 {
+        if update.exec(txn).await?.rows_affected != 1 {
             return Err(Error::Conflict(
                 "the organization changed meanwhile: reload and try again".to_owned(),
             ));
@@ -302,16 +390,16 @@ impl OrganizationService {
         for effect in step.effects {
             match effect {
                 Effect::Route(change) => {
-                    detail["route"] = json!(route_change(&txn, &org, *change, now).await?);
+                    detail["route"] = json!(route_change(txn, &org, *change, now).await?);
                 }
-                Effect::Enqueue(kind) => jobs.push(enqueue(&txn, &org, *kind, None, now).await?.id),
+                Effect::Enqueue(kind) => jobs.push(enqueue(txn, &org, *kind, None, now).await?.id),
                 Effect::ResizeIfServerTypeChanges => {
-                    if let (Some(tier), Some(vps)) = (&new_tier, current_vps(&txn, org.id).await?)
+                    if let (Some(tier), Some(vps)) = (&new_tier, current_vps(txn, org.id).await?)
                         && vps.server_type != tier.server_type
                     {
                         let payload = json!({"server_type": tier.server_type});
                         jobs.push(
-                            enqueue(&txn, &org, JobKind::Resize, Some(payload), now)
+                            enqueue(txn, &org, JobKind::Resize, Some(payload), now)
                                 .await?
                                 .id,
                         );
@@ -327,7 +415,7 @@ impl OrganizationService {
                         active.lease_expires_at = Set(None);
                         active.finished_at = Set(None);
                         active.updated_at = Set(now);
-                        active.update(&txn).await?;
+                        active.update(txn).await?;
                         jobs.push(job.id);
                     }
                 }
@@ -336,8 +424,9 @@ impl OrganizationService {
         if !jobs.is_empty() {
             detail["jobs"] = json!(jobs);
         }
+        let route_changed = detail.get("route").is_some();
         audit::record(
-            &txn,
+            txn,
             actor,
             event.action(),
             ("organization", Some(org.id.to_string())),
@@ -345,11 +434,11 @@ impl OrganizationService {
             now,
         )
         .await?;
-        txn.commit().await?;
-        organizations::Entity::find_by_id(org.id)
-            .one(&self.db)
-            .await?
-            .ok_or_else(|| Error::NotFound("organization".to_owned()))
+        Ok(Written {
+            org_id: org.id,
+            jobs,
+            route_changed,
+        })
     }
 }
 

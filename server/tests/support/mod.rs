@@ -179,11 +179,10 @@ impl TestServer {
         server::install_tls_provider();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let config = server::config::Config::from_lookup(|name| {
-            (name == "NEST_ADDR").then(|| addr.to_string())
-        })
-        .unwrap();
-        let app = server::state::App::with_clock(config, db.clone(), clock.clone());
+        let config = test_config(&[("NEST_ADDR", &addr.to_string())]);
+        let app = server::state::App::start_with_clock(config, db.clone(), clock.clone())
+            .await
+            .unwrap();
         let router = server::http::router(app.clone());
         tokio::spawn(async move {
             axum::serve(
@@ -317,4 +316,35 @@ pub async fn login(server: &TestServer, email: &str, password: &str) -> (Client,
         .call("login", &[("email", email), ("password", password)])
         .await;
     (client, reply)
+}
+
+/// A test key for VPS secrets (never used outside tests).
+pub const TEST_SECRETS_KEY: &str =
+    "5e1f0c2a9b8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f";
+
+/// A loopback address no other test is likely to use for its simulated servers.
+pub fn random_first_ip() -> String {
+    let mut b = [0u8; 2];
+    getrandom::fill(&mut b).unwrap();
+    format!("127.{}.{}.2", 1 + b[0] % 250, b[1])
+}
+
+/// The configuration tests run with: an explicit secrets key (no key file), a simulator with
+/// no delays on its own loopback range, plus `vars`.
+pub fn test_config(vars: &[(&str, &str)]) -> server::config::Config {
+    let first_ip = random_first_ip();
+    let mut all: std::collections::HashMap<String, String> = [
+        ("NEST_SECRETS_KEY", TEST_SECRETS_KEY),
+        ("NEST_SIM_BOOT_DELAY_MS", "0"),
+        ("NEST_SIM_ACTION_DELAY_MS", "0"),
+        ("NEST_SIM_FIRST_IP", first_ip.as_str()),
+        ("NEST_SMOKE_TIMEOUT_SECS", "10"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    for (k, v) in vars {
+        all.insert((*k).to_owned(), (*v).to_owned());
+    }
+    server::config::Config::from_lookup(|name| all.get(name).cloned()).unwrap()
 }

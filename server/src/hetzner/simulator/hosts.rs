@@ -1,0 +1,203 @@
+//! The fake services of one simulated server, on its own loopback address: Convex
+//! (`:3210/version`), Web (`:3000/`, plus the self-update endpoint) and MTA (`:3100/health`).
+//! They answer 503 while the server is off or booting and 500 when told to fail.
+
+use std::collections::BTreeSet;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+/// The services a simulated server runs, with their ports.
+pub const SERVICES: &[(&str, u16)] = &[("convex", 3210), ("web", 3000), ("mta", 3100)];
+
+struct HostState {
+    /// When the services answer; `None` while powered off.
+    up_at: Option<Instant>,
+    failing: BTreeSet<String>,
+    boot_delay: Duration,
+    self_updates: u32,
+}
+
+struct Host {
+    name: String,
+    instance_secret: Option<String>,
+    state: Mutex<HostState>,
+}
+
+impl Host {
+    fn lock(&self) -> MutexGuard<'_, HostState> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn status(&self, service: &str) -> Result<(), StatusCode> {
+        let state = self.lock();
+        match state.up_at {
+            Some(at) if Instant::now() >= at => {}
+            _ => return Err(StatusCode::SERVICE_UNAVAILABLE),
+        }
+        if state.failing.contains(service) {
+            return Err(StatusCode::INTERNAL_SERVER_ERROR);
+        }
+        Ok(())
+    }
+}
+
+/// One simulated server's network presence.
+pub struct FakeHost {
+    ip: Ipv4Addr,
+    host: Arc<Host>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl FakeHost {
+    /// Binds the three service ports on `ip` (fails if any is taken). Powered off until
+    /// [`FakeHost::boot`].
+    pub fn bind(
+        ip: Ipv4Addr,
+        name: &str,
+        instance_secret: Option<String>,
+    ) -> std::io::Result<Self> {
+        let mut listeners = Vec::new();
+        for (service, port) in SERVICES {
+            let listener = std::net::TcpListener::bind(SocketAddr::from((ip, *port)))?;
+            listener.set_nonblocking(true)?;
+            listeners.push((*service, listener));
+        }
+        let host = Arc::new(Host {
+            name: name.to_owned(),
+            instance_secret,
+            state: Mutex::new(HostState {
+                up_at: None,
+                failing: BTreeSet::new(),
+                boot_delay: Duration::ZERO,
+                self_updates: 0,
+            }),
+        });
+        let mut tasks = Vec::new();
+        for (service, listener) in listeners {
+            let listener = tokio::net::TcpListener::from_std(listener)?;
+            let router = match service {
+                "convex" => Router::new().route("/version", get(convex_version)),
+                "web" => Router::new()
+                    .route("/", get(web_home))
+                    .route("/api/self-update", post(self_update)),
+                _ => Router::new().route("/health", get(mta_health)),
+            }
+            .with_state(host.clone());
+            tasks.push(tokio::spawn(async move {
+                let _ = axum::serve(listener, router).await;
+            }));
+        }
+        Ok(Self { ip, host, tasks })
+    }
+
+    /// The server's address.
+    pub fn ip(&self) -> Ipv4Addr {
+        self.ip
+    }
+
+    /// Powers on: the services answer after `delay`.
+    pub fn boot(&self, delay: Duration) {
+        let mut state = self.host.lock();
+        state.boot_delay = delay;
+        state.up_at = Some(Instant::now() + delay);
+    }
+
+    /// Powers off: the services stop answering.
+    pub fn power_off(&self) {
+        self.host.lock().up_at = None;
+    }
+
+    /// Stops listening altogether (the server was deleted).
+    pub fn shut_down(&self) {
+        self.power_off();
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+
+    /// Makes `service` fail (or recover); false for an unknown service.
+    pub fn set_failing(&self, service: &str, failing: bool) -> bool {
+        if !SERVICES.iter().any(|(s, _)| *s == service) {
+            return false;
+        }
+        let mut state = self.host.lock();
+        if failing {
+            state.failing.insert(service.to_owned());
+        } else {
+            state.failing.remove(service);
+        }
+        true
+    }
+
+    /// Self-updates accepted so far.
+    pub fn self_updates(&self) -> u32 {
+        self.host.lock().self_updates
+    }
+}
+
+impl Drop for FakeHost {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+type St = State<Arc<Host>>;
+
+async fn convex_version(State(host): St) -> Response {
+    match host.status("convex") {
+        Ok(()) => "convex-backend simulated 1.0\n".into_response(),
+        Err(code) => code.into_response(),
+    }
+}
+
+async fn web_home(State(host): St) -> Response {
+    match host.status("web") {
+        Ok(()) => Html(format!(
+            "<!doctype html><title>{0}</title><h1>Simulated web service of {0}</h1>\n",
+            host.name
+        ))
+        .into_response(),
+        Err(code) => code.into_response(),
+    }
+}
+
+async fn mta_health(State(host): St) -> Response {
+    match host.status("mta") {
+        Ok(()) => axum::Json(serde_json::json!({"status": "ok"})).into_response(),
+        Err(code) => code.into_response(),
+    }
+}
+
+/// `POST /api/self-update` with `Authorization: Bearer <instance secret>`: pulls new images
+/// and restarts, i.e. the services are down for one boot delay.
+async fn self_update(State(host): St, headers: HeaderMap) -> Response {
+    if let Err(code) = host.status("web") {
+        return code.into_response();
+    }
+    let given = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match (&host.instance_secret, given) {
+        (Some(secret), Some(given)) if secret == given => {
+            let mut state = host.lock();
+            state.self_updates += 1;
+            state.up_at = Some(Instant::now() + state.boot_delay);
+            StatusCode::ACCEPTED.into_response()
+        }
+        _ => StatusCode::UNAUTHORIZED.into_response(),
+    }
+}

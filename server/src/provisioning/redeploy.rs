@@ -1,0 +1,92 @@
+//! The `redeploy` flow: the VPS's self-update endpoint (`POST :3000/api/self-update`,
+//! authenticated with its instance secret); if that fails, a Hetzner reboot. Then the smoke test.
+
+use std::time::Duration;
+
+use app::models::{JobStep, OrgStatus};
+
+use super::create::open_secrets;
+use super::engine::Engine;
+use super::{JobFailure, Outcome, smoke};
+use crate::entities::provisioning_jobs as jobs;
+use crate::hetzner::HetznerError;
+use crate::organizations::current_vps;
+
+/// Runs (or resumes) a `redeploy` job.
+pub async fn run(e: &Engine, job: &jobs::Model) -> Result<Outcome, JobFailure> {
+    let org = e.organization(job).await?;
+    if !matches!(org.status, OrgStatus::Active | OrgStatus::Error) {
+        return Ok(Outcome::Skipped(format!(
+            "the organization is {}",
+            org.status
+        )));
+    }
+    let vps = current_vps(&e.db, org.id)
+        .await
+        .map_err(|err| JobFailure::database(None, &err))?
+        .ok_or_else(|| {
+            JobFailure::fatal(Some(JobStep::SelfUpdate), "the organization has no VPS")
+        })?;
+    let ip = vps.ipv4.clone().ok_or_else(|| {
+        JobFailure::fatal(Some(JobStep::SelfUpdate), "the VPS has no IPv4 address")
+    })?;
+    let secrets = open_secrets(e, &vps, JobStep::SelfUpdate)?;
+
+    e.mark(job.id, JobStep::SelfUpdate, "running", None)
+        .await
+        .map_err(|err| JobFailure::database(Some(JobStep::SelfUpdate), &err))?;
+    let update = e
+        .http
+        .post(format!("http://{ip}:3000/api/self-update"))
+        .bearer_auth(&secrets.instance_secret)
+        .timeout(Duration::from_secs(30))
+        .send()
+        .await;
+    let failure = match update {
+        Ok(r) if r.status().is_success() => None,
+        Ok(r) => Some(format!("answered HTTP {}", r.status().as_u16())),
+        Err(err) => Some(err.to_string()),
+    };
+    match failure {
+        None => {
+            e.mark(job.id, JobStep::SelfUpdate, "done", None)
+                .await
+                .map_err(|err| JobFailure::database(Some(JobStep::SelfUpdate), &err))?;
+        }
+        Some(why) => {
+            e.mark(
+                job.id,
+                JobStep::SelfUpdate,
+                "failed",
+                Some(&format!("{why}; falling back to a reboot")),
+            )
+            .await
+            .map_err(|err| JobFailure::database(Some(JobStep::SelfUpdate), &err))?;
+            let server_id = vps.hetzner_server_id.ok_or_else(|| {
+                JobFailure::fatal(Some(JobStep::Reboot), "the VPS has no Hetzner server")
+            })?;
+            e.step(job, JobStep::Reboot, async {
+                let hz = |err: HetznerError| JobFailure::hetzner(JobStep::Reboot, &err);
+                let action = e.hetzner.power(server_id, "reboot").await.map_err(hz)?;
+                e.hetzner
+                    .wait_for(action, e.config.action_timeout)
+                    .await
+                    .map_err(hz)?;
+                Ok(())
+            })
+            .await?;
+        }
+    }
+    e.step(job, JobStep::SmokeTest, async {
+        smoke::run(
+            &e.http,
+            &ip,
+            e.config.smoke_timeout,
+            e.config.smoke_interval,
+        )
+        .await
+        .map_err(|m| JobFailure::fatal(Some(JobStep::SmokeTest), m))
+    })
+    .await?;
+    Ok(Outcome::Done)
+}

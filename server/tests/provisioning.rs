@@ -1,0 +1,759 @@
+//! The job engine and the four flows, with the real Hetzner client against the simulator over
+//! real sockets, on SQLite and PostgreSQL: end-to-end create, leases, crash recovery, retries
+//! and backoff, scripted faults, per-org serialization, concurrent engines, resize, delete,
+//! redeploy, and secrets kept out of everything an admin can see.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[macro_use]
+mod support;
+
+use std::time::Duration;
+
+use app::models::{JobKind, JobState, OrgEvent, OrgStatus, VpsStatus};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
+use server::audit::Actor;
+use server::clock::Clock;
+use server::entities::{audit_log, organizations, provisioning_jobs as jobs, routes, tiers, vpses};
+use server::hetzner::simulator::{Fault, Simulator};
+use server::organizations::{EventArgs, NewOrganization};
+use server::provisioning::secrets::Sealed;
+use server::provisioning::{Engine, EngineConfig};
+use server::state::App;
+
+struct Rig {
+    app: App,
+    engine: Engine,
+    clock: Clock,
+}
+
+fn actor() -> Actor {
+    Actor {
+        user_id: None,
+        email: "ops@nest.test".into(),
+        ip: Some("127.0.0.1".into()),
+        user_agent: None,
+    }
+}
+
+async fn rig_with(
+    db: &DatabaseConnection,
+    vars: &[(&str, &str)],
+    tweak: impl FnOnce(&mut EngineConfig),
+) -> Rig {
+    server::install_tls_provider();
+    let clock = Clock::system();
+    let config = support::test_config(vars);
+    let app = App::start_with_clock(config, db.clone(), clock.clone())
+        .await
+        .unwrap();
+    let mut config = app.engine_config();
+    config.smoke_timeout = Duration::from_secs(3);
+    config.smoke_interval = Duration::from_millis(50);
+    config.action_timeout = Duration::from_secs(10);
+    config.lease = Duration::from_secs(30);
+    tweak(&mut config);
+    let engine = app.engine_with(config);
+    Rig { app, engine, clock }
+}
+
+async fn rig(db: &DatabaseConnection) -> Rig {
+    rig_with(db, &[], |_| {}).await
+}
+
+impl Rig {
+    fn sim(&self) -> &Simulator {
+        self.app.integrations.simulator.as_deref().unwrap()
+    }
+
+    async fn new_org(&self, slug: &str) -> organizations::Model {
+        let starter = tiers::Entity::find()
+            .filter(tiers::Column::Code.eq("starter"))
+            .one(&self.app.db)
+            .await
+            .unwrap()
+            .unwrap();
+        self.app
+            .organizations()
+            .create(
+                &actor(),
+                NewOrganization {
+                    name: format!("Org {slug}"),
+                    slug: slug.into(),
+                    owner_email: format!("owner@{slug}.test"),
+                    tier_id: starter.id,
+                    region: "nbg1".into(),
+                },
+                true,
+            )
+            .await
+            .unwrap()
+    }
+
+    async fn org(&self, id: i64) -> organizations::Model {
+        organizations::Entity::find_by_id(id)
+            .one(&self.app.db)
+            .await
+            .unwrap()
+            .unwrap()
+    }
+
+    async fn jobs(&self, org_id: i64) -> Vec<jobs::Model> {
+        jobs::Entity::find()
+            .filter(jobs::Column::OrganizationId.eq(org_id))
+            .order_by_asc(jobs::Column::Id)
+            .all(&self.app.db)
+            .await
+            .unwrap()
+    }
+
+    async fn last_job(&self, org_id: i64) -> jobs::Model {
+        self.jobs(org_id).await.pop().unwrap()
+    }
+
+    async fn vps(&self, org_id: i64) -> vpses::Model {
+        vpses::Entity::find()
+            .filter(vpses::Column::OrganizationId.eq(org_id))
+            .one(&self.app.db)
+            .await
+            .unwrap()
+            .unwrap()
+    }
+
+    async fn act(&self, org_id: i64, event: OrgEvent, tier: Option<&str>) {
+        let tier_id = match tier {
+            Some(code) => Some(
+                tiers::Entity::find()
+                    .filter(tiers::Column::Code.eq(code))
+                    .one(&self.app.db)
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .id,
+            ),
+            None => None,
+        };
+        self.app
+            .organizations()
+            .apply(
+                &actor(),
+                org_id,
+                event,
+                EventArgs {
+                    tier_id,
+                    reason: None,
+                },
+            )
+            .await
+            .unwrap();
+    }
+
+    async fn active_org(&self, slug: &str) -> organizations::Model {
+        let org = self.new_org(slug).await;
+        self.engine.run_until_idle().await.unwrap();
+        let org = self.org(org.id).await;
+        assert_eq!(
+            org.status,
+            OrgStatus::Active,
+            "{:?}",
+            self.last_job(org.id).await
+        );
+        org
+    }
+
+    /// Moves the clock past every queued job's `run_after` and runs the engine.
+    async fn later(&self, by_secs: i64) -> usize {
+        self.clock.advance(chrono::Duration::seconds(by_secs));
+        self.engine.run_until_idle().await.unwrap()
+    }
+}
+
+fn steps(job: &jobs::Model) -> Vec<(String, String)> {
+    job.progress
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["step"].as_str().unwrap().to_owned(),
+                s["state"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+async fn create_takes_an_org_from_pending_to_active_through_the_simulator(db: &DatabaseConnection) {
+    let r = rig(db).await;
+    let calls_before = r.app.integrations.hetzner.calls();
+    let org = r.new_org("acme").await;
+    assert_eq!(r.last_job(org.id).await.state, JobState::Queued);
+
+    assert_eq!(r.engine.run_until_idle().await.unwrap(), 1);
+
+    let org = r.org(org.id).await;
+    assert_eq!(org.status, OrgStatus::Active);
+    let job = r.last_job(org.id).await;
+    assert_eq!(job.state, JobState::Succeeded);
+    assert_eq!(job.attempts, 1);
+    assert!(job.finished_at.is_some() && job.lease_owner.is_none());
+    let expected: Vec<(String, String)> = [
+        "secrets",
+        "vps_record",
+        "hetzner_create",
+        "cloud_init",
+        "smoke_test",
+        "routing",
+        "active",
+    ]
+    .iter()
+    .map(|s| ((*s).to_owned(), "done".to_owned()))
+    .collect();
+    assert_eq!(steps(&job), expected);
+    for step in job.progress.as_array().unwrap() {
+        assert!(step["finished_at"].is_string(), "{step}");
+    }
+
+    let vps = r.vps(org.id).await;
+    assert_eq!(vps.name, "nest-acme");
+    assert_eq!(vps.status, VpsStatus::Running);
+    assert_eq!(vps.server_type.as_str(), "cx22");
+    let ip = vps.ipv4.clone().unwrap();
+    let servers = r.sim().servers();
+    assert_eq!(servers.len(), 1);
+    assert_eq!(Some(servers[0].id), vps.hetzner_server_id);
+    assert_eq!(servers[0].labels["nest-org-id"], org.id.to_string());
+
+    let route = routes::Entity::find()
+        .filter(routes::Column::OrganizationId.eq(org.id))
+        .one(db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(route.enabled);
+    assert_eq!(route.upstream_ipv4, ip);
+    assert_eq!(route.upstream_port, 3000);
+
+    // The web service of the org's server answers on its own loopback address.
+    let page = reqwest::get(format!("http://{ip}:3000/")).await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("nest-acme"));
+
+    let calls = r.app.integrations.hetzner.calls() - calls_before;
+    assert!(calls <= 12, "{calls} Hetzner calls for one create");
+
+    let actions: Vec<String> = audit_log::Entity::find()
+        .filter(audit_log::Column::TargetId.eq(org.id.to_string()))
+        .order_by_asc(audit_log::Column::Id)
+        .all(db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.action)
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "organization.created",
+            "organization.provisioning_started",
+            "organization.server_created",
+            "organization.activated"
+        ]
+    );
+}
+
+async fn secrets_are_sealed_and_never_shown_in_audit_rows_or_job_progress(db: &DatabaseConnection) {
+    let r = rig(db).await;
+    let org = r.active_org("vault").await;
+    let vps = r.vps(org.id).await;
+    let sealed = Sealed {
+        ciphertext: vps.secrets_ciphertext.clone().unwrap(),
+        nonce: vps.secrets_nonce.clone().unwrap(),
+        key_id: vps.secrets_key_id.clone().unwrap(),
+    };
+    let secrets = r.app.integrations.secrets.open(vps.id, &sealed).unwrap();
+    let all = [
+        &secrets.instance_secret,
+        &secrets.convex_admin_key,
+        &secrets.mta_api_key,
+        &secrets.mta_webhook_secret,
+    ];
+    assert!(
+        !String::from_utf8_lossy(&sealed.ciphertext).contains(secrets.instance_secret.as_str())
+    );
+    let audit = serde_json::to_string(
+        &audit_log::Entity::find()
+            .all(db)
+            .await
+            .unwrap()
+            .iter()
+            .map(|a| a.detail.clone())
+            .collect::<Vec<_>>(),
+    )
+    .unwrap();
+    let job = r.last_job(org.id).await;
+    let progress = job.progress.to_string();
+    for secret in all {
+        assert!(!audit.contains(secret.as_str()));
+        assert!(!progress.contains(secret.as_str()));
+    }
+    // The org page's data does not carry them either.
+    let detail = server::organizations::queries::detail(db, org.id, "localhost")
+        .await
+        .unwrap();
+    let shown = serde_json::to_string(&detail).unwrap();
+    for secret in all {
+        assert!(!shown.contains(secret.as_str()));
+    }
+}
+
+async fn a_job_whose_lease_lapsed_is_taken_over_by_another_worker(db: &DatabaseConnection) {
+    let r = rig(db).await;
+    let org = r.new_org("lapsed").await;
+    // A worker claims the job and dies without a word.
+    let dead = r.app.engine_with(r.engine.config.as_ref().clone());
+    let claimed = dead.claim().await.unwrap().unwrap();
+    assert_eq!(claimed.state, JobState::Running);
+    assert_eq!(claimed.lease_owner.as_deref(), Some(dead.worker.as_str()));
+    // While the lease holds, nobody else may take it.
+    assert!(r.engine.claim().await.unwrap().is_none());
+    // Backdate the lease instead of sleeping.
+    jobs::Entity::update_many()
+        .col_expr(
+            jobs::Column::LeaseExpiresAt,
+            Expr::value(r.clock.now() - chrono::Duration::seconds(1)),
+        )
+        .filter(jobs::Column::Id.eq(claimed.id))
+        .exec(db)
+        .await
+        .unwrap();
+    assert_eq!(r.engine.run_until_idle().await.unwrap(), 1);
+    let job = r.last_job(org.id).await;
+    assert_eq!(job.state, JobState::Succeeded);
+    assert_eq!(job.attempts, 2);
+    assert_eq!(r.org(org.id).await.status, OrgStatus::Active);
+}
+
+async fn a_create_interrupted_after_the_server_exists_does_not_create_a_second(
+    db: &DatabaseConnection,
+) {
+    // Actions take a while, so the first worker is still waiting when it is killed.
+    let r = rig_with(db, &[("NEST_SIM_ACTION_DELAY_MS", "1500")], |_| {}).await;
+    let org = r.new_org("crash").await;
+    let dead = r.app.engine_with(r.engine.config.as_ref().clone());
+    let job = dead.claim().await.unwrap().unwrap();
+    let task = tokio::spawn(async move { dead.execute(job).await });
+    // Kill it as soon as the server exists at Hetzner.
+    for _ in 0..200 {
+        if r.sim().servers_created() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    task.abort();
+    let _ = task.await;
+    assert_eq!(r.sim().servers_created(), 1);
+    let job = r.last_job(org.id).await;
+    assert_eq!(
+        job.state,
+        JobState::Running,
+        "the dead worker left it running"
+    );
+
+    jobs::Entity::update_many()
+        .col_expr(
+            jobs::Column::LeaseExpiresAt,
+            Expr::value(r.clock.now() - chrono::Duration::seconds(1)),
+        )
+        .filter(jobs::Column::Id.eq(job.id))
+        .exec(db)
+        .await
+        .unwrap();
+    r.engine.run_until_idle().await.unwrap();
+    assert_eq!(r.org(org.id).await.status, OrgStatus::Active);
+    assert_eq!(r.sim().servers_created(), 1, "no second server");
+    assert_eq!(r.sim().servers().len(), 1);
+}
+
+async fn retryable_failures_back_off_exponentially_then_succeed(db: &DatabaseConnection) {
+    let r = rig(db).await;
+    r.sim().add_fault(Fault {
+        method: Some("POST".into()),
+        path: Some("/servers".into()),
+        status: Some(503),
+        code: "unavailable".into(),
+        times: 2,
+        hang_ms: None,
+        reset_in_secs: None,
+    });
+    let org = r.new_org("backoff").await;
+    let t0 = r.clock.now();
+    r.engine.run_until_idle().await.unwrap();
+    let job = r.last_job(org.id).await;
+    assert_eq!(job.state, JobState::Queued);
+    assert_eq!(job.attempts, 1);
+    assert!(job.last_error.as_deref().unwrap().contains("unavailable"));
+    let wait = (job.run_after - t0).num_milliseconds();
+    assert!(
+        (8_000..=12_500).contains(&wait),
+        "first retry after {wait} ms"
+    );
+    assert_eq!(r.org(org.id).await.status, OrgStatus::Provisioning);
+    // Not due yet: nothing runs.
+    assert_eq!(r.engine.run_until_idle().await.unwrap(), 0);
+
+    let t1 = r.clock.now() + chrono::Duration::seconds(13);
+    assert_eq!(r.later(13).await, 1);
+    let job = r.last_job(org.id).await;
+    assert_eq!(job.attempts, 2);
+    let wait = (job.run_after - t1).num_milliseconds();
+    assert!(
+        (15_000..=25_000).contains(&wait),
+        "second retry after {wait} ms"
+    );
+
+    r.later(26).await;
+    let job = r.last_job(org.id).await;
+    assert_eq!(job.state, JobState::Succeeded);
+    assert_eq!(job.attempts, 3);
+    assert_eq!(r.org(org.id).await.status, OrgStatus::Active);
+    assert_eq!(r.sim().servers_created(), 1);
+}
+
+async fn a_rate_limit_waits_for_its_reset(db: &DatabaseConnection) {
+    let r = rig(db).await;
+    r.sim().add_fault(Fault {
+        method: Some("POST".into()),
+        path: Some("/servers".into()),
+        status: Some(429),
+        code: "rate_limit_exceeded".into(),
+        times: 1,
+        hang_ms: None,
+        reset_in_secs: Some(120),
+    });
+    let org = r.new_org("limited").await;
+    let t0 = chrono::Utc::now();
+    r.engine.run_until_idle().await.unwrap();
+    let job = r.last_job(org.id).await;
+    assert_eq!(job.state, JobState::Queued);
+    let wait = (job.run_after - t0).num_seconds();
+    assert!(
+        (115..=125).contains(&wait),
+        "retry after {wait} s, not at RateLimit-Reset"
+    );
+    assert_eq!(r.later(60).await, 0, "still before the reset");
+    r.later(65).await;
+    assert_eq!(r.org(org.id).await.status, OrgStatus::Active);
+}
+
+async fn after_the_last_attempt_the_job_fails_and_the_org_shows_the_error(db: &DatabaseConnection) {
+    let r = rig(db).await;
+    r.sim().add_fault(Fault {
+        method: Some("POST".into()),
+        path: Some("/servers".into()),
+        status: Some(500),
+        code: "server_error".into(),
+        times: 50,
+        hang_ms: None,
+        reset_in_secs: None,
+    });
+    let org = r.new_org("doomed").await;
+    r.engine.run_until_idle().await.unwrap();
+    for _ in 0..10 {
+        r.later(700).await;
+    }
+    let job = r.last_job(org.id).await;
+    assert_eq!(job.state, JobState::Failed);
+    assert_eq!(job.attempts, job.max_attempts);
+    assert!(
+        job.last_error
+            .as_deref()
+            .unwrap()
+            .contains("Create the server at Hetzner")
+    );
+    let org = r.org(org.id).await;
+    assert_eq!(org.status, OrgStatus::Error);
+    assert!(
+        org.status_reason
+            .as_deref()
+            .unwrap()
+            .contains("server_error"),
+        "{:?}",
+        org.status_reason
+    );
+    assert_eq!(r.sim().servers_created(), 0);
+}
+
+async fn invalid_input_fails_at_once_without_retries(db: &DatabaseConnection) {
+    let r = rig(db).await;
+    r.sim().add_fault(Fault {
+        method: Some("POST".into()),
+        path: Some("/servers".into()),
+        status: Some(400),
+        code: "invalid_input".into(),
+        times: 1,
+        hang_ms: None,
+        reset_in_secs: None,
+    });
+    let org = r.new_org("invalid").await;
+    r.engine.run_until_idle().await.unwrap();
+    let job = r.last_job(org.id).await;
+    assert_eq!(job.state, JobState::Failed);
+    assert_eq!(job.attempts, 1);
+    assert_eq!(r.org(org.id).await.status, OrgStatus::Error);
+}
+
+async fn scripted_faults_are_retried_without_a_duplicate_server(db: &DatabaseConnection) {
+    // A short client timeout, so a hanging request times out quickly.
+    let r = rig(db).await;
+    let mut engine = r.engine.clone();
+    engine.hetzner = server::hetzner::HetznerClient::new(
+        r.sim().api_url(),
+        server::config::Secret::from("t".to_owned()),
+        Duration::from_millis(500),
+    )
+    .unwrap();
+    for (status, code) in [
+        (409, "conflict"),
+        (423, "locked"),
+        (412, "resource_unavailable"),
+    ] {
+        r.sim().add_fault(Fault {
+            method: Some("POST".into()),
+            path: Some("/servers".into()),
+            status: Some(status),
+            code: code.into(),
+            times: 1,
+            hang_ms: None,
+            reset_in_secs: None,
+        });
+    }
+    // Then the create request hangs past the timeout — but Hetzner creates the server anyway.
+    r.sim().add_fault(Fault {
+        method: Some("POST".into()),
+        path: Some("/servers".into()),
+        status: None,
+        code: String::new(),
+        times: 1,
+        hang_ms: Some(1_500),
+        reset_in_secs: None,
+    });
+    let org = r.new_org("faulty").await;
+    engine.run_until_idle().await.unwrap();
+    let mut errors = vec![r.last_job(org.id).await.last_error.unwrap_or_default()];
+    for _ in 0..6 {
+        r.clock.advance(chrono::Duration::seconds(700));
+        engine.run_until_idle().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(1_200)).await;
+        errors.push(r.last_job(org.id).await.last_error.unwrap_or_default());
+        if r.org(org.id).await.status == OrgStatus::Active {
+            break;
+        }
+    }
+    let job = r.last_job(org.id).await;
+    assert_eq!(r.org(org.id).await.status, OrgStatus::Active, "{errors:?}");
+    assert_eq!(job.state, JobState::Succeeded);
+    assert_eq!(job.attempts, 5, "{errors:?}");
+    let all = errors.join("\n");
+    for expected in ["conflict", "locked", "resource_unavailable", "timed out"] {
+        assert!(all.contains(expected), "{expected} missing from {all}");
+    }
+    assert_eq!(
+        r.sim().servers_created(),
+        1,
+        "the hung request's server was adopted"
+    );
+}
+
+async fn an_action_ending_in_error_is_retried(db: &DatabaseConnection) {
+    let r = rig(db).await;
+    r.sim().fail_next_action("create_server");
+    let org = r.new_org("actionerr").await;
+    r.engine.run_until_idle().await.unwrap();
+    let job = r.last_job(org.id).await;
+    assert_eq!(job.state, JobState::Queued);
+    assert!(job.last_error.as_deref().unwrap().contains("action_failed"));
+    r.later(15).await;
+    assert_eq!(r.org(org.id).await.status, OrgStatus::Active);
+    assert_eq!(r.sim().servers_created(), 1);
+}
+
+async fn a_failing_smoke_test_shows_the_step_and_retry_recovers(db: &DatabaseConnection) {
+    let r = rig(db).await;
+    r.sim().fail_service_on_next_server("web");
+    let org = r.new_org("smoky").await;
+    r.engine.run_until_idle().await.unwrap();
+    let job = r.last_job(org.id).await;
+    assert_eq!(job.state, JobState::Failed);
+    assert!(steps(&job).contains(&("smoke_test".to_owned(), "failed".to_owned())));
+    let error = job.last_error.unwrap();
+    assert!(
+        error.contains("Smoke test") && error.contains("Web :3000/ answered HTTP 500"),
+        "{error}"
+    );
+    let org = r.org(org.id).await;
+    assert_eq!(org.status, OrgStatus::Error);
+    assert!(org.status_reason.unwrap().contains("Web :3000/"));
+
+    let vps = r.vps(org.id).await;
+    assert!(
+        r.sim()
+            .set_service_failing(vps.hetzner_server_id.unwrap(), "web", false)
+    );
+    r.act(org.id, OrgEvent::Retry(JobKind::Create), None).await;
+    r.engine.run_until_idle().await.unwrap();
+    assert_eq!(r.org(org.id).await.status, OrgStatus::Active);
+    assert_eq!(r.sim().servers_created(), 1);
+}
+
+async fn jobs_of_one_organization_run_one_at_a_time_in_order(db: &DatabaseConnection) {
+    let r = rig(db).await;
+    let a = r.new_org("serial-a").await;
+    let b = r.new_org("serial-b").await;
+    // Deleting the pending org queues a delete job behind its create job.
+    r.act(a.id, OrgEvent::Delete, None).await;
+    let first = r.engine.claim().await.unwrap().unwrap();
+    let second = r.engine.claim().await.unwrap().unwrap();
+    assert_eq!((first.organization_id, first.kind), (a.id, JobKind::Create));
+    assert_eq!(
+        (second.organization_id, second.kind),
+        (b.id, JobKind::Create)
+    );
+    assert!(
+        r.engine.claim().await.unwrap().is_none(),
+        "a's delete waits for a's create"
+    );
+}
+
+async fn two_engines_never_run_the_same_job(db: &DatabaseConnection) {
+    let r = rig(db).await;
+    let mut orgs = Vec::new();
+    for i in 0..6 {
+        orgs.push(r.new_org(&format!("pair-{i}")).await);
+    }
+    let other = r.app.engine_with(r.engine.config.as_ref().clone());
+    let (x, y) = tokio::join!(r.engine.run_until_idle(), other.run_until_idle());
+    assert_eq!(x.unwrap() + y.unwrap(), 6);
+    for org in &orgs {
+        let job = r.last_job(org.id).await;
+        assert_eq!(job.attempts, 1, "job {} ran twice", job.id);
+        assert_eq!(r.org(org.id).await.status, OrgStatus::Active, "{job:?}");
+    }
+    assert_eq!(r.sim().servers_created(), 6);
+}
+
+async fn resize_powers_off_changes_the_type_and_comes_back(db: &DatabaseConnection) {
+    let r = rig(db).await;
+    let org = r.active_org("grow").await;
+    r.act(org.id, OrgEvent::ChangeTier, Some("growth")).await;
+    let job = r.last_job(org.id).await;
+    assert_eq!((job.kind, job.state), (JobKind::Resize, JobState::Queued));
+    // The first change_type fails at Hetzner; the retry finishes the job.
+    r.sim().fail_next_action("change_server_type");
+    r.engine.run_until_idle().await.unwrap();
+    assert_eq!(r.last_job(org.id).await.state, JobState::Queued);
+    r.later(15).await;
+    let job = r.last_job(org.id).await;
+    assert_eq!(job.state, JobState::Succeeded, "{:?}", job.last_error);
+    let names: Vec<String> = steps(&job).into_iter().map(|(s, _)| s).collect();
+    assert_eq!(
+        names,
+        ["power_off", "change_type", "power_on", "smoke_test"]
+    );
+    let vps = r.vps(org.id).await;
+    assert_eq!(vps.server_type.as_str(), "cx32");
+    assert_eq!(vps.status, VpsStatus::Running);
+    assert_eq!(r.sim().servers()[0].server_type.name, "cx32");
+    assert_eq!(r.org(org.id).await.status, OrgStatus::Active);
+}
+
+async fn delete_removes_the_server_and_the_route(db: &DatabaseConnection) {
+    let r = rig(db).await;
+    let org = r.active_org("gone").await;
+    r.act(org.id, OrgEvent::Delete, None).await;
+    r.engine.run_until_idle().await.unwrap();
+    assert_eq!(r.org(org.id).await.status, OrgStatus::Deleted);
+    let vps = r.vps(org.id).await;
+    assert_eq!(vps.status, VpsStatus::Deleted);
+    assert!(vps.deleted_at.is_some());
+    assert!(r.sim().servers().is_empty());
+    let route = routes::Entity::find()
+        .filter(routes::Column::OrganizationId.eq(org.id))
+        .one(db)
+        .await
+        .unwrap();
+    assert!(route.is_none());
+    // Running the engine again does nothing more.
+    assert_eq!(r.engine.run_until_idle().await.unwrap(), 0);
+}
+
+async fn redeploy_uses_the_self_update_endpoint_with_the_instance_secret(db: &DatabaseConnection) {
+    let r = rig(db).await;
+    let org = r.active_org("fresh").await;
+    r.act(org.id, OrgEvent::Redeploy, None).await;
+    r.engine.run_until_idle().await.unwrap();
+    let job = r.last_job(org.id).await;
+    assert_eq!(job.state, JobState::Succeeded, "{:?}", job.last_error);
+    let vps = r.vps(org.id).await;
+    assert_eq!(r.sim().self_updates(vps.hetzner_server_id.unwrap()), 1);
+    let names: Vec<String> = steps(&job).into_iter().map(|(s, _)| s).collect();
+    assert_eq!(names, ["self_update", "smoke_test"]);
+}
+
+async fn redeploy_falls_back_to_a_reboot_when_self_update_is_refused(db: &DatabaseConnection) {
+    let r = rig(db).await;
+    let org = r.active_org("stale").await;
+    // Reseal different secrets: the VPS will refuse Nest's instance secret.
+    let vps = r.vps(org.id).await;
+    let sealed = r
+        .app
+        .integrations
+        .secrets
+        .seal(
+            vps.id,
+            &server::provisioning::secrets::VpsSecrets::generate(),
+        )
+        .unwrap();
+    vpses::Entity::update_many()
+        .col_expr(
+            vpses::Column::SecretsCiphertext,
+            Expr::value(Some(sealed.ciphertext)),
+        )
+        .col_expr(vpses::Column::SecretsNonce, Expr::value(Some(sealed.nonce)))
+        .filter(vpses::Column::Id.eq(vps.id))
+        .exec(db)
+        .await
+        .unwrap();
+    r.act(org.id, OrgEvent::Redeploy, None).await;
+    r.engine.run_until_idle().await.unwrap();
+    let job = r.last_job(org.id).await;
+    assert_eq!(job.state, JobState::Succeeded, "{:?}", job.last_error);
+    assert_eq!(
+        steps(&job),
+        [
+            ("self_update".to_owned(), "failed".to_owned()),
+            ("reboot".to_owned(), "done".to_owned()),
+            ("smoke_test".to_owned(), "done".to_owned())
+        ]
+    );
+}
+
+on_both_databases!(
+    create_takes_an_org_from_pending_to_active_through_the_simulator,
+    secrets_are_sealed_and_never_shown_in_audit_rows_or_job_progress,
+    a_job_whose_lease_lapsed_is_taken_over_by_another_worker,
+    a_create_interrupted_after_the_server_exists_does_not_create_a_second,
+    retryable_failures_back_off_exponentially_then_succeed,
+    a_rate_limit_waits_for_its_reset,
+    after_the_last_attempt_the_job_fails_and_the_org_shows_the_error,
+    invalid_input_fails_at_once_without_retries,
+    scripted_faults_are_retried_without_a_duplicate_server,
+    an_action_ending_in_error_is_retried,
+    a_failing_smoke_test_shows_the_step_and_retry_recovers,
+    jobs_of_one_organization_run_one_at_a_time_in_order,
+    two_engines_never_run_the_same_job,
+    resize_powers_off_changes_the_type_and_comes_back,
+    delete_removes_the_server_and_the_route,
+    redeploy_uses_the_self_update_endpoint_with_the_instance_secret,
+    redeploy_falls_back_to_a_reboot_when_self_update_is_refused,
+);
