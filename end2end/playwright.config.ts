@@ -50,6 +50,10 @@ export default defineConfig({
       DATABASE_URL: process.env.NEST_E2E_DATABASE_URL ?? '',
       LEPTOS_SITE_ROOT: path.join(repo, 'target', 'site'),
       NEST_LOG: 'warn',
+      // The simulated cloud, quick and on its own loopback range.
+      NEST_SIM_BOOT_DELAY_MS: '300',
+      NEST_SIM_ACTION_DELAY_MS: '200',
+      NEST_SIM_FIRST_IP: '127.77.0.2',
     },
   },
 });

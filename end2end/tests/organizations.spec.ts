@@ -1,10 +1,11 @@
-// Organizations as an admin uses them: create one and see its create job queued, find it in a
-// long filtered list, and delete it with a typed confirmation.
+// Organizations as an admin uses them: create one and watch the job engine take it to `active`
+// on the simulated cloud, find it in a long filtered list, and delete it with a typed
+// confirmation.
 import { test, expect, hydrated, asSuperadmin } from './fixtures';
 
 test.describe.configure({ mode: 'serial' });
 
-test('an admin creates an organization and sees its create job queued', async ({ page }) => {
+test('an admin creates an organization and it is provisioned to active', async ({ page }) => {
   await asSuperadmin(page);
   await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Organizations' }).click();
   await expect(page.getByRole('heading', { level: 1, name: 'Organizations' })).toBeVisible();
@@ -23,10 +24,16 @@ test('an admin creates an organization and sees its create job queued', async ({
   await page.getByRole('button', { name: 'Create organization' }).click();
 
   await expect(page.getByRole('heading', { level: 1, name: 'Acme Inc.' })).toBeVisible();
-  await expect(page.getByTestId('org-status')).toHaveText('pending');
+  await expect(page.getByTestId('org-status')).toHaveText(/pending|provisioning|deploying|active/);
   await expect(page.getByTestId('org-tier')).toHaveText('Growth');
   const jobs = page.getByTestId('jobs');
-  await expect(jobs.getByRole('row', { name: /create/ })).toContainText('queued');
+  await expect(jobs.getByRole('row', { name: /create/ })).toContainText(/queued|running|succeeded/);
+  // The engine runs the create job at once against the simulated cloud.
+  await expect(async () => {
+    await page.reload();
+    await expect(page.getByTestId('org-status')).toHaveText('active', { timeout: 1_000 });
+  }).toPass({ timeout: 90_000 });
+  await expect(jobs.getByRole('row', { name: /create/ })).toContainText('succeeded');
 
   // The same slug again is refused next to the field.
   await page.goto('/organizations/new');
@@ -75,7 +82,7 @@ test('filters, search and pagination over a long list', async ({ page }) => {
   await page.goto('/organizations?q=owner42%40bulk');
   await expect(rows).toHaveCount(2);
   await expect(rows.nth(1)).toContainText('bulk-42');
-  await page.goto('/organizations?status=active');
+  await page.goto('/organizations?status=suspended');
   await expect(page.getByText('No organization matches these filters.')).toBeVisible();
 });
 
@@ -91,15 +98,19 @@ test('deleting asks for the slug to be typed', async ({ page }) => {
   await expect(confirm).toBeDisabled();
   await page.getByLabel('Type acme to confirm').fill('acme');
   await confirm.click();
-  await expect(page.getByTestId('org-status')).toHaveText('deleting');
-  await expect(page.getByTestId('jobs').getByRole('row', { name: /delete/ })).toContainText('queued');
+  await expect(page.getByTestId('org-status')).toHaveText(/deleting|deleted/);
   await expect(page.getByText('organization.delete_requested')).toBeVisible();
+  await expect(async () => {
+    await page.reload();
+    await expect(page.getByTestId('org-status')).toHaveText('deleted', { timeout: 1_000 });
+  }).toPass({ timeout: 90_000 });
+  await expect(page.getByTestId('jobs').getByRole('row', { name: /delete/ })).toContainText('succeeded');
 });
 
 test('the overview shows revenue, the pending queue and alerts; the waitlist has its empty state', async ({ page }) => {
   await asSuperadmin(page);
   await expect(page.getByRole('heading', { name: 'Revenue' })).toBeVisible();
-  await expect(page.getByTestId('mrr')).toHaveText('€0.00'); // no organization is active yet
+  await expect(page.getByTestId('mrr')).toHaveText(/^€\d[\d,]*\.\d\d$/);
   await expect(page.getByRole('heading', { name: 'Pending approval' })).toBeVisible();
   await expect(page.getByRole('heading', { name: 'Health alerts' })).toBeVisible();
   await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Waitlist' }).click();

@@ -59,9 +59,9 @@ impl Default for EngineConfig {
         Self {
             interval: Duration::from_secs(60),
             lease: Duration::from_secs(60),
-            parallel: 4,
+            parallel: 8,
             smoke_timeout: Duration::from_secs(300),
-            smoke_interval: Duration::from_secs(2),
+            smoke_interval: Duration::from_secs(1),
             action_timeout: Duration::from_secs(600),
             backoff_base: Duration::from_secs(10),
             backoff_max: Duration::from_secs(600),
