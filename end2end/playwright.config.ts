@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 
 const port = Number(process.env.NEST_E2E_PORT ?? 3101);
 const baseURL = `http://127.0.0.1:${port}`;
+const simPort = Number(process.env.NEST_E2E_SIM_PORT ?? 3199);
 const repo = path.resolve(__dirname, '..');
 const targetDir = process.env.CARGO_TARGET_DIR ?? path.join(repo, 'target');
 const nestBin = process.env.NEST_BIN ?? path.join(targetDir, 'debug', 'nest');
@@ -54,6 +55,9 @@ export default defineConfig({
       NEST_SIM_BOOT_DELAY_MS: '300',
       NEST_SIM_ACTION_DELAY_MS: '200',
       NEST_SIM_FIRST_IP: '127.77.0.2',
+      // A fixed port, so the tests can script faults through the simulator's control API.
+      NEST_SIM_ADDR: `127.0.0.1:${simPort}`,
+      NEST_SMOKE_TIMEOUT_SECS: '4',
     },
   },
 });

@@ -188,6 +188,19 @@ pub struct Backend {
     pub organizations: Arc<dyn OrganizationsBackend>,
     /// Pricing tiers.
     pub tiers: Arc<dyn TiersBackend>,
+    /// VPS instances.
+    pub vpses: Arc<dyn VpsesBackend>,
+}
+
+/// VPS instance queries (`/vpses`).
+#[async_trait::async_trait]
+pub trait VpsesBackend: Send + Sync {
+    /// A page of VPSes, newest first.
+    async fn list(
+        &self,
+        query: crate::models::VpsQuery,
+        limit: u64,
+    ) -> Result<crate::models::VpsPage, AppError>;
 }
 
 /// The backend provided by the server to this render or server-function call.

@@ -80,6 +80,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/organizations") view=OrganizationsPage/>
                     <Route path=path!("/waitlist") view=WaitlistPage/>
                     <Route path=path!("/tiers") view=TiersPage/>
+                    <Route path=path!("/vpses") view=crate::pages::vpses::VpsesPage/>
                     <Route path=path!("/organizations/new") view=NewOrganizationPage/>
                     <Route path=path!("/organizations/:id") view=OrganizationPage/>
                 </Routes>

@@ -19,6 +19,9 @@ USAGE:
     nest create-admin --email EMAIL [--role superadmin|admin]
                                  create a platform admin; the password is read from standard
                                  input (prompted, without echo, on a terminal); never an argument
+    nest simulate-hetzner        run only the Hetzner simulator (NEST_SIM_* settings), so a
+                                 separate `nest serve` can use it through HETZNER_API_URL and
+                                 survive its own restarts (any HETZNER_API_TOKEN value works)
     nest help | --help           show this text
     nest --version               show the version
 
@@ -42,6 +45,8 @@ pub enum Command {
         /// Their role (default superadmin).
         role: app::models::AdminRole,
     },
+    /// Run the Hetzner simulator alone.
+    SimulateHetzner,
     /// Print usage.
     Help,
     /// Print the version.
@@ -64,6 +69,7 @@ pub fn parse(args: &[String]) -> anyhow::Result<Command> {
                 .with_context(|| format!("`{n}` is not a number of steps (or `all`)"))?,
         )),
         ["create-admin", rest @ ..] => parse_create_admin(rest)?,
+        ["simulate-hetzner"] => Command::SimulateHetzner,
         other => bail!("unknown command `{}`; run `nest help`", other.join(" ")),
     })
 }
@@ -142,6 +148,22 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("created {role} {} (user {})", user.email, user.id);
+        }
+        Command::SimulateHetzner => {
+            let p = &config.provisioning;
+            let simulator =
+                crate::hetzner::simulator::Simulator::start(crate::hetzner::simulator::SimConfig {
+                    boot_delay: std::time::Duration::from_millis(u64::from(p.sim_boot_delay_ms)),
+                    action_delay: std::time::Duration::from_millis(u64::from(
+                        p.sim_action_delay_ms,
+                    )),
+                    first_ip: p.sim_first_ip,
+                    addr: p.sim_addr,
+                })
+                .await?;
+            println!("Hetzner simulator: HETZNER_API_URL={}", simulator.api_url());
+            println!("control API: {}", simulator.control_url());
+            shutdown_signal().await;
         }
         Command::MigrateStatus => {
             let db = db::connect(&config.database).await?;

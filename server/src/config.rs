@@ -212,6 +212,8 @@ pub struct ProvisioningConfig {
     pub sim_action_delay_ms: u32,
     /// `NEST_SIM_FIRST_IP`: the first loopback address given to a simulated server.
     pub sim_first_ip: std::net::Ipv4Addr,
+    /// `NEST_SIM_ADDR`: where the simulator's API and control API listen (port 0: any free port).
+    pub sim_addr: SocketAddr,
 }
 
 /// Names of every variable Nest reads, for documentation checks.
@@ -243,6 +245,7 @@ pub const VARIABLES: &[&str] = &[
     "NEST_SIM_BOOT_DELAY_MS",
     "NEST_SIM_ACTION_DELAY_MS",
     "NEST_SIM_FIRST_IP",
+    "NEST_SIM_ADDR",
 ];
 
 impl Config {
@@ -496,7 +499,21 @@ impl Config {
                     )
                 })?,
         };
+        let sim_addr = match get("NEST_SIM_ADDR") {
+            None => SocketAddr::from(([127, 0, 0, 1], 0)),
+            Some(v) => v
+                .parse::<SocketAddr>()
+                .ok()
+                .filter(|a| a.ip().is_loopback())
+                .ok_or_else(|| {
+                    err(
+                        "NEST_SIM_ADDR",
+                        format!("`{v}` must be a loopback socket address such as 127.0.0.1:3199"),
+                    )
+                })?,
+        };
         let provisioning = ProvisioningConfig {
+            sim_addr,
             job_interval_secs: bounded("NEST_JOB_INTERVAL_SECS", 60, 3600, "seconds")?,
             smoke_timeout_secs: bounded("NEST_SMOKE_TIMEOUT_SECS", 300, 3600, "seconds")?,
             secrets_key: get("NEST_SECRETS_KEY")

@@ -22,6 +22,7 @@ pub mod seed;
 pub mod state;
 pub mod system;
 pub mod telemetry;
+pub mod vpses;
 
 /// Installs ring as the process-wide TLS provider for outgoing HTTPS (reqwest). Idempotent.
 pub fn install_tls_provider() {

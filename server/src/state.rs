@@ -75,6 +75,7 @@ impl Integrations {
                         p.sim_action_delay_ms,
                     )),
                     first_ip: p.sim_first_ip,
+                    addr: p.sim_addr,
                 })
                 .await
                 .context("could not start the Hetzner simulator")?;
@@ -248,6 +249,9 @@ impl App {
             tiers: Arc::new(crate::billing::tiers::TierService {
                 db: self.db.clone(),
                 clock: self.clock.clone(),
+            }),
+            vpses: Arc::new(crate::vpses::VpsService {
+                db: self.db.clone(),
             }),
         }
     }

@@ -42,6 +42,8 @@ const PUBLIC: &[(&str, &[(&str, &str)])] = &[
 const PROTECTED: &[(&str, &[(&str, &str)])] = &[
     ("/api/platform_status", &[]),
     ("/api/current_caller", &[]),
+    ("/api/cloud_mode", &[]),
+    ("/api/list_vpses", &[("query[include_deleted]", "false")]),
     ("/api/logout", &[]),
     ("/api/list_admins", &[]),
     (

@@ -7,6 +7,7 @@ use leptos_router::hooks::use_location;
 
 use crate::auth::{current_caller, go, logout};
 use crate::models::AdminRole;
+use crate::models::IntegrationMode;
 
 /// A page in the sidebar: where it lives and what it is called.
 struct NavItem {
@@ -25,6 +26,11 @@ const NAV: &[NavItem] = &[
     NavItem {
         href: "/organizations",
         label: "Organizations",
+        superadmin_only: false,
+    },
+    NavItem {
+        href: "/vpses",
+        label: "VPSes",
         superadmin_only: false,
     },
     NavItem {
@@ -78,15 +84,18 @@ pub fn Layout(children: Children) -> impl IntoView {
     let (hydrated, set_hydrated) = signal(false);
     Effect::new(move |_| set_hydrated.set(true));
     let public = move || PUBLIC_PAGES.contains(&location.pathname.get().as_str());
+    crate::components::live::provide_live(move || !public());
     let caller = Resource::new(public, |public| async move {
         if public {
             None
         } else {
-            current_caller().await.ok()
+            let caller = current_caller().await.ok()?;
+            let cloud = cloud_mode().await.ok();
+            Some((caller, cloud))
         }
     });
     let is_superadmin =
-        move || caller.get().flatten().and_then(|c| c.role) == Some(AdminRole::Superadmin);
+        move || caller.get().flatten().and_then(|(c, _)| c.role) == Some(AdminRole::Superadmin);
 
     view! {
         <div
@@ -110,7 +119,16 @@ pub fn Layout(children: Children) -> impl IntoView {
                 <a class="brand" href="/">"Nest"</a>
                 <span class="brand-sub">"control plane"</span>
                 <Transition fallback=|| ()>
-                    {move || caller.get().flatten().map(|c| view! {
+                    {move || caller.get().flatten().map(|(c, cloud)| view! {
+                        {(cloud == Some(IntegrationMode::Simulated)).then(|| view! {
+                            <span
+                                class="badge sim"
+                                data-testid="simulated-cloud"
+                                title="HETZNER_API_TOKEN is not set: servers are simulated on loopback addresses"
+                            >
+                                "Simulated cloud"
+                            </span>
+                        })}
                         <div class="user-menu">
                             <span data-testid="signed-in-as">
                                 {c.email.clone()}
@@ -155,4 +173,11 @@ pub fn Layout(children: Children) -> impl IntoView {
             </main>
         </div>
     }
+}
+
+/// Whether servers are real Hetzner servers or simulated ones (for the top bar's badge).
+#[server(prefix = "/api", endpoint = "cloud_mode")]
+pub async fn cloud_mode() -> Result<IntegrationMode, crate::error::AppError> {
+    let (backend, _req, _admin) = crate::backend::require_admin().await?;
+    Ok(backend.system.platform_status().await?.hetzner)
 }

@@ -9,6 +9,7 @@ mod lifecycle;
 mod newtypes;
 mod organization;
 mod system;
+mod vps;
 
 pub use admin::*;
 pub use enums::*;
@@ -16,3 +17,4 @@ pub use lifecycle::*;
 pub use newtypes::*;
 pub use organization::*;
 pub use system::*;
+pub use vps::*;

@@ -25,7 +25,8 @@ fn mode_label(mode: IntegrationMode, real: &'static str) -> &'static str {
 /// The overview page.
 #[component]
 pub fn HomePage() -> impl IntoView {
-    let status = Resource::new(|| (), |_| get_platform_status());
+    let live = crate::components::live::use_live();
+    let status = Resource::new(move || live.tick.get(), |_| get_platform_status());
 
     view! {
         <Title text="Overview"/>
@@ -53,7 +54,11 @@ pub fn HomePage() -> impl IntoView {
 
 #[component]
 fn PendingQueue() -> impl IntoView {
-    let pending = Resource::new(|| (), |_| crate::pages::waitlist::list_waitlist());
+    let live = crate::components::live::use_live();
+    let pending = Resource::new(
+        move || live.tick.get(),
+        |_| crate::pages::waitlist::list_waitlist(),
+    );
     view! {
         <section aria-labelledby="pending-heading" class="card">
             <h2 id="pending-heading">"Pending approval"</h2>

@@ -10,4 +10,5 @@ pub mod set_password;
 pub mod setup;
 pub mod tiers;
 pub mod unauthorized;
+pub mod vpses;
 pub mod waitlist;

@@ -2,6 +2,7 @@
 //! layers around them (security perimeter, sessions, page guards).
 
 mod api_errors;
+mod events;
 mod guard;
 mod healthz;
 pub mod security;
@@ -62,6 +63,7 @@ pub fn router(app: App) -> Router {
 
     Router::new()
         .route("/healthz", get(healthz::healthz))
+        .route("/api/events", get(events::events))
         .leptos_routes_with_context(
             &app,
             routes,

@@ -8,7 +8,7 @@ use leptos_router::hooks::use_params_map;
 
 use crate::auth::handle_auth_error;
 use crate::error::AppError;
-use crate::models::{JobKind, JobState, OrgDetail, OrgEvent};
+use crate::models::{JobKind, JobState, JobStep, OrgDetail, OrgEvent};
 
 /// Everything about one organization.
 #[server(prefix = "/api", endpoint = "get_organization")]
@@ -93,6 +93,67 @@ fn when(t: &chrono::DateTime<chrono::Utc>) -> String {
     t.format("%Y-%m-%d %H:%M UTC").to_string()
 }
 
+/// Whether an action's confirmation form is open on the page.
+#[derive(Clone, Copy)]
+struct Editing(RwSignal<bool>);
+
+/// A job's progress steps as a list: state, label, when, and the detail of a failed step.
+fn progress_view(progress: &serde_json::Value) -> impl IntoView + use<> {
+    let steps: Vec<(String, String, String, Option<String>)> = progress
+        .as_array()
+        .map(|steps| {
+            steps
+                .iter()
+                .map(|s| {
+                    let code = s.get("step").and_then(|v| v.as_str()).unwrap_or_default();
+                    let label = code
+                        .parse::<JobStep>()
+                        .map(|st| st.label().to_owned())
+                        .unwrap_or_else(|_| code.to_owned());
+                    let state = s
+                        .get("state")
+                        .and_then(|v| v.as_str())
+                        .unwrap_or("running")
+                        .to_owned();
+                    let at = s
+                        .get("finished_at")
+                        .or_else(|| s.get("started_at"))
+                        .and_then(|v| v.as_str())
+                        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                        .map(|t| t.format("%H:%M:%S").to_string())
+                        .unwrap_or_default();
+                    let detail = s.get("detail").and_then(|v| v.as_str()).map(str::to_owned);
+                    (state, label, at, detail)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if steps.is_empty() {
+        return view! { <span class="muted">"not started"</span> }.into_any();
+    }
+    view! {
+        <ol class="steps">
+            {steps.into_iter().map(|(state, label, at, detail)| {
+                let mark = match state.as_str() {
+                    "done" => "✓",
+                    "failed" => "✗",
+                    _ => "…",
+                };
+                view! {
+                    <li class=format!("step step-{state}") data-state=state.clone()>
+                        <span aria-hidden="true">{mark}" "</span>
+                        {label}
+                        <span class="visually-hidden">{format!(" ({state})")}</span>
+                        <span class="muted">{format!(" {at}")}</span>
+                        {detail.map(|d| view! { <div class="step-detail">{d}</div> })}
+                    </li>
+                }
+            }).collect_view()}
+        </ol>
+    }
+    .into_any()
+}
+
 /// The page.
 #[component]
 pub fn OrganizationPage() -> impl IntoView {
@@ -105,9 +166,21 @@ pub fn OrganizationPage() -> impl IntoView {
             .and_then(|v| v.parse::<i64>().ok())
             .unwrap_or_default()
     };
+    // Live updates refetch the page, except while an action's confirmation is open (it would
+    // lose what the admin typed); it catches up when the confirmation closes.
+    let live = crate::components::live::use_live();
+    let editing = RwSignal::new(false);
+    provide_context(Editing(editing));
+    let seen = RwSignal::new(0u64);
+    Effect::new(move |_| {
+        let tick = live.tick.get();
+        if !editing.get() {
+            seen.set(tick);
+        }
+    });
     let detail = Resource::new(
-        move || (id(), version.get()),
-        |(id, _)| get_organization(id),
+        move || (id(), version.get(), seen.get()),
+        |(id, _, _)| get_organization(id),
     );
     view! {
         <Transition fallback=|| view! { <p role="status">"Loading the organization…"</p> }>
@@ -210,7 +283,7 @@ fn Detail(
                     <table data-testid="jobs">
                         <thead><tr>
                             <th scope="col">"Job"</th><th scope="col">"Kind"</th><th scope="col">"State"</th>
-                            <th scope="col">"Attempts"</th><th scope="col">"Queued"</th><th scope="col">"Last error"</th>
+                            <th scope="col">"Attempts"</th><th scope="col">"Queued"</th><th scope="col">"Progress"</th><th scope="col">"Last error"</th>
                         </tr></thead>
                         <tbody>
                             {detail.jobs.iter().map(|j| view! {
@@ -220,6 +293,7 @@ fn Detail(
                                     <td><span class=format!("badge status-{}", j.state)>{j.state.as_str()}</span></td>
                                     <td>{format!("{}/{}", j.attempts, j.max_attempts)}</td>
                                     <td>{when(&j.created_at)}</td>
+                                    <td data-testid=format!("progress-{}", j.id)>{progress_view(&j.progress)}</td>
                                     <td>{j.last_error.clone().unwrap_or_default()}</td>
                                 </tr>
                             }).collect_view()}
@@ -256,6 +330,9 @@ fn ActionPanel(
     on_changed: impl Fn() + Copy + Send + Sync + 'static,
 ) -> impl IntoView {
     let open = RwSignal::new(false);
+    if let Some(Editing(editing)) = use_context::<Editing>() {
+        Effect::new(move |_| editing.set(open.get()));
+    }
     let typed = RwSignal::new(String::new());
     let reason = RwSignal::new(String::new());
     let new_tier = RwSignal::new(

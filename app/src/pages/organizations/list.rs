@@ -40,7 +40,11 @@ fn query_from(map: &leptos_router::params::ParamsMap) -> OrgQuery {
 #[component]
 pub fn OrganizationsPage() -> impl IntoView {
     let params = use_query_map();
-    let page = Resource::new(move || query_from(&params.get()), list_organizations);
+    let live = crate::components::live::use_live();
+    let page = Resource::new(
+        move || (query_from(&params.get()), live.tick.get()),
+        |(query, _)| list_organizations(query),
+    );
     let value = move |k: &'static str| move || params.get().get(k).unwrap_or_default();
     let selected = move |k: &'static str, v: &'static str| {
         move || params.get().get(k).unwrap_or_default() == v

@@ -50,6 +50,8 @@ pub struct SimConfig {
     pub action_delay: Duration,
     /// The first loopback address handed to a server.
     pub first_ip: Ipv4Addr,
+    /// Where the API listens (port 0: any free port).
+    pub addr: SocketAddr,
 }
 
 impl Default for SimConfig {
@@ -58,6 +60,7 @@ impl Default for SimConfig {
             boot_delay: Duration::from_secs(3),
             action_delay: Duration::from_secs(1),
             first_ip: Ipv4Addr::new(127, 0, 0, 2),
+            addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
         }
     }
 }
@@ -133,7 +136,8 @@ struct Inner {
     next_ip: u32,
     faults: VecDeque<Fault>,
     action_faults: Vec<ActionFault>,
-    failing_on_create: Vec<String>,
+    /// Services to fail on the next server created (with this name, when one is given).
+    failing_on_create: Vec<(Option<String>, String)>,
     calls: u64,
     servers_created: u64,
     tokens: f64,
@@ -173,7 +177,7 @@ impl Drop for Simulator {
 impl Simulator {
     /// Starts the simulator on an ephemeral loopback port.
     pub async fn start(config: SimConfig) -> std::io::Result<Self> {
-        let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
+        let listener = tokio::net::TcpListener::bind(config.addr).await?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
             inner: Mutex::new(Inner {
@@ -246,7 +250,7 @@ impl Simulator {
         self.shared
             .lock()
             .failing_on_create
-            .push(service.to_owned());
+            .push((None, service.to_owned()));
     }
 
     /// Makes one service of one server fail (or recover).
@@ -596,7 +600,11 @@ async fn create_server(State(shared): Shd, body: Option<Json<CreateServer>>) -> 
             break host;
         }
     };
-    for service in std::mem::take(&mut inner.failing_on_create) {
+    let (now, later): (Vec<_>, Vec<_>) = std::mem::take(&mut inner.failing_on_create)
+        .into_iter()
+        .partition(|(name, _)| name.as_ref().is_none_or(|n| *n == req.name));
+    inner.failing_on_create = later;
+    for (_, service) in now {
         host.set_failing(&service, true);
     }
     inner.next_id += 1;
@@ -766,11 +774,22 @@ async fn add_action_fault(State(shared): Shd, Json(fault): Json<ActionFault>) ->
     StatusCode::NO_CONTENT
 }
 
-async fn fail_on_next_server(State(shared): Shd, Path(service): Path<String>) -> StatusCode {
+#[derive(Deserialize)]
+struct NextServer {
+    name: Option<String>,
+}
+
+/// `POST /_sim/next-server/services/{service}[?name=…]`: the service fails on the next server
+/// created (with that name).
+async fn fail_on_next_server(
+    State(shared): Shd,
+    Path(service): Path<String>,
+    Query(q): Query<NextServer>,
+) -> StatusCode {
     if !hosts::SERVICES.iter().any(|(s, _)| *s == service) {
         return StatusCode::NOT_FOUND;
     }
-    shared.lock().failing_on_create.push(service);
+    shared.lock().failing_on_create.push((q.name, service));
     StatusCode::NO_CONTENT
 }
 

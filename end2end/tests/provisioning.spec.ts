@@ -1,0 +1,102 @@
+// Provisioning as an admin watches it, on the simulated cloud: progress reaches `active` live
+// (no reload), a failing service fails the smoke test with the step shown, retry recovers, and
+// delete removes the server (also from /vpses).
+import { test, expect, hydrated, asSuperadmin } from './fixtures';
+import type { Page } from '@playwright/test';
+
+test.describe.configure({ mode: 'serial' });
+// Provisioning takes a few seconds per server, behind the earlier specs' queue.
+test.setTimeout(150_000);
+
+const SIM = `http://127.0.0.1:${process.env.NEST_E2E_SIM_PORT ?? 3199}/_sim`;
+
+async function createOrganization(page: Page, name: string, slug: string) {
+  await page.goto('/organizations/new');
+  await hydrated(page);
+  await page.getByLabel('Organization name').fill(name);
+  await page.getByLabel('Slug').fill(slug);
+  await expect(page.getByTestId('slug-check')).toHaveText('Available');
+  await page.getByLabel('Owner email').fill(`owner@${slug}.test`);
+  await page.getByRole('button', { name: 'Create organization' }).click();
+  await expect(page.getByRole('heading', { level: 1, name })).toBeVisible();
+  await hydrated(page);
+}
+
+/** Waits until no organization is still being provisioned (earlier specs create many). */
+async function engineIdle(page: Page) {
+  await expect
+    .poll(
+      async () => {
+        let busy = 0;
+        for (const status of ['pending', 'provisioning', 'deploying']) {
+          const response = await page.request.post('/api/list_organizations', {
+            form: { 'query[status]': status, 'query[sort]': 'Newest' },
+          });
+          busy += (await response.json()).rows.length;
+        }
+        return busy;
+      },
+      { timeout: 90_000 },
+    )
+    .toBe(0);
+}
+
+test('the job progress reaches active on screen without a reload', async ({ page }) => {
+  await asSuperadmin(page);
+  await engineIdle(page);
+  await expect(page.getByTestId('simulated-cloud')).toHaveText('Simulated cloud');
+  // Hetzner's create request hangs for 3 s, so the page is open before the server exists.
+  const fault = await page.request.post(`${SIM}/faults`, {
+    data: { method: 'POST', path: '/servers', hang_ms: 3000 },
+  });
+  expect(fault.status()).toBe(204);
+  let navigations = 0;
+  await createOrganization(page, 'Live Co', 'live-co');
+  page.on('framenavigated', () => navigations++);
+  await expect(page.getByTestId('org-status')).toHaveText(/pending|provisioning/);
+  await expect(page.getByTestId('org-status')).toHaveText('active', { timeout: 60_000 });
+  const progress = page.locator('[data-testid^="progress-"]').first();
+  await expect(progress.locator('li[data-state="done"]')).toHaveCount(7);
+  await expect(progress).toContainText('Smoke test (Convex :3210, Web :3000)');
+  await expect(progress).toContainText('Mark the organization active');
+  expect(navigations).toBe(0);
+  await expect(page.getByText(/live-co\.localhost → 127\.77\.\d+\.\d+:3000 \(enabled\)/)).toBeVisible();
+});
+
+test('a failing web service fails the smoke test; retry recovers; delete removes the server', async ({ page }) => {
+  await asSuperadmin(page);
+  const fail = await page.request.post(`${SIM}/next-server/services/web?name=nest-smoke-co`);
+  expect(fail.status()).toBe(204);
+  await createOrganization(page, 'Smoke Co', 'smoke-co');
+  await expect(page.getByTestId('org-status')).toHaveText('error', { timeout: 60_000 });
+  await expect(page.getByTestId('status-reason')).toContainText('Smoke test');
+  await expect(page.getByTestId('status-reason')).toContainText('Web :3000/ answered HTTP 500');
+  const failed = page.locator('[data-testid^="progress-"] li[data-state="failed"]');
+  await expect(failed).toContainText('Smoke test (Convex :3210, Web :3000)');
+
+  // Repair the service, then retry from the page.
+  const serverId = (await page.locator('dt:text-is("Hetzner id") + dd').textContent())?.trim();
+  const repair = await page.request.post(`${SIM}/servers/${serverId}/services/web`, { data: { failing: false } });
+  expect(repair.status()).toBe(204);
+  await page.getByRole('button', { name: 'Retry the failed create job' }).click();
+  await page.getByRole('button', { name: 'Confirm: Retry the failed create job' }).click();
+  await expect(page.getByTestId('org-status')).toHaveText('active', { timeout: 60_000 });
+
+  await page.goto('/vpses');
+  await hydrated(page);
+  const row = page.getByTestId('vpses').getByRole('row', { name: /nest-smoke-co/ });
+  await expect(row).toContainText('running');
+  await expect(row).toContainText('cx22');
+
+  await row.getByRole('link', { name: 'Smoke Co' }).click();
+  await hydrated(page);
+  await page.getByRole('button', { name: 'Delete' }).click();
+  await page.getByLabel('Type smoke-co to confirm').fill('smoke-co');
+  await page.getByRole('button', { name: 'Confirm: Delete' }).click();
+  await expect(page.getByTestId('org-status')).toHaveText('deleted', { timeout: 60_000 });
+
+  await page.goto('/vpses?q=smoke-co');
+  await expect(page.getByText('No server matches these filters.')).toBeVisible();
+  await page.goto('/vpses?q=smoke-co&deleted=1');
+  await expect(page.getByTestId('vpses').getByRole('row', { name: /nest-smoke-co/ })).toContainText('deleted');
+});

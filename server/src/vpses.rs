@@ -1,0 +1,98 @@
+//! VPS instance queries: the `/vpses` list (filters, search, cursor pagination).
+
+use app::backend::VpsesBackend;
+use app::error::AppError;
+use app::models::{VpsPage, VpsQuery, VpsRow};
+use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
+use sea_orm::{
+    ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+
+use crate::entities::{organizations, vpses};
+use crate::error::Result;
+
+/// Implements [`VpsesBackend`].
+#[derive(Clone)]
+pub struct VpsService {
+    /// Database pool.
+    pub db: DatabaseConnection,
+}
+
+impl VpsService {
+    /// A page of VPSes, newest first; `limit` rows at most.
+    pub async fn page(&self, query: VpsQuery, limit: u64) -> Result<VpsPage> {
+        let mut select = vpses::Entity::find()
+            .find_also_related(organizations::Entity)
+            .order_by_desc(vpses::Column::Id)
+            .limit(limit + 1);
+        if let Some(status) = query.status {
+            select = select.filter(vpses::Column::Status.eq(status));
+        }
+        if let Some(region) = query.region {
+            select = select.filter(vpses::Column::Region.eq(region));
+        }
+        if !query.include_deleted {
+            select = select.filter(vpses::Column::DeletedAt.is_null());
+        }
+        if let Some(after) = query.after {
+            select = select.filter(vpses::Column::Id.lt(after));
+        }
+        if let Some(search) = query
+            .search
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            let pattern = format!("%{}%", crate::db::escape_like(&search.to_lowercase()));
+            let like = |col: Expr| {
+                Expr::expr(Func::lower(col)).like(LikeExpr::new(pattern.clone()).escape('\\'))
+            };
+            select = select.filter(
+                Condition::any()
+                    .add(like(Expr::col((vpses::Entity, vpses::Column::Name))))
+                    .add(like(Expr::col((vpses::Entity, vpses::Column::Ipv4))))
+                    .add(like(Expr::col((
+                        organizations::Entity,
+                        organizations::Column::Name,
+                    ))))
+                    .add(like(Expr::col((
+                        organizations::Entity,
+                        organizations::Column::Slug,
+                    )))),
+            );
+        }
+        let mut rows: Vec<VpsRow> = select
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|(v, org)| VpsRow {
+                id: v.id,
+                organization_id: v.organization_id,
+                organization: org.as_ref().map(|o| o.name.clone()).unwrap_or_default(),
+                slug: org.map(|o| o.slug.to_string()).unwrap_or_default(),
+                name: v.name,
+                hetzner_server_id: v.hetzner_server_id,
+                server_type: v.server_type.to_string(),
+                region: v.region,
+                ipv4: v.ipv4,
+                status: v.status,
+                created_at: v.created_at,
+                deleted_at: v.deleted_at,
+            })
+            .collect();
+        let next = if rows.len() as u64 > limit {
+            rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+            rows.last().map(|r| r.id)
+        } else {
+            None
+        };
+        Ok(VpsPage { rows, next })
+    }
+}
+
+#[async_trait::async_trait]
+impl VpsesBackend for VpsService {
+    async fn list(&self, query: VpsQuery, limit: u64) -> std::result::Result<VpsPage, AppError> {
+        Ok(self.page(query, limit).await?)
+    }
+}
