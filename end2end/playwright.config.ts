@@ -11,7 +11,11 @@ const simPort = Number(process.env.NEST_E2E_SIM_PORT ?? 3199);
 const repo = path.resolve(__dirname, '..');
 const targetDir = process.env.CARGO_TARGET_DIR ?? path.join(repo, 'target');
 const nestBin = process.env.NEST_BIN ?? path.join(targetDir, 'debug', 'nest');
-const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'nest-e2e-'));
+// Created once by the main process; the workers (which load this file again) reuse it, so the
+// tests can run `nest` commands against the server's own database.
+const dataDir = process.env.NEST_E2E_DATA_DIR ?? fs.mkdtempSync(path.join(os.tmpdir(), 'nest-e2e-'));
+process.env.NEST_E2E_DATA_DIR = dataDir;
+process.env.NEST_E2E_BIN = nestBin;
 
 export default defineConfig({
   testDir: './tests',

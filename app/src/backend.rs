@@ -24,6 +24,11 @@ pub struct RequestInfo {
     pub user_agent: Option<String>,
 }
 
+/// The live-update change count when this request began, put in the request's extensions by
+/// the security layer.
+#[derive(Clone, Copy, Debug)]
+pub struct ChangeSeq(pub u64);
+
 /// The CSP nonce of this response, put in the request's extensions by the security layer.
 #[derive(Clone, Debug)]
 pub struct CspNonce(pub String);
@@ -33,6 +38,8 @@ pub struct CspNonce(pub String);
 pub trait SystemBackend: Send + Sync {
     /// The platform's status: database, integrations, seeded data, organization counts.
     async fn platform_status(&self) -> Result<PlatformStatus, AppError>;
+    /// How many live-update changes were published so far (see `/api/events?since=`).
+    fn change_seq(&self) -> u64;
 }
 
 /// Admin access: setup, login, sessions, the admins list.

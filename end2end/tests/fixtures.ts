@@ -1,5 +1,6 @@
 // Shared test setup: every page blocks non-loopback requests, so a test can never reach the
 // internet; helpers wait for hydration and sign the superadmin in.
+import { execFileSync } from 'node:child_process';
 import { test as base, expect, type Page } from '@playwright/test';
 
 export const ROOT_EMAIL = 'root@nest.test';
@@ -42,3 +43,16 @@ export async function asSuperadmin(page: Page) {
 }
 
 export { expect };
+
+/** Runs a `nest` command against the test server's database (e.g. `add-signup`). */
+export function nest(args: string[]): string {
+  return execFileSync(process.env.NEST_E2E_BIN!, args, {
+    env: {
+      ...process.env,
+      NEST_DATA_DIR: process.env.NEST_E2E_DATA_DIR!,
+      DATABASE_URL: process.env.NEST_E2E_DATABASE_URL ?? '',
+      NEST_LOG: 'warn',
+    },
+    encoding: 'utf8',
+  });
+}

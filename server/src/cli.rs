@@ -19,6 +19,9 @@ USAGE:
     nest create-admin --email EMAIL [--role superadmin|admin]
                                  create a platform admin; the password is read from standard
                                  input (prompted, without echo, on a terminal); never an argument
+    nest add-signup --name NAME --slug SLUG --email EMAIL [--tier CODE] [--region REGION]
+                                 record a signup awaiting approval on /waitlist (tier code
+                                 default starter, region default nbg1)
     nest simulate-hetzner        run only the Hetzner simulator (NEST_SIM_* settings), so a
                                  separate `nest serve` can use it through HETZNER_API_URL and
                                  survive its own restarts (any HETZNER_API_TOKEN value works)
@@ -45,6 +48,19 @@ pub enum Command {
         /// Their role (default superadmin).
         role: app::models::AdminRole,
     },
+    /// Record a pending signup (for the waitlist).
+    AddSignup {
+        /// Organization name.
+        name: String,
+        /// Slug.
+        slug: String,
+        /// Owner email.
+        email: String,
+        /// Tier code.
+        tier: String,
+        /// Region code.
+        region: String,
+    },
     /// Run the Hetzner simulator alone.
     SimulateHetzner,
     /// Print usage.
@@ -70,6 +86,7 @@ pub fn parse(args: &[String]) -> anyhow::Result<Command> {
         )),
         ["create-admin", rest @ ..] => parse_create_admin(rest)?,
         ["simulate-hetzner"] => Command::SimulateHetzner,
+        ["add-signup", rest @ ..] => parse_add_signup(rest)?,
         other => bail!("unknown command `{}`; run `nest help`", other.join(" ")),
     })
 }
@@ -93,6 +110,35 @@ fn parse_create_admin(args: &[&str]) -> anyhow::Result<Command> {
     Ok(Command::CreateAdmin {
         email: email.context("create-admin needs --email")?,
         role,
+    })
+}
+
+fn parse_add_signup(args: &[&str]) -> anyhow::Result<Command> {
+    let (mut name, mut slug, mut email) = (None, None, None);
+    let (mut tier, mut region) = ("starter".to_owned(), "nbg1".to_owned());
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let mut value = || -> anyhow::Result<String> {
+            Ok(it
+                .next()
+                .with_context(|| format!("{arg} needs a value"))?
+                .to_string())
+        };
+        match *arg {
+            "--name" => name = Some(value()?),
+            "--slug" => slug = Some(value()?),
+            "--email" => email = Some(value()?),
+            "--tier" => tier = value()?,
+            "--region" => region = value()?,
+            other => bail!("add-signup: unknown argument `{other}`"),
+        }
+    }
+    Ok(Command::AddSignup {
+        name: name.context("add-signup needs --name")?,
+        slug: slug.context("add-signup needs --slug")?,
+        email: email.context("add-signup needs --email")?,
+        tier,
+        region,
     })
 }
 
@@ -148,6 +194,61 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!("created {role} {} (user {})", user.email, user.id);
+        }
+        Command::AddSignup {
+            name,
+            slug,
+            email,
+            tier,
+            region,
+        } => {
+            use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+            let db = db::connect(&config.database).await?;
+            db::migrate_up(&db).await?;
+            seed::ensure_reference_data(&db, &config.stripe.prices).await?;
+            let tier_id = crate::entities::tiers::Entity::find()
+                .filter(crate::entities::tiers::Column::Code.eq(tier.as_str()))
+                .one(&db)
+                .await?
+                .with_context(|| format!("no tier with code `{tier}`"))?
+                .id;
+            let clock = crate::clock::Clock::system();
+            let organizations = crate::organizations::OrganizationService {
+                db: db.clone(),
+                clock: clock.clone(),
+                base_domain: config.caddy.base_domain.clone(),
+                events: crate::events::Events::default(),
+                routing: crate::routing::RoutingService {
+                    db: db.clone(),
+                    clock,
+                    caddy: None,
+                    base_domain: config.caddy.base_domain.clone(),
+                },
+            };
+            let actor = crate::audit::Actor {
+                user_id: None,
+                email: "system:cli".to_owned(),
+                ip: None,
+                user_agent: None,
+            };
+            let org = organizations
+                .create(
+                    &actor,
+                    crate::organizations::NewOrganization {
+                        name,
+                        slug,
+                        owner_email: email,
+                        tier_id,
+                        region,
+                    },
+                    false,
+                )
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!(
+                "signup {} ({}) is waiting for approval on /waitlist",
+                org.id, org.slug
+            );
         }
         Command::SimulateHetzner => {
             let p = &config.provisioning;

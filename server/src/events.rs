@@ -2,6 +2,7 @@
 //! live-update channel that open dashboard pages listen to (`/api/events`).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use app::models::Change;
 use tokio::sync::{Notify, broadcast};
@@ -11,6 +12,9 @@ use tokio::sync::{Notify, broadcast};
 pub struct Events {
     jobs: Arc<Notify>,
     changes: broadcast::Sender<Change>,
+    /// How many changes were published; a page rendered at `seq` N that connects when the
+    /// count is still N missed nothing.
+    seq: Arc<AtomicU64>,
 }
 
 impl Default for Events {
@@ -18,6 +22,7 @@ impl Default for Events {
         Self {
             jobs: Arc::new(Notify::new()),
             changes: broadcast::channel(1024).0,
+            seq: Arc::new(AtomicU64::new(0)),
         }
     }
 }
@@ -35,7 +40,13 @@ impl Events {
 
     /// Tells open pages that something changed (dropped when no page listens).
     pub fn publish(&self, change: Change) {
+        self.seq.fetch_add(1, Ordering::SeqCst);
         let _ = self.changes.send(change);
+    }
+
+    /// How many changes were published so far.
+    pub fn seq(&self) -> u64 {
+        self.seq.load(Ordering::SeqCst)
     }
 
     /// A receiver of every change published from now on.

@@ -240,6 +240,7 @@ impl App {
             system: Arc::new(SystemService {
                 db: self.db.clone(),
                 config: self.config.clone(),
+                events: self.events.clone(),
             }),
             admins: Arc::new(self.admins()),
             audit: Arc::new(AuditService {

@@ -21,6 +21,8 @@ pub struct SystemService {
     pub db: DatabaseConnection,
     /// Configuration (which integrations are real).
     pub config: Arc<Config>,
+    /// Live-update signals (their change count).
+    pub events: crate::events::Events,
 }
 
 #[derive(Debug, FromQueryResult)]
@@ -110,5 +112,9 @@ impl SystemService {
 impl SystemBackend for SystemService {
     async fn platform_status(&self) -> Result<PlatformStatus, AppError> {
         Ok(self.status().await?)
+    }
+
+    fn change_seq(&self) -> u64 {
+        self.events.seq()
     }
 }

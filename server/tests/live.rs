@@ -78,6 +78,23 @@ async fn the_event_stream_needs_an_admin_and_carries_changes(db: &DatabaseConnec
     })
     .await;
     assert_eq!(found, Ok(true), "stream so far: {seen:?}");
+
+    // A page rendered before that change (at count 0) connects with `since=0`: the stream
+    // starts with a resync. A page rendered after it (at the current count) gets none.
+    let current = server.app.events.seq();
+    assert!(current >= 1);
+    for (since, expect_resync) in [(0, true), (current, false)] {
+        let mut stream = admin
+            .http
+            .get(format!("{}/api/events?since={since}", server.base))
+            .header("cookie", admin.cookie.clone().unwrap())
+            .send()
+            .await
+            .unwrap();
+        let first = tokio::time::timeout(Duration::from_millis(500), stream.chunk()).await;
+        let resynced = matches!(&first, Ok(Ok(Some(chunk))) if String::from_utf8_lossy(chunk).contains("resync"));
+        assert_eq!(resynced, expect_resync, "since={since}: {first:?}");
+    }
 }
 
 on_both_databases!(the_event_stream_needs_an_admin_and_carries_changes);

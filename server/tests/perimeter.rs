@@ -43,6 +43,7 @@ const PROTECTED: &[(&str, &[(&str, &str)])] = &[
     ("/api/platform_status", &[]),
     ("/api/current_caller", &[]),
     ("/api/cloud_mode", &[]),
+    ("/api/live_seq", &[]),
     ("/api/list_vpses", &[("query[include_deleted]", "false")]),
     ("/api/logout", &[]),
     ("/api/list_admins", &[]),

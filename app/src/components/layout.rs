@@ -84,18 +84,22 @@ pub fn Layout(children: Children) -> impl IntoView {
     let (hydrated, set_hydrated) = signal(false);
     Effect::new(move |_| set_hydrated.set(true));
     let public = move || PUBLIC_PAGES.contains(&location.pathname.get().as_str());
-    crate::components::live::provide_live(move || !public());
     let caller = Resource::new(public, |public| async move {
         if public {
             None
         } else {
+            // The change count first: the page's data is read after it.
+            let seq = crate::components::live::live_seq().await.ok();
             let caller = current_caller().await.ok()?;
             let cloud = cloud_mode().await.ok();
-            Some((caller, cloud))
+            Some((caller, cloud, seq))
         }
     });
     let is_superadmin =
-        move || caller.get().flatten().and_then(|(c, _)| c.role) == Some(AdminRole::Superadmin);
+        move || caller.get().flatten().and_then(|(c, _, _)| c.role) == Some(AdminRole::Superadmin);
+    crate::components::live::provide_live(move || {
+        caller.get().flatten().and_then(|(_, _, seq)| seq)
+    });
 
     view! {
         <div
@@ -119,7 +123,7 @@ pub fn Layout(children: Children) -> impl IntoView {
                 <a class="brand" href="/">"Nest"</a>
                 <span class="brand-sub">"control plane"</span>
                 <Transition fallback=|| ()>
-                    {move || caller.get().flatten().map(|(c, cloud)| view! {
+                    {move || caller.get().flatten().map(|(c, cloud, _)| view! {
                         {(cloud == Some(IntegrationMode::Simulated)).then(|| view! {
                             <span
                                 class="badge sim"

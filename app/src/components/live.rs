@@ -11,6 +11,9 @@ use crate::models::Change;
 pub struct Live {
     /// Bumped when something changed on the server.
     pub tick: RwSignal<u64>,
+    /// Bumped only when a VPS changed (the `/vpses` list keys on this, so it is not redrawn
+    /// for unrelated changes while someone clicks in it).
+    pub vps_tick: RwSignal<u64>,
     /// The last change received (to let a page ignore changes about other things).
     pub last: RwSignal<Option<Change>>,
     /// Whether the channel is open.
@@ -21,23 +24,36 @@ impl Live {
     fn new() -> Self {
         Self {
             tick: RwSignal::new(0),
+            vps_tick: RwSignal::new(0),
             last: RwSignal::new(None),
             connected: RwSignal::new(false),
         }
     }
 }
 
-/// Provides [`Live`] and, in the browser, opens the channel once `enabled` is true (signed-in
-/// pages only).
-pub fn provide_live(enabled: impl Fn() -> bool + Send + Sync + 'static) {
+/// The live-update change count when the current request began (so when this page's data was
+/// read): the browser connects with `?since=` it and refetches only if it missed something.
+#[server(prefix = "/api", endpoint = "live_seq")]
+pub async fn live_seq() -> Result<u64, crate::error::AppError> {
+    let (backend, _req, _admin) = crate::backend::require_admin().await?;
+    Ok(use_context::<http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<crate::backend::ChangeSeq>().copied())
+        .map_or_else(|| backend.system.change_seq(), |seq| seq.0))
+}
+
+/// Provides [`Live`] and, in the browser, opens the channel once `since` gives the change count
+/// the page was rendered at (signed-in pages only).
+pub fn provide_live(since: impl Fn() -> Option<u64> + Send + Sync + 'static) {
     let live = Live::new();
     provide_context(live);
     let started = StoredValue::new(false);
     Effect::new(move |_| {
-        if enabled() && !started.get_value() {
+        if let Some(_seq) = since()
+            && !started.get_value()
+        {
             started.set_value(true);
             #[cfg(feature = "hydrate")]
-            connect(live);
+            connect(live, _seq);
         }
     });
 }
@@ -48,35 +64,46 @@ pub fn use_live() -> Live {
 }
 
 #[cfg(feature = "hydrate")]
-fn connect(live: Live) {
+fn connect(live: Live, since: u64) {
     use wasm_bindgen::JsCast;
     use wasm_bindgen::closure::Closure;
 
-    let Ok(source) = web_sys::EventSource::new("/api/events") else {
+    let Ok(source) = web_sys::EventSource::new(&format!("/api/events?since={since}")) else {
         return;
     };
     // Plain shared state, not a reactive value: this outlives the effect that opened the
     // channel (a reactive value would be disposed when that effect re-runs).
     let pending = std::rc::Rc::new(std::cell::Cell::new(false));
+    let vps_changed = std::rc::Rc::new(std::cell::Cell::new(false));
     let on_change =
         Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |ev: web_sys::MessageEvent| {
             let change = ev
                 .data()
                 .as_string()
                 .and_then(|text| serde_json::from_str::<Change>(&text).ok());
+            // A change Nest could not describe (e.g. "resync") may concern VPSes too.
+            if !matches!(change, Some(Change::Organization(_))) {
+                vps_changed.set(true);
+            }
             live.last.set(change);
             if !pending.get() {
                 pending.set(true);
                 let pending = pending.clone();
+                let vps_changed = vps_changed.clone();
                 set_timeout(
                     move || {
                         pending.set(false);
+                        if vps_changed.replace(false) {
+                            live.vps_tick.update(|t| *t += 1);
+                        }
                         live.tick.update(|t| *t += 1);
                     },
                     std::time::Duration::from_millis(250),
                 );
             }
         });
+    // Changes between the server render and this connection arrive as a first `resync` event
+    // (the server compares `since` with its count).
     let on_open = Closure::<dyn FnMut()>::new(move || live.connected.set(true));
     let on_error = Closure::<dyn FnMut()>::new(move || live.connected.set(false));
     let _ = source.add_event_listener_with_callback("change", on_change.as_ref().unchecked_ref());

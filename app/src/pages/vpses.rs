@@ -54,7 +54,7 @@ pub fn VpsesPage() -> impl IntoView {
     let params = use_query_map();
     let live = crate::components::live::use_live();
     let page = Resource::new(
-        move || (query_from(&params.get()), live.tick.get()),
+        move || (query_from(&params.get()), live.vps_tick.get()),
         |(query, _)| list_vpses(query),
     );
     let value = move |k: &'static str| move || params.get().get(k).unwrap_or_default();

@@ -6,7 +6,7 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use app::backend::RequestInfo;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -15,8 +15,20 @@ use tower_sessions::Session;
 
 use crate::state::App;
 
-/// The handler. 401 without a session, 403 for a user who is not a platform admin.
-pub async fn events(State(app): State<App>, session: Session) -> Response {
+/// `?since=N`: the change count the page was rendered at.
+#[derive(Debug, serde::Deserialize)]
+pub struct Since {
+    since: Option<u64>,
+}
+
+/// The handler. 401 without a session, 403 for a user who is not a platform admin. When
+/// changes were published after the page's render (`since` is behind), the stream starts with a
+/// `resync` so the page refetches what it missed.
+pub async fn events(
+    State(app): State<App>,
+    Query(since): Query<Since>,
+    session: Session,
+) -> Response {
     let info = RequestInfo {
         session,
         ip: None,
@@ -32,6 +44,15 @@ pub async fn events(State(app): State<App>, session: Session) -> Response {
         }
     }
     let changes = app.events.subscribe();
+    // Read after subscribing: a change in between is both counted and received.
+    let missed = since.since.is_some_and(|n| n != app.events.seq());
+    let resync = futures::stream::iter(missed.then(|| {
+        Ok::<_, Infallible>(
+            Event::default()
+                .event("change")
+                .data("{\"kind\":\"resync\"}"),
+        )
+    }));
     let stream = futures::stream::unfold(changes, |mut changes| async move {
         let event = match changes.recv().await {
             Ok(change) => Event::default()
@@ -46,7 +67,7 @@ pub async fn events(State(app): State<App>, session: Session) -> Response {
         };
         Some((Ok::<_, Infallible>(event), changes))
     });
-    Sse::new(stream)
+    Sse::new(futures::StreamExt::chain(resync, stream))
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response()
 }

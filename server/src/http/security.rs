@@ -1,7 +1,7 @@
 //! The security perimeter on every response: CSP with a per-response nonce, HSTS over https,
 //! framing, referrer and sniffing headers; and refusal of cross-origin state-changing requests.
 
-use app::backend::CspNonce;
+use app::backend::{ChangeSeq, CspNonce};
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
@@ -78,6 +78,9 @@ pub async fn perimeter(State(app): State<App>, mut req: Request, next: Next) -> 
     }
     let nonce = random_hex(16);
     req.extensions_mut().insert(CspNonce(nonce.clone()));
+    // The live-update change count as this request began: a page rendered now and connecting
+    // later with this number misses nothing (see `/api/events?since=`).
+    req.extensions_mut().insert(ChangeSeq(app.events.seq()));
     let mut response = next.run(req).await;
     set_headers(response.headers_mut(), &path, &nonce, &app);
     response

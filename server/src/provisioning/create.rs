@@ -308,15 +308,24 @@ async fn wait_running(
 ) -> Result<Server, JobFailure> {
     let step = JobStep::CloudInit;
     let hz = |err: HetznerError| JobFailure::hetzner(step, &err);
+    let mut server = server;
     if let Some(action) = action {
         e.hetzner
             .wait_for(action, e.config.action_timeout)
             .await
             .map_err(hz)?;
+        // The status in the create response is stale once the action is done.
+        server = e
+            .hetzner
+            .get_server(server.id)
+            .await
+            .map_err(hz)?
+            .ok_or_else(|| {
+                JobFailure::transient(Some(step), "the server disappeared at Hetzner")
+            })?;
     }
     let deadline = tokio::time::Instant::now() + e.config.action_timeout;
     let mut delay = Duration::from_millis(250);
-    let mut server = server;
     loop {
         if server.status == "running" {
             break;
