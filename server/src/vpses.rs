@@ -86,7 +86,11 @@ impl VpsService {
         } else {
             None
         };
-        Ok(VpsPage { rows, next })
+        Ok(VpsPage {
+            rows,
+            next,
+            now: chrono::Utc::now(),
+        })
     }
 }
 

@@ -57,4 +57,7 @@ pub struct VpsPage {
     pub rows: Vec<VpsRow>,
     /// The cursor of the next page.
     pub next: Option<i64>,
+    /// The server's time when the page was read (ages are relative to it; the browser's clock
+    /// is neither needed nor trusted).
+    pub now: DateTime<Utc>,
 }

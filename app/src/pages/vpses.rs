@@ -124,7 +124,7 @@ fn VpsTable(page: VpsPage, params: leptos_router::params::ParamsMap) -> impl Int
             view! { <p class="empty">"No servers yet: they appear here when an organization is provisioned."</p> }.into_any()
         };
     }
-    let now = chrono::Utc::now();
+    let now = page.now;
     let first_page = params.get("after").is_none();
     let link = move |after: Option<i64>| {
         let mut parts: Vec<String> = ["q", "status", "region", "deleted"]

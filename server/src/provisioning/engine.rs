@@ -205,14 +205,26 @@ impl Engine {
         }
     }
 
-    /// When the next queued job falls due.
+    /// When the next job falls due: a queued job's `run_after`, or a running job's lease expiry
+    /// (its worker may have died).
     async fn next_due(&self) -> Result<Option<DateTime<Utc>>> {
-        Ok(jobs::Entity::find()
+        let queued = jobs::Entity::find()
             .filter(jobs::Column::State.eq(JobState::Queued))
             .order_by_asc(jobs::Column::RunAfter)
             .one(&self.db)
             .await?
-            .map(|j| j.run_after))
+            .map(|j| j.run_after);
+        let lease = jobs::Entity::find()
+            .filter(jobs::Column::State.eq(JobState::Running))
+            .filter(jobs::Column::LeaseExpiresAt.is_not_null())
+            .order_by_asc(jobs::Column::LeaseExpiresAt)
+            .one(&self.db)
+            .await?
+            .and_then(|j| j.lease_expires_at);
+        Ok(match (queued, lease) {
+            (Some(a), Some(b)) => Some(Ord::min(a, b)),
+            (a, b) => a.or(b),
+        })
     }
 
     /// Claims one due job, or `None`.
