@@ -100,3 +100,37 @@ test('a failing web service fails the smoke test; retry recovers; delete removes
   await page.goto('/vpses?q=smoke-co&deleted=1');
   await expect(page.getByTestId('vpses').getByRole('row', { name: /nest-smoke-co/ })).toContainText('deleted');
 });
+
+test('the organization list and /vpses update without a reload; /vpses pages', async ({ page }) => {
+  await asSuperadmin(page);
+  await page.goto('/organizations?q=list-live');
+  await hydrated(page);
+  await expect(page.getByText('No organization matches these filters.')).toBeVisible();
+  const vpses = await page.context().newPage();
+  await vpses.goto('/vpses?q=list-live');
+  await hydrated(vpses);
+  await expect(vpses.getByText('No server matches these filters.')).toBeVisible();
+
+  // Someone else creates an organization (here: through the API).
+  const tiers = await (await page.request.post('/api/list_tiers', { form: {} })).json();
+  const starter = tiers.find((t: { code: string }) => t.code === 'starter').id;
+  const created = await page.request.post('/api/create_organization', {
+    form: { name: 'List Live', slug: 'list-live', owner_email: 'o@list-live.test', tier_id: String(starter), region: 'ash' },
+  });
+  expect(created.status()).toBe(200);
+
+  const row = page.getByRole('row', { name: /List Live/ });
+  await expect(row).toBeVisible({ timeout: 30_000 });
+  await expect(row).toContainText('active', { timeout: 60_000 });
+  const vpsRow = vpses.getByTestId('vpses').getByRole('row', { name: /nest-list-live/ });
+  await expect(vpsRow).toContainText('running', { timeout: 60_000 });
+  await expect(vpsRow).toContainText('ash');
+
+  // Earlier specs created more servers than fit on one page.
+  await vpses.goto('/vpses');
+  await hydrated(vpses);
+  await expect(vpses.getByTestId('vpses').getByRole('row')).toHaveCount(26);
+  await vpses.getByRole('link', { name: 'Next page' }).click();
+  await expect(vpses).toHaveURL(/after=/);
+  await expect(vpses.getByRole('link', { name: 'First page' })).toBeVisible();
+});
