@@ -14,7 +14,7 @@ use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait, TransactionTrait}
 use super::cloud_init::{self, CloudInitInput};
 use super::engine::Engine;
 use super::secrets::{Sealed, VpsSecrets};
-use super::{JobFailure, Outcome, smoke};
+use super::{JobFailure, Outcome};
 use crate::entities::{organizations, provisioning_jobs as jobs, tiers, vpses};
 use crate::error::Error;
 use crate::hetzner::{Action, CreateServer, HetznerError, MANAGED_LABEL, ORG_LABEL, Server};
@@ -86,17 +86,7 @@ pub async fn run(e: &Engine, job: &jobs::Model) -> Result<Outcome, JobFailure> {
         .ok_or_else(|| {
             JobFailure::fatal(Some(JobStep::SmokeTest), "the server has no IPv4 address")
         })?;
-    e.step(job, JobStep::SmokeTest, async {
-        smoke::run(
-            &e.http,
-            &ip,
-            e.config.smoke_timeout,
-            e.config.smoke_interval,
-        )
-        .await
-        .map_err(|m| JobFailure::fatal(Some(JobStep::SmokeTest), m))
-    })
-    .await?;
+    e.smoke_step(job, &ip).await?;
 
     e.step(
         job,

@@ -543,6 +543,46 @@ impl Engine {
         result
     }
 
+    /// Runs a Hetzner power action (`poweroff`, `poweron`, `reboot`) as `step` and waits for it.
+    pub async fn power_step(
+        &self,
+        job: &jobs::Model,
+        step: JobStep,
+        server_id: i64,
+        command: &str,
+    ) -> std::result::Result<(), JobFailure> {
+        self.step(job, step, async {
+            let hz = |err: crate::hetzner::HetznerError| JobFailure::hetzner(step, &err);
+            let action = self.hetzner.power(server_id, command).await.map_err(hz)?;
+            self.hetzner
+                .wait_for(action, self.config.action_timeout)
+                .await
+                .map_err(hz)?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// The smoke test of the server at `ip` as a step; its failure is final (it already waited
+    /// `smoke_timeout`).
+    pub async fn smoke_step(
+        &self,
+        job: &jobs::Model,
+        ip: &str,
+    ) -> std::result::Result<(), JobFailure> {
+        self.step(job, JobStep::SmokeTest, async {
+            super::smoke::run(
+                &self.http,
+                ip,
+                self.config.smoke_timeout,
+                self.config.smoke_interval,
+            )
+            .await
+            .map_err(|m| JobFailure::fatal(Some(JobStep::SmokeTest), m))
+        })
+        .await
+    }
+
     /// Loads the job's organization.
     pub async fn organization(
         &self,

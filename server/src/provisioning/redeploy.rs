@@ -7,9 +7,8 @@ use app::models::{JobStep, OrgStatus};
 
 use super::create::open_secrets;
 use super::engine::Engine;
-use super::{JobFailure, Outcome, smoke};
+use super::{JobFailure, Outcome};
 use crate::entities::provisioning_jobs as jobs;
-use crate::hetzner::HetznerError;
 use crate::organizations::current_vps;
 
 /// Runs (or resumes) a `redeploy` job.
@@ -65,28 +64,10 @@ pub async fn run(e: &Engine, job: &jobs::Model) -> Result<Outcome, JobFailure> {
             let server_id = vps.hetzner_server_id.ok_or_else(|| {
                 JobFailure::fatal(Some(JobStep::Reboot), "the VPS has no Hetzner server")
             })?;
-            e.step(job, JobStep::Reboot, async {
-                let hz = |err: HetznerError| JobFailure::hetzner(JobStep::Reboot, &err);
-                let action = e.hetzner.power(server_id, "reboot").await.map_err(hz)?;
-                e.hetzner
-                    .wait_for(action, e.config.action_timeout)
-                    .await
-                    .map_err(hz)?;
-                Ok(())
-            })
-            .await?;
+            e.power_step(job, JobStep::Reboot, server_id, "reboot")
+                .await?;
         }
     }
-    e.step(job, JobStep::SmokeTest, async {
-        smoke::run(
-            &e.http,
-            &ip,
-            e.config.smoke_timeout,
-            e.config.smoke_interval,
-        )
-        .await
-        .map_err(|m| JobFailure::fatal(Some(JobStep::SmokeTest), m))
-    })
-    .await?;
+    e.smoke_step(job, &ip).await?;
     Ok(Outcome::Done)
 }

@@ -6,7 +6,7 @@ use sea_orm::{ActiveModelTrait, ActiveValue::Set};
 
 use super::create::record_server;
 use super::engine::Engine;
-use super::{JobFailure, Outcome, smoke};
+use super::{JobFailure, Outcome};
 use crate::entities::provisioning_jobs as jobs;
 use crate::hetzner::HetznerError;
 use crate::organizations::current_vps;
@@ -52,16 +52,8 @@ pub async fn run(e: &Engine, job: &jobs::Model) -> Result<Outcome, JobFailure> {
     let mut server = get(JobStep::PowerOff).await?;
     if server.server_type.name != target.as_str() {
         if server.status != "off" {
-            e.step(job, JobStep::PowerOff, async {
-                let hz = |err: HetznerError| JobFailure::hetzner(JobStep::PowerOff, &err);
-                let action = e.hetzner.power(server_id, "poweroff").await.map_err(hz)?;
-                e.hetzner
-                    .wait_for(action, e.config.action_timeout)
-                    .await
-                    .map_err(hz)?;
-                Ok(())
-            })
-            .await?;
+            e.power_step(job, JobStep::PowerOff, server_id, "poweroff")
+                .await?;
         }
         e.step(job, JobStep::ChangeType, async {
             let hz = |err: HetznerError| JobFailure::hetzner(JobStep::ChangeType, &err);
@@ -87,32 +79,14 @@ pub async fn run(e: &Engine, job: &jobs::Model) -> Result<Outcome, JobFailure> {
         .await
         .map_err(|err| JobFailure::database(Some(JobStep::ChangeType), &err.into()))?;
     if server.status != "running" {
-        e.step(job, JobStep::PowerOn, async {
-            let hz = |err: HetznerError| JobFailure::hetzner(JobStep::PowerOn, &err);
-            let action = e.hetzner.power(server_id, "poweron").await.map_err(hz)?;
-            e.hetzner
-                .wait_for(action, e.config.action_timeout)
-                .await
-                .map_err(hz)?;
-            Ok(())
-        })
-        .await?;
+        e.power_step(job, JobStep::PowerOn, server_id, "poweron")
+            .await?;
         server = get(JobStep::PowerOn).await?;
     }
     let vps = record_server(e, &vps, &server).await?;
     let ip = vps.ipv4.clone().ok_or_else(|| {
         JobFailure::fatal(Some(JobStep::SmokeTest), "the server has no IPv4 address")
     })?;
-    e.step(job, JobStep::SmokeTest, async {
-        smoke::run(
-            &e.http,
-            &ip,
-            e.config.smoke_timeout,
-            e.config.smoke_interval,
-        )
-        .await
-        .map_err(|m| JobFailure::fatal(Some(JobStep::SmokeTest), m))
-    })
-    .await?;
+    e.smoke_step(job, &ip).await?;
     Ok(Outcome::Done)
 }

@@ -16,6 +16,23 @@ pub use self::caddy::{CaddyClient, CaddyError, RouteSpec};
 use crate::clock::Clock;
 use crate::entities::routes;
 
+/// Why the routing table could not be pushed to Caddy.
+#[derive(Debug, thiserror::Error)]
+pub enum RoutingError {
+    /// Caddy's admin API failed or refused.
+    #[error(transparent)]
+    Caddy(#[from] CaddyError),
+    /// The routes table could not be read or updated.
+    #[error("routes table: {0}")]
+    Database(#[from] crate::error::Error),
+}
+
+impl From<sea_orm::DbErr> for RoutingError {
+    fn from(e: sea_orm::DbErr) -> Self {
+        Self::Database(e.into())
+    }
+}
+
 /// What a reconciliation found and did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Reconciled {
@@ -72,7 +89,7 @@ impl RoutingService {
     }
 
     /// Like [`RoutingService::push`], returning the error.
-    pub async fn try_push(&self, org_id: i64) -> anyhow::Result<()> {
+    pub async fn try_push(&self, org_id: i64) -> Result<(), RoutingError> {
         let Some(caddy) = &self.caddy else {
             return Ok(());
         };
@@ -93,7 +110,7 @@ impl RoutingService {
     }
 
     /// Compares Caddy with the table and re-applies what differs.
-    pub async fn reconcile(&self) -> anyhow::Result<Reconciled> {
+    pub async fn reconcile(&self) -> Result<Reconciled, RoutingError> {
         let Some(caddy) = &self.caddy else {
             return Ok(Reconciled {
                 in_sync: true,
