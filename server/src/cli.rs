@@ -22,6 +22,8 @@ USAGE:
     nest add-signup --name NAME --slug SLUG --email EMAIL [--tier CODE] [--region REGION]
                                  record a signup awaiting approval on /waitlist (tier code
                                  default starter, region default nbg1)
+    nest reseal-secrets          re-encrypt every VPS's secrets with NEST_SECRETS_KEY (after a
+                                 rotation, with the old key in NEST_SECRETS_PREVIOUS_KEYS)
     nest simulate-hetzner        run only the Hetzner simulator (NEST_SIM_* settings), so a
                                  separate `nest serve` can use it through HETZNER_API_URL and
                                  survive its own restarts (any HETZNER_API_TOKEN value works)
@@ -63,6 +65,8 @@ pub enum Command {
     },
     /// Run the Hetzner simulator alone.
     SimulateHetzner,
+    /// Re-encrypt VPS secrets with the current key.
+    ResealSecrets,
     /// Print usage.
     Help,
     /// Print the version.
@@ -86,6 +90,7 @@ pub fn parse(args: &[String]) -> anyhow::Result<Command> {
         )),
         ["create-admin", rest @ ..] => parse_create_admin(rest)?,
         ["simulate-hetzner"] => Command::SimulateHetzner,
+        ["reseal-secrets"] => Command::ResealSecrets,
         ["add-signup", rest @ ..] => parse_add_signup(rest)?,
         other => bail!("unknown command `{}`; run `nest help`", other.join(" ")),
     })
@@ -250,6 +255,16 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 org.id, org.slug
             );
         }
+        Command::ResealSecrets => {
+            let db = db::connect(&config.database).await?;
+            db::migrate_up(&db).await?;
+            let keys = crate::state::Integrations::secrets_only(&config)?;
+            let moved = crate::provisioning::secrets::reseal_all(&db, &keys).await?;
+            println!(
+                "re-sealed the secrets of {moved} VPS(es) with key {}",
+                keys.current_key_id()
+            );
+        }
         Command::SimulateHetzner => {
             let p = &config.provisioning;
             let simulator =
@@ -405,6 +420,40 @@ mod tests {
         assert_eq!(
             parse(&args("migrate status")).unwrap(),
             Command::MigrateStatus
+        );
+    }
+
+    #[test]
+    fn add_signup_needs_name_slug_and_email_and_defaults_tier_and_region() {
+        assert_eq!(
+            parse(&args(
+                "add-signup --name Acme --slug acme --email o@acme.test"
+            ))
+            .unwrap(),
+            Command::AddSignup {
+                name: "Acme".into(),
+                slug: "acme".into(),
+                email: "o@acme.test".into(),
+                tier: "starter".into(),
+                region: "nbg1".into(),
+            }
+        );
+        let e = parse(&args("add-signup --name Acme --email o@acme.test"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--slug"), "{e}");
+        assert!(parse(&args("add-signup --name")).is_err());
+    }
+
+    #[test]
+    fn the_provisioning_commands_parse() {
+        assert_eq!(
+            parse(&args("simulate-hetzner")).unwrap(),
+            Command::SimulateHetzner
+        );
+        assert_eq!(
+            parse(&args("reseal-secrets")).unwrap(),
+            Command::ResealSecrets
         );
     }
 

@@ -37,9 +37,9 @@ pub struct Integrations {
 }
 
 impl Integrations {
-    /// Connects what the configuration names: starts the Hetzner simulator when no token is
-    /// set, and loads (or, in local mode, generates) the secrets key.
-    pub async fn start(config: &Config) -> anyhow::Result<Self> {
+    /// The key box alone: `NEST_SECRETS_KEY` (with `NEST_SECRETS_PREVIOUS_KEYS`), or the key file
+    /// in the data directory (generated on first use, with a warning).
+    pub fn secrets_only(config: &Config) -> anyhow::Result<SecretBox> {
         let previous: Vec<String> = config
             .provisioning
             .previous_secrets_keys
@@ -61,6 +61,13 @@ impl Integrations {
                 secrets
             }
         };
+        Ok(secrets)
+    }
+
+    /// Connects what the configuration names: starts the Hetzner simulator when no token is
+    /// set, and loads (or, in local mode, generates) the secrets key.
+    pub async fn start(config: &Config) -> anyhow::Result<Self> {
+        let secrets = Self::secrets_only(config)?;
         let timeout = std::time::Duration::from_secs(30);
         let (hetzner, simulator) = match &config.hetzner.api_token {
             Some(token) => (

@@ -738,7 +738,57 @@ async fn redeploy_falls_back_to_a_reboot_when_self_update_is_refused(db: &Databa
     );
 }
 
+async fn the_client_reads_hetzners_rate_limit_headers(db: &DatabaseConnection) {
+    let r = rig(db).await;
+    assert!(r.app.integrations.hetzner.rate_limit().is_none());
+    r.active_org("limits").await;
+    let limit = r.app.integrations.hetzner.rate_limit().unwrap();
+    assert_eq!(limit.limit, 3600);
+    assert!(
+        limit.remaining < 3600 && limit.remaining > 3500,
+        "{limit:?}"
+    );
+    assert!(limit.reset > chrono::Utc::now() - chrono::Duration::seconds(1));
+}
+
+async fn old_secrets_stay_readable_after_a_key_rotation_and_reseal_moves_them(
+    db: &DatabaseConnection,
+) {
+    let r = rig(db).await;
+    let org = r.active_org("rotate").await;
+    let old_key_id = r.vps(org.id).await.secrets_key_id.unwrap();
+    let new_key = "ab".repeat(32);
+    let rotated = server::provisioning::secrets::SecretBox::new(
+        &new_key,
+        &[support::TEST_SECRETS_KEY.to_owned()],
+    )
+    .unwrap();
+    let resealed = server::provisioning::secrets::reseal_all(db, &rotated)
+        .await
+        .unwrap();
+    assert_eq!(resealed, 1);
+    let vps = r.vps(org.id).await;
+    assert_ne!(vps.secrets_key_id.as_deref(), Some(old_key_id.as_str()));
+    // Readable with the new key alone.
+    let only_new = server::provisioning::secrets::SecretBox::new(&new_key, &[]).unwrap();
+    let sealed = Sealed {
+        ciphertext: vps.secrets_ciphertext.unwrap(),
+        nonce: vps.secrets_nonce.unwrap(),
+        key_id: vps.secrets_key_id.unwrap(),
+    };
+    assert!(only_new.open(vps.id, &sealed).is_ok());
+    // Running it again changes nothing.
+    assert_eq!(
+        server::provisioning::secrets::reseal_all(db, &rotated)
+            .await
+            .unwrap(),
+        0
+    );
+}
+
 on_both_databases!(
+    the_client_reads_hetzners_rate_limit_headers,
+    old_secrets_stay_readable_after_a_key_rotation_and_reseal_moves_them,
     create_takes_an_org_from_pending_to_active_through_the_simulator,
     secrets_are_sealed_and_never_shown_in_audit_rows_or_job_progress,
     a_job_whose_lease_lapsed_is_taken_over_by_another_worker,

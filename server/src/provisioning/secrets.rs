@@ -201,6 +201,60 @@ impl SecretBox {
     }
 }
 
+/// Re-seals with the current key every VPS whose secrets were sealed with another key (after
+/// a rotation: put the old key in `NEST_SECRETS_PREVIOUS_KEYS`, run `nest reseal-secrets`, then
+/// drop it). One row per transaction; returns how many rows moved. Running it twice is harmless.
+pub async fn reseal_all(
+    db: &sea_orm::DatabaseConnection,
+    secret_box: &SecretBox,
+) -> Result<usize, crate::error::Error> {
+    use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+
+    use crate::entities::vpses;
+    let stale = vpses::Entity::find()
+        .filter(vpses::Column::SecretsKeyId.is_not_null())
+        .filter(vpses::Column::SecretsKeyId.ne(secret_box.current_key_id()))
+        .all(db)
+        .await?;
+    let mut moved = 0;
+    for vps in stale {
+        let (Some(ciphertext), Some(nonce), Some(key_id)) = (
+            vps.secrets_ciphertext.clone(),
+            vps.secrets_nonce.clone(),
+            vps.secrets_key_id.clone(),
+        ) else {
+            continue;
+        };
+        let secrets = secret_box
+            .open(
+                vps.id,
+                &Sealed {
+                    ciphertext,
+                    nonce,
+                    key_id: key_id.clone(),
+                },
+            )
+            .map_err(|e| crate::error::Error::Validation {
+                field: "secrets",
+                message: format!("VPS {}: {e}", vps.id),
+            })?;
+        let sealed =
+            secret_box
+                .seal(vps.id, &secrets)
+                .map_err(|e| crate::error::Error::Validation {
+                    field: "secrets",
+                    message: format!("VPS {}: {e}", vps.id),
+                })?;
+        let mut active: vpses::ActiveModel = vps.into();
+        active.secrets_ciphertext = Set(Some(sealed.ciphertext));
+        active.secrets_nonce = Set(Some(sealed.nonce));
+        active.secrets_key_id = Set(Some(sealed.key_id));
+        active.update(db).await?;
+        moved += 1;
+    }
+    Ok(moved)
+}
+
 fn aad(vps_id: i64) -> Vec<u8> {
     format!("nest/vps/{vps_id}/secrets").into_bytes()
 }
