@@ -7,28 +7,23 @@
 //! postgres://postgres@127.0.0.1:5432/postgres) is reachable. Target: p95 under 20 ms.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::time::{Duration, Instant};
+mod common;
+
+use std::time::Instant;
+
+use common::percentile;
 
 use app::models::{JobKind, JobState, OrgStatus, Region};
-use sea_orm::{
-    ActiveValue::Set, ConnectionTrait, Database, DatabaseConnection, EntityTrait, QueryOrder,
-};
+use sea_orm::{ActiveValue::Set, DatabaseConnection, EntityTrait, QueryOrder};
 use serde_json::json;
-use server::config::{Config, DatabaseUrl};
+use server::config::DatabaseUrl;
 use server::entities::{audit_log, organizations, provisioning_jobs, tiers};
-use server::state::App;
 
 const ORGS: usize = 10_000;
 const RUNS: usize = 100;
-const PASSWORD: &str = "correct horse battery 9";
 
 /// A measured request: its name, the server function, and the form body of request `i`.
 type Case = (&'static str, &'static str, Box<dyn Fn(usize) -> String>);
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i]
-}
 
 async fn seed(db: &DatabaseConnection) -> Vec<i64> {
     let tier_ids: Vec<i64> = tiers::Entity::find()
@@ -124,12 +119,8 @@ async fn seed(db: &DatabaseConnection) -> Vec<i64> {
     ids
 }
 
-async fn run(label: &str, url: DatabaseUrl) {
-    let db = server::db::connect(&url).await.unwrap();
-    server::db::migrate_up(&db).await.unwrap();
-    server::seed::ensure_reference_data(&db, &Default::default())
-        .await
-        .unwrap();
+async fn run(label: &'static str, url: DatabaseUrl) {
+    let db = common::database(&url).await;
     let started = Instant::now();
     let ids = seed(&db).await;
     println!(
@@ -137,40 +128,12 @@ async fn run(label: &str, url: DatabaseUrl) {
         started.elapsed().as_secs_f64()
     );
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let config = Config::from_lookup(|n| match n {
-        "NEST_ADDR" => Some(addr.to_string()),
-        "NEST_SECRETS_KEY" => Some("00".repeat(32)),
-        _ => None,
-    })
-    .unwrap();
-    let app = App::start(config, db.clone()).await.unwrap();
-    app.admins()
-        .create_from_cli(
-            "bench@nest.test",
-            app::models::AdminRole::Superadmin,
-            PASSWORD.to_owned(),
-        )
-        .await
-        .unwrap();
-    let router = server::http::router(app);
-    tokio::spawn(async move {
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .await
-        .unwrap();
-    });
+    let addr = common::serve(&db).await;
     let client = reqwest::Client::new();
     let login = client
         .post(format!("http://{addr}/api/login"))
         .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!(
-            "email=bench%40nest.test&password={}",
-            PASSWORD.replace(' ', "+")
-        ))
+        .body(common::login_form())
         .send()
         .await
         .unwrap();
@@ -241,33 +204,5 @@ async fn run(label: &str, url: DatabaseUrl) {
 
 #[tokio::main]
 async fn main() {
-    server::install_tls_provider();
-    let dir = std::env::temp_dir().join(format!("nest-bench-orgs-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    run(
-        "SQLite",
-        DatabaseUrl::parse(&format!("sqlite://{}/nest.db", dir.display())).unwrap(),
-    )
-    .await;
-    let _ = std::fs::remove_dir_all(&dir);
-
-    let admin_url = std::env::var("NEST_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-    match Database::connect(admin_url.as_str()).await {
-        Ok(admin) => {
-            let name = format!("nest_bench_orgs_{}", std::process::id());
-            admin
-                .execute_unprepared(&format!("CREATE DATABASE {name}"))
-                .await
-                .unwrap();
-            let mut url = url::Url::parse(&admin_url).unwrap();
-            url.set_path(&name);
-            run("PostgreSQL", DatabaseUrl::parse(url.as_str()).unwrap()).await;
-            admin
-                .execute_unprepared(&format!("DROP DATABASE {name} WITH (FORCE)"))
-                .await
-                .unwrap();
-        }
-        Err(e) => println!("PostgreSQL skipped: {e}"),
-    }
+    common::on_both("orgs", run).await;
 }
