@@ -103,6 +103,23 @@ pub fn escape_like(s: &str) -> String {
         .replace('_', "\\_")
 }
 
+/// A case-insensitive substring match of `search` on any of `columns` (for list searches).
+pub fn contains_any(
+    search: &str,
+    columns: impl IntoIterator<Item = sea_orm::sea_query::Expr>,
+) -> sea_orm::Condition {
+    use sea_orm::sea_query::{ExprTrait, Func, LikeExpr};
+    let pattern = format!("%{}%", escape_like(&search.to_lowercase()));
+    columns
+        .into_iter()
+        .fold(sea_orm::Condition::any(), |any, column| {
+            any.add(
+                sea_orm::sea_query::Expr::expr(Func::lower(column))
+                    .like(LikeExpr::new(pattern.clone()).escape('\\')),
+            )
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::escape_like;

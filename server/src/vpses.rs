@@ -3,10 +3,8 @@
 use app::backend::VpsesBackend;
 use app::error::AppError;
 use app::models::{VpsPage, VpsQuery, VpsRow};
-use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
-use sea_orm::{
-    ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use crate::entities::{organizations, vpses};
 use crate::error::Result;
@@ -43,23 +41,15 @@ impl VpsService {
             .map(str::trim)
             .filter(|s| !s.is_empty())
         {
-            let pattern = format!("%{}%", crate::db::escape_like(&search.to_lowercase()));
-            let like = |col: Expr| {
-                Expr::expr(Func::lower(col)).like(LikeExpr::new(pattern.clone()).escape('\\'))
-            };
-            select = select.filter(
-                Condition::any()
-                    .add(like(Expr::col((vpses::Entity, vpses::Column::Name))))
-                    .add(like(Expr::col((vpses::Entity, vpses::Column::Ipv4))))
-                    .add(like(Expr::col((
-                        organizations::Entity,
-                        organizations::Column::Name,
-                    ))))
-                    .add(like(Expr::col((
-                        organizations::Entity,
-                        organizations::Column::Slug,
-                    )))),
-            );
+            select = select.filter(crate::db::contains_any(
+                search,
+                [
+                    Expr::col((vpses::Entity, vpses::Column::Name)),
+                    Expr::col((vpses::Entity, vpses::Column::Ipv4)),
+                    Expr::col((organizations::Entity, organizations::Column::Name)),
+                    Expr::col((organizations::Entity, organizations::Column::Slug)),
+                ],
+            ));
         }
         let mut rows: Vec<VpsRow> = select
             .all(&self.db)

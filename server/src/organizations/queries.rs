@@ -4,7 +4,7 @@ use app::models::{
     JobView, OrgDetail, OrgPage, OrgQuery, OrgSort, OrgSummary, TierOption, VpsView, admin_actions,
 };
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
@@ -70,17 +70,14 @@ pub async fn list(db: &DatabaseConnection, query: OrgQuery, limit: u64) -> Resul
         .map(str::trim)
         .filter(|s| !s.is_empty())
     {
-        let pattern = format!("%{}%", crate::db::escape_like(&search.to_lowercase()));
-        let like = |col: organizations::Column| {
-            Expr::expr(Func::lower(Expr::col(col)))
-                .like(LikeExpr::new(pattern.clone()).escape('\\'))
-        };
-        select = select.filter(
-            Condition::any()
-                .add(like(organizations::Column::Name))
-                .add(like(organizations::Column::Slug))
-                .add(like(organizations::Column::OwnerEmail)),
-        );
+        select = select.filter(crate::db::contains_any(
+            search,
+            [
+                Expr::col(organizations::Column::Name),
+                Expr::col(organizations::Column::Slug),
+                Expr::col(organizations::Column::OwnerEmail),
+            ],
+        ));
     }
     let bad_cursor = || Error::Validation {
         field: "after",

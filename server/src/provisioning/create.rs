@@ -298,6 +298,12 @@ async fn wait_running(
 ) -> Result<Server, JobFailure> {
     let step = JobStep::CloudInit;
     let hz = |err: HetznerError| JobFailure::hetzner(step, &err);
+    let refresh =
+        |id: i64| async move {
+            e.hetzner.get_server(id).await.map_err(hz)?.ok_or_else(|| {
+                JobFailure::transient(Some(step), "the server disappeared at Hetzner")
+            })
+        };
     let mut server = server;
     if let Some(action) = action {
         e.hetzner
@@ -305,14 +311,7 @@ async fn wait_running(
             .await
             .map_err(hz)?;
         // The status in the create response is stale once the action is done.
-        server = e
-            .hetzner
-            .get_server(server.id)
-            .await
-            .map_err(hz)?
-            .ok_or_else(|| {
-                JobFailure::transient(Some(step), "the server disappeared at Hetzner")
-            })?;
+        server = refresh(server.id).await?;
     }
     let deadline = tokio::time::Instant::now() + e.config.action_timeout;
     let mut delay = Duration::from_millis(250);
@@ -335,14 +334,7 @@ async fn wait_running(
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(Duration::from_secs(5));
         }
-        server = e
-            .hetzner
-            .get_server(server.id)
-            .await
-            .map_err(hz)?
-            .ok_or_else(|| {
-                JobFailure::transient(Some(step), "the server disappeared at Hetzner")
-            })?;
+        server = refresh(server.id).await?;
     }
     record_server(e, vps, &server).await?;
     Ok(server)
