@@ -44,6 +44,13 @@ test('suspend and resume switch routing; a tier change resizes the server', asyn
   await expect(resize).toContainText('succeeded', { timeout: 60_000 });
   await expect(resize).toContainText('Change the server type');
   await expect(page.locator('dt:text-is("Type") + dd')).toHaveText('cx32');
+
+  // Redeploy goes through the server's self-update endpoint, authenticated with its secret.
+  await act(page, 'Redeploy');
+  const redeploy = page.getByTestId('jobs').getByRole('row', { name: /redeploy/ });
+  await expect(redeploy).toContainText('succeeded', { timeout: 60_000 });
+  await expect(redeploy).toContainText('Call the self-update endpoint');
+  await expect(page.getByTestId('org-status')).toHaveText('active');
 });
 
 test('the waitlist approves a signup on another tier and rejects one with a reason', async ({ page }) => {

@@ -738,6 +738,24 @@ async fn redeploy_falls_back_to_a_reboot_when_self_update_is_refused(db: &Databa
     );
 }
 
+async fn a_request_without_a_token_is_refused_as_unauthorized_and_not_retried(
+    db: &DatabaseConnection,
+) {
+    let r = rig(db).await;
+    let anonymous = server::hetzner::HetznerClient::new(
+        r.sim().api_url(),
+        server::config::Secret::from(String::new()),
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    let e = anonymous.find_server_by_name("nest-x").await.unwrap_err();
+    assert!(
+        matches!(&e, server::hetzner::HetznerError::Api { status: 401, code, .. } if code == "unauthorized"),
+        "{e:?}"
+    );
+    assert!(!e.is_retryable());
+}
+
 async fn the_client_reads_hetzners_rate_limit_headers(db: &DatabaseConnection) {
     let r = rig(db).await;
     assert!(r.app.integrations.hetzner.rate_limit().is_none());
@@ -787,6 +805,7 @@ async fn old_secrets_stay_readable_after_a_key_rotation_and_reseal_moves_them(
 }
 
 on_both_databases!(
+    a_request_without_a_token_is_refused_as_unauthorized_and_not_retried,
     the_client_reads_hetzners_rate_limit_headers,
     old_secrets_stay_readable_after_a_key_rotation_and_reseal_moves_them,
     create_takes_an_org_from_pending_to_active_through_the_simulator,
