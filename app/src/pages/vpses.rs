@@ -7,7 +7,8 @@ use leptos_meta::Title;
 use leptos_router::components::Form;
 use leptos_router::hooks::use_query_map;
 
-use crate::auth::{encode_component, handle_auth_error};
+use crate::auth::handle_auth_error;
+use crate::components::pager::{is_filtered, page_link};
 use crate::error::AppError;
 use crate::models::{Region, VpsPage, VpsQuery, VpsStatus};
 
@@ -115,9 +116,7 @@ pub fn VpsesPage() -> impl IntoView {
 #[component]
 fn VpsTable(page: VpsPage, params: leptos_router::params::ParamsMap) -> impl IntoView {
     if page.rows.is_empty() {
-        let filtered = ["q", "status", "region"]
-            .iter()
-            .any(|k| params.get(k).is_some_and(|v| !v.is_empty()));
+        let filtered = is_filtered(&params, &["q", "status", "region"]);
         return if filtered {
             view! { <p class="empty">"No server matches these filters."</p> }.into_any()
         } else {
@@ -127,23 +126,12 @@ fn VpsTable(page: VpsPage, params: leptos_router::params::ParamsMap) -> impl Int
     let now = page.now;
     let first_page = params.get("after").is_none();
     let link = move |after: Option<i64>| {
-        let mut parts: Vec<String> = ["q", "status", "region", "deleted"]
-            .iter()
-            .filter_map(|k| {
-                params
-                    .get(k)
-                    .filter(|v| !v.is_empty())
-                    .map(|v| format!("{k}={}", encode_component(&v)))
-            })
-            .collect();
-        if let Some(a) = after {
-            parts.push(format!("after={a}"));
-        }
-        if parts.is_empty() {
-            "/vpses".to_owned()
-        } else {
-            format!("/vpses?{}", parts.join("&"))
-        }
+        page_link(
+            "/vpses",
+            &params,
+            &["q", "status", "region", "deleted"],
+            after.map(|a| a.to_string()).as_deref(),
+        )
     };
     view! {
         <table class="vpses" data-testid="vpses">

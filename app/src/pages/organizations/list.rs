@@ -6,7 +6,8 @@ use leptos_meta::Title;
 use leptos_router::components::{A, Form};
 use leptos_router::hooks::use_query_map;
 
-use crate::auth::{encode_component, handle_auth_error};
+use crate::auth::handle_auth_error;
+use crate::components::pager::{is_filtered, page_link};
 use crate::error::AppError;
 use crate::models::{OrgPage, OrgQuery, OrgSort, OrgStatus, Region};
 
@@ -124,9 +125,7 @@ pub fn OrganizationsPage() -> impl IntoView {
 #[component]
 fn OrgTable(page: OrgPage, params: leptos_router::params::ParamsMap) -> impl IntoView {
     if page.rows.is_empty() {
-        let filtered = ["q", "status", "tier", "region"]
-            .iter()
-            .any(|k| params.get(k).is_some_and(|v| !v.is_empty()));
+        let filtered = is_filtered(&params, &["q", "status", "tier", "region"]);
         return if filtered {
             view! { <p class="empty">"No organization matches these filters."</p> }.into_any()
         } else {
@@ -135,23 +134,12 @@ fn OrgTable(page: OrgPage, params: leptos_router::params::ParamsMap) -> impl Int
     }
     let first_page = params.get("after").is_none();
     let link = move |after: Option<&str>| {
-        let mut parts: Vec<String> = ["q", "status", "tier", "region", "sort"]
-            .iter()
-            .filter_map(|k| {
-                params
-                    .get(k)
-                    .filter(|v| !v.is_empty())
-                    .map(|v| format!("{k}={}", encode_component(&v)))
-            })
-            .collect();
-        if let Some(a) = after {
-            parts.push(format!("after={}", encode_component(a)));
-        }
-        if parts.is_empty() {
-            "/organizations".to_owned()
-        } else {
-            format!("/organizations?{}", parts.join("&"))
-        }
+        page_link(
+            "/organizations",
+            &params,
+            &["q", "status", "tier", "region", "sort"],
+            after,
+        )
     };
     view! {
         <table class="orgs">
