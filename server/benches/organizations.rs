@@ -130,14 +130,7 @@ async fn run(label: &'static str, url: DatabaseUrl) {
 
     let addr = common::serve(&db).await;
     let client = reqwest::Client::new();
-    let login = client
-        .post(format!("http://{addr}/api/login"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(common::login_form())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(login.status(), 200);
+    let login = common::login(&client, addr).await;
     let cookie = login.headers()["set-cookie"]
         .to_str()
         .unwrap()

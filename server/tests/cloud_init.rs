@@ -40,29 +40,28 @@ fn fixed_secrets() -> VpsSecrets {
     }
 }
 
-#[test]
-fn the_user_data_of_an_organization_matches_its_snapshot() {
-    let secrets = fixed_secrets();
-    let rendered = render(&CloudInitInput {
+/// The user data of organization `acme` on `apps.example.com`.
+fn render_acme(secrets: &VpsSecrets) -> String {
+    render(&CloudInitInput {
         slug: "acme",
         domain: "acme.apps.example.com",
         nest_url: "https://nest.example.com",
-        secrets: &secrets,
+        secrets,
     })
-    .unwrap();
+    .unwrap()
+}
+
+#[test]
+fn the_user_data_of_an_organization_matches_its_snapshot() {
+    let secrets = fixed_secrets();
+    let rendered = render_acme(&secrets);
     snapshot("cloud-init-acme.yaml", &rendered);
 }
 
 #[test]
 fn the_user_data_writes_every_secret_once_into_the_env_file_and_nowhere_else() {
     let secrets = fixed_secrets();
-    let rendered = render(&CloudInitInput {
-        slug: "acme",
-        domain: "acme.apps.example.com",
-        nest_url: "https://nest.example.com",
-        secrets: &secrets,
-    })
-    .unwrap();
+    let rendered = render_acme(&secrets);
     for (name, value) in [
         ("INSTANCE_SECRET", &secrets.instance_secret),
         ("CONVEX_ADMIN_KEY", &secrets.convex_admin_key),

@@ -68,12 +68,20 @@ pub async fn serve(db: &DatabaseConnection) -> SocketAddr {
     addr
 }
 
-/// The form body of the `login` server function for [`EMAIL`].
-pub fn login_form() -> String {
-    format!(
-        "email=bench%40nest.test&password={}",
-        PASSWORD.replace(' ', "+")
-    )
+/// Signs [`EMAIL`] in through the `login` server function; returns the response.
+pub async fn login(client: &reqwest::Client, addr: SocketAddr) -> reqwest::Response {
+    let response = client
+        .post(format!("http://{addr}/api/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!(
+            "email=bench%40nest.test&password={}",
+            PASSWORD.replace(' ', "+")
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response
 }
 
 /// Runs `bench` on a fresh SQLite file, then on a fresh PostgreSQL database when the server at
