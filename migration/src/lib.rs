@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261125_000001_initial_schema;
 mod m20261125_000002_audit_append_only;
+mod m20261126_000003_job_queue;
 
 /// The ordered list of Nest's migrations.
 pub struct Migrator;
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261125_000001_initial_schema::Migration),
             Box::new(m20261125_000002_audit_append_only::Migration),
+            Box::new(m20261126_000003_job_queue::Migration),
         ]
     }
 }

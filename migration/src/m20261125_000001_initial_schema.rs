@@ -245,7 +245,7 @@ pub enum Settings {
 }
 
 /// A foreign key from `table.column` to `to_table.to_column`.
-fn fk(
+pub(crate) fn fk(
     name: &str,
     table: impl IntoIden,
     column: impl IntoIden,
@@ -263,7 +263,7 @@ fn fk(
 }
 
 /// A (possibly unique) index over `columns` of `table`.
-fn index(
+pub(crate) fn index(
     name: &str,
     table: impl IntoIden,
     columns: &[&'static str],
@@ -280,11 +280,11 @@ fn index(
     stmt.to_owned()
 }
 
-fn ts(col: impl IntoIden) -> ColumnDef {
+pub(crate) fn ts(col: impl IntoIden) -> ColumnDef {
     timestamp_with_time_zone(col)
 }
 
-fn ts_null(col: impl IntoIden) -> ColumnDef {
+pub(crate) fn ts_null(col: impl IntoIden) -> ColumnDef {
     timestamp_with_time_zone_null(col)
 }
 

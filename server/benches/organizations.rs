@@ -13,11 +13,11 @@ use std::time::Instant;
 
 use common::percentile;
 
-use app::models::{JobKind, JobState, OrgStatus, Region};
+use app::models::{JobKind, JobPayload, JobProgress, JobState, OrgStatus, Region};
 use sea_orm::{ActiveValue::Set, DatabaseConnection, EntityTrait, QueryOrder};
 use serde_json::json;
 use server::config::DatabaseUrl;
-use server::entities::{audit_log, organizations, provisioning_jobs, tiers};
+use server::entities::{audit_log, jobs, organizations, tiers};
 
 const ORGS: usize = 10_000;
 const RUNS: usize = 100;
@@ -76,18 +76,22 @@ async fn seed(db: &DatabaseConnection) -> Vec<i64> {
         .map(|o| o.id)
         .collect();
     for chunk in ids.chunks(500) {
-        let jobs = chunk.iter().map(|id| provisioning_jobs::ActiveModel {
-            organization_id: Set(*id),
-            vps_id: Set(None),
+        let jobs = chunk.iter().map(|id| jobs::ActiveModel {
             kind: Set(JobKind::Create),
+            queue_key: Set(Some(format!("org:{id}"))),
+            unique_key: Set(None),
+            organization_id: Set(Some(*id)),
             state: Set(JobState::Succeeded),
             attempts: Set(1),
             max_attempts: Set(5),
             run_after: Set(now),
             lease_owner: Set(None),
+            lease_token: Set(None),
             lease_expires_at: Set(None),
-            progress: Set(json!([])),
-            payload: Set(None),
+            progress: Set(JobProgress::default()),
+            payload: Set(JobPayload::Create {
+                organization_id: *id,
+            }),
             last_error: Set(None),
             created_at: Set(now),
             started_at: Set(Some(now)),
@@ -95,10 +99,7 @@ async fn seed(db: &DatabaseConnection) -> Vec<i64> {
             updated_at: Set(now),
             ..Default::default()
         });
-        provisioning_jobs::Entity::insert_many(jobs)
-            .exec(db)
-            .await
-            .unwrap();
+        jobs::Entity::insert_many(jobs).exec(db).await.unwrap();
         let audits = chunk.iter().map(|id| audit_log::ActiveModel {
             actor_user_id: Set(None),
             actor_email: Set("bench@nest.test".into()),

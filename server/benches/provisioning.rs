@@ -37,7 +37,7 @@ async fn main() {
     })
     .unwrap();
     let app = App::start(config, db.clone()).await.unwrap();
-    let engine = app.engine();
+    let engine = app.worker();
     let starter = tiers::Entity::find()
         .filter(tiers::Column::Code.eq("starter"))
         .one(&db)

@@ -322,8 +322,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             "HETZNER_API_TOKEN is not set: using the built-in Hetzner simulator (simulated cloud)"
         );
     }
-    tokio::spawn(purge_expired(app.clone()));
-    tokio::spawn(app.engine().run());
+    if let Err(e) = app.routing().reconcile().await {
+        tracing::warn!(error.detail = %e, "could not re-apply routes to Caddy at start-up");
+    }
+    let background = start_background(&app);
     tracing::info!(
         http.addr = %app.config.addr,
         site.url = %app.config.site_url,
@@ -336,29 +338,24 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     )
     .with_graceful_shutdown(shutdown_signal())
     .await?;
-    tracing::info!("shutting down: closing the database");
+    tracing::info!("shutting down: stopping background tasks and closing the database");
+    for task in background {
+        task.abort();
+    }
     db.close().await?;
     Ok(())
 }
 
-/// Every 10 minutes: deletes expired sessions and login attempts too old to matter.
-async fn purge_expired(app: App) {
-    use tower_sessions::ExpiredDeletion;
-    let store = crate::admins::session_store::DbSessionStore::new(
-        app.db.clone(),
-        app.clock.clone(),
-        app.session_policy().idle,
-    );
-    let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
-    loop {
-        tick.tick().await;
-        if let Err(e) = store.delete_expired().await {
-            tracing::warn!(job.kind = "purge_sessions", error.detail = %e, "could not purge expired sessions");
-        }
-        if let Err(e) = crate::admins::rate_limit::purge_old(&app.db, app.clock.now()).await {
-            tracing::warn!(job.kind = "purge_login_attempts", error.detail = %e, "could not purge old login attempts");
-        }
-    }
+/// Starts the background tasks of `nest serve`, each supervised (restarted with backoff after
+/// an error or a panic): the scheduler and the job worker.
+fn start_background(app: &App) -> Vec<tokio::task::JoinHandle<()>> {
+    use crate::jobs::supervise::supervise;
+    let scheduler = app.scheduler();
+    let worker = app.worker();
+    vec![
+        supervise("scheduler", move || scheduler.clone().run()),
+        supervise("job_worker", move || worker.clone().run()),
+    ]
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -199,6 +199,12 @@ pub struct Config {
 pub struct ProvisioningConfig {
     /// `NEST_JOB_INTERVAL_SECS`: how often due jobs are looked for (besides wake-ups).
     pub job_interval_secs: u32,
+    /// `NEST_JOB_LEASE_SECS`: how long a job's claim lasts without renewal.
+    pub job_lease_secs: u32,
+    /// `NEST_JOB_WORKERS`: how many jobs one process runs at once.
+    pub job_workers: u32,
+    /// `NEST_JOB_ATTEMPT_TIMEOUT_SECS`: the longest one job attempt may run.
+    pub job_attempt_timeout_secs: u32,
     /// `NEST_SMOKE_TIMEOUT_SECS`: how long the smoke test waits for a server's services.
     pub smoke_timeout_secs: u32,
     /// `NEST_SECRETS_KEY`: 64 hex characters sealing VPS secrets; absent means the key file
@@ -239,6 +245,9 @@ pub const VARIABLES: &[&str] = &[
     "NEST_SESSION_IDLE_MINUTES",
     "NEST_SESSION_ABSOLUTE_HOURS",
     "NEST_JOB_INTERVAL_SECS",
+    "NEST_JOB_LEASE_SECS",
+    "NEST_JOB_WORKERS",
+    "NEST_JOB_ATTEMPT_TIMEOUT_SECS",
     "NEST_SMOKE_TIMEOUT_SECS",
     "NEST_SECRETS_KEY",
     "NEST_SECRETS_PREVIOUS_KEYS",
@@ -515,6 +524,14 @@ impl Config {
         let provisioning = ProvisioningConfig {
             sim_addr,
             job_interval_secs: bounded("NEST_JOB_INTERVAL_SECS", 60, 3600, "seconds")?,
+            job_lease_secs: bounded("NEST_JOB_LEASE_SECS", 60, 3600, "seconds")?,
+            job_workers: bounded("NEST_JOB_WORKERS", 8, 64, "jobs")?,
+            job_attempt_timeout_secs: bounded(
+                "NEST_JOB_ATTEMPT_TIMEOUT_SECS",
+                1800,
+                86_400,
+                "seconds",
+            )?,
             smoke_timeout_secs: bounded("NEST_SMOKE_TIMEOUT_SECS", 300, 3600, "seconds")?,
             secrets_key: get("NEST_SECRETS_KEY")
                 .map(|v| hex_key("NEST_SECRETS_KEY", &v))

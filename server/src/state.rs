@@ -16,9 +16,11 @@ use crate::config::Config;
 use crate::events::Events;
 use crate::hetzner::HetznerClient;
 use crate::hetzner::simulator::{SimConfig, Simulator};
+use crate::jobs::scheduler::{SchedulePeriods, Scheduler, SchedulerHealth, schedule};
+use crate::jobs::{QueueConfig, Registry, Worker};
 use crate::organizations::OrganizationService;
 use crate::provisioning::secrets::SecretBox;
-use crate::provisioning::{Engine, EngineConfig};
+use crate::provisioning::{Provisioner, ProvisioningConfig};
 use crate::routing::{CaddyClient, RoutingService};
 use crate::system::SystemService;
 
@@ -124,6 +126,8 @@ pub struct App {
     pub integrations: Integrations,
     /// Job wake-ups and live updates.
     pub events: Events,
+    /// When this process's scheduler last ticked (for `/healthz`).
+    pub scheduler_health: SchedulerHealth,
 }
 
 impl App {
@@ -164,6 +168,7 @@ impl App {
             leptos,
             integrations,
             events: Events::default(),
+            scheduler_health: SchedulerHealth::default(),
         }
     }
 
@@ -177,12 +182,25 @@ impl App {
         }
     }
 
-    /// The job engine's settings, from the configuration.
-    pub fn engine_config(&self) -> EngineConfig {
+    /// The queue's settings, from the configuration.
+    pub fn queue_config(&self) -> QueueConfig {
         let p = &self.config.provisioning;
-        EngineConfig {
-            interval: std::time::Duration::from_secs(u64::from(p.job_interval_secs)),
-            smoke_timeout: std::time::Duration::from_secs(u64::from(p.smoke_timeout_secs)),
+        let secs = |n: u32| std::time::Duration::from_secs(u64::from(n));
+        QueueConfig {
+            interval: secs(p.job_interval_secs),
+            lease: secs(p.job_lease_secs),
+            parallel: usize::try_from(p.job_workers).unwrap_or(8),
+            attempt_timeout: secs(p.job_attempt_timeout_secs),
+            ..QueueConfig::default()
+        }
+    }
+
+    /// The provisioning flows' settings, from the configuration.
+    pub fn provisioning_config(&self) -> ProvisioningConfig {
+        ProvisioningConfig {
+            smoke_timeout: std::time::Duration::from_secs(u64::from(
+                self.config.provisioning.smoke_timeout_secs,
+            )),
             ssh_key_ids: self.config.hetzner.ssh_key_ids.clone(),
             site_url: self
                 .config
@@ -191,13 +209,13 @@ impl App {
                 .trim_end_matches('/')
                 .to_owned(),
             base_domain: self.config.caddy.base_domain.clone(),
-            ..EngineConfig::default()
+            ..ProvisioningConfig::default()
         }
     }
 
-    /// A job-engine worker with the given settings.
-    pub fn engine_with(&self, config: EngineConfig) -> Engine {
-        Engine {
+    /// The provisioning handler with the given settings.
+    pub fn provisioner(&self, config: ProvisioningConfig) -> Provisioner {
+        Provisioner {
             db: self.db.clone(),
             clock: self.clock.clone(),
             hetzner: self.integrations.hetzner.clone(),
@@ -206,14 +224,63 @@ impl App {
             routing: self.routing(),
             events: self.events.clone(),
             config: Arc::new(config),
-            worker: Engine::worker_name(),
             http: reqwest::Client::new(),
         }
     }
 
-    /// A job-engine worker configured from the environment.
-    pub fn engine(&self) -> Engine {
-        self.engine_with(self.engine_config())
+    /// Every job kind's handler: provisioning, and Nest's own periodic tasks.
+    pub fn registry(&self, provisioner: Provisioner) -> Registry {
+        let housekeeping = crate::jobs::housekeeping::Housekeeping {
+            db: self.db.clone(),
+            clock: self.clock.clone(),
+            sessions: crate::admins::session_store::DbSessionStore::new(
+                self.db.clone(),
+                self.clock.clone(),
+                self.session_policy().idle,
+            ),
+            routing: self.routing(),
+        };
+        Registry::default()
+            .with(Provisioner::KINDS, Arc::new(provisioner))
+            .with(
+                &[
+                    app::models::JobKind::SessionPurge,
+                    app::models::JobKind::CaddyReconcile,
+                    app::models::JobKind::JobPrune,
+                ],
+                Arc::new(housekeeping),
+            )
+    }
+
+    /// A queue worker with the given settings and registry.
+    pub fn worker_with(&self, config: QueueConfig, registry: Registry) -> Worker {
+        Worker {
+            db: self.db.clone(),
+            clock: self.clock.clone(),
+            events: self.events.clone(),
+            config: Arc::new(config),
+            registry: Arc::new(registry),
+            name: Worker::new_name(),
+        }
+    }
+
+    /// A queue worker configured from the environment, with every handler.
+    pub fn worker(&self) -> Worker {
+        let registry = self.registry(self.provisioner(self.provisioning_config()));
+        self.worker_with(self.queue_config(), registry)
+    }
+
+    /// The scheduler of this process (its ticks are reported by `/healthz`).
+    pub fn scheduler(&self) -> Scheduler {
+        Scheduler {
+            db: self.db.clone(),
+            clock: self.clock.clone(),
+            events: self.events.clone(),
+            tasks: Arc::new(schedule(&SchedulePeriods {
+                caddy_reconcile: self.queue_config().interval,
+            })),
+            health: self.scheduler_health.clone(),
+        }
     }
 
     /// Session lifetimes from the configuration.

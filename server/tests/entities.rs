@@ -191,18 +191,23 @@ async fn every_entity_round_trips(db: &DatabaseConnection) {
         Some(vps.clone())
     );
 
-    let job = provisioning_jobs::ActiveModel {
-        organization_id: Set(org.id),
-        vps_id: Set(Some(vps.id)),
-        kind: Set(JobKind::Create),
+    let job = jobs::ActiveModel {
+        kind: Set(JobKind::Resize),
+        queue_key: Set(Some(format!("org:{}", org.id))),
+        unique_key: Set(None),
+        organization_id: Set(Some(org.id)),
         state: Set(JobState::Queued),
         attempts: Set(0),
         max_attempts: Set(5),
         run_after: Set(t),
         lease_owner: Set(None),
+        lease_token: Set(None),
         lease_expires_at: Set(None),
-        progress: Set(json!([{"step": "secrets_generated", "at": "2026-11-25T00:00:00Z"}])),
-        payload: Set(Some(json!({"server_type": "cx32"}))),
+        progress: Set(JobProgress::default()),
+        payload: Set(JobPayload::Resize {
+            organization_id: org.id,
+            server_type: "cx32".parse().unwrap(),
+        }),
         last_error: Set(None),
         created_at: Set(t),
         started_at: Set(None),
@@ -214,10 +219,7 @@ async fn every_entity_round_trips(db: &DatabaseConnection) {
     .await
     .unwrap();
     assert_eq!(
-        provisioning_jobs::Entity::find_by_id(job.id)
-            .one(db)
-            .await
-            .unwrap(),
+        jobs::Entity::find_by_id(job.id).one(db).await.unwrap(),
         Some(job)
     );
 

@@ -16,7 +16,7 @@ use sea_orm::{
 };
 use server::audit::Actor;
 use server::clock::Clock;
-use server::entities::{audit_log, organizations, provisioning_jobs, routes, tiers, vpses};
+use server::entities::{audit_log, jobs, organizations, routes, tiers, vpses};
 use server::error::Error;
 use server::organizations::{EventArgs, NewOrganization, OrganizationService};
 
@@ -111,30 +111,26 @@ async fn failed_job(
     db: &DatabaseConnection,
     org: &organizations::Model,
     kind: JobKind,
-) -> provisioning_jobs::Model {
+) -> jobs::Model {
     let now = Utc::now();
-    provisioning_jobs::ActiveModel {
-        organization_id: Set(org.id),
-        vps_id: Set(None),
-        kind: Set(kind),
-        state: Set(JobState::Failed),
-        attempts: Set(5),
-        max_attempts: Set(5),
-        run_after: Set(now),
-        lease_owner: Set(None),
-        lease_expires_at: Set(None),
-        progress: Set(serde_json::json!([])),
-        payload: Set(None),
-        last_error: Set(Some("boom".into())),
-        created_at: Set(now),
-        started_at: Set(Some(now)),
-        finished_at: Set(Some(now)),
-        updated_at: Set(now),
-        ..Default::default()
-    }
-    .insert(db)
-    .await
-    .unwrap()
+    let payload = match kind {
+        JobKind::Resize => app::models::JobPayload::Resize {
+            organization_id: org.id,
+            server_type: "cx32".parse().unwrap(),
+        },
+        other => app::models::JobPayload::for_organization(other, org.id).unwrap(),
+    };
+    let job = server::jobs::enqueue(db, server::jobs::NewJob::now(payload, now), now)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut active: jobs::ActiveModel = job.into();
+    active.state = Set(JobState::Failed);
+    active.attempts = Set(5);
+    active.last_error = Set(Some("boom".into()));
+    active.started_at = Set(Some(now));
+    active.finished_at = Set(Some(now));
+    active.update(db).await.unwrap()
 }
 
 #[derive(Debug, PartialEq)]
@@ -146,8 +142,8 @@ struct Snapshot {
 }
 
 async fn snapshot(db: &DatabaseConnection, org_id: i64) -> Snapshot {
-    let mut queued: Vec<(JobKind, JobState)> = provisioning_jobs::Entity::find()
-        .filter(provisioning_jobs::Column::OrganizationId.eq(org_id))
+    let mut queued: Vec<(JobKind, JobState)> = jobs::Entity::find()
+        .filter(jobs::Column::OrganizationId.eq(org_id))
         .all(db)
         .await
         .unwrap()
@@ -378,11 +374,7 @@ async fn bad_input_is_refused_with_a_clear_error_and_no_row(db: &DatabaseConnect
         before,
         "no row"
     );
-    assert_eq!(
-        provisioning_jobs::Entity::find().count(db).await.unwrap(),
-        0,
-        "no job"
-    );
+    assert_eq!(jobs::Entity::find().count(db).await.unwrap(), 0, "no job");
 }
 
 async fn an_admin_created_org_has_its_create_job_queued(db: &DatabaseConnection) {

@@ -15,16 +15,17 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
 use server::audit::Actor;
 use server::clock::Clock;
-use server::entities::{audit_log, organizations, provisioning_jobs as jobs, routes, tiers, vpses};
+use server::entities::{audit_log, jobs, organizations, routes, tiers, vpses};
 use server::hetzner::simulator::{Fault, Simulator};
+use server::jobs::{QueueConfig, Worker};
 use server::organizations::{EventArgs, NewOrganization};
+use server::provisioning::ProvisioningConfig;
 use server::provisioning::secrets::Sealed;
-use server::provisioning::{Engine, EngineConfig};
 use server::state::App;
 
 struct Rig {
     app: App,
-    engine: Engine,
+    engine: Worker,
     clock: Clock,
 }
 
@@ -40,7 +41,7 @@ fn actor() -> Actor {
 async fn rig_with(
     db: &DatabaseConnection,
     vars: &[(&str, &str)],
-    tweak: impl FnOnce(&mut EngineConfig),
+    tweak: impl FnOnce(&mut QueueConfig, &mut ProvisioningConfig),
 ) -> Rig {
     server::install_tls_provider();
     let clock = Clock::system();
@@ -48,18 +49,19 @@ async fn rig_with(
     let app = App::start_with_clock(config, db.clone(), clock.clone())
         .await
         .unwrap();
-    let mut config = app.engine_config();
-    config.smoke_timeout = Duration::from_secs(3);
-    config.smoke_interval = Duration::from_millis(50);
-    config.action_timeout = Duration::from_secs(10);
-    config.lease = Duration::from_secs(30);
-    tweak(&mut config);
-    let engine = app.engine_with(config);
+    let mut queue = app.queue_config();
+    queue.lease = Duration::from_secs(30);
+    let mut flows = app.provisioning_config();
+    flows.smoke_timeout = Duration::from_secs(3);
+    flows.smoke_interval = Duration::from_millis(50);
+    flows.action_timeout = Duration::from_secs(10);
+    tweak(&mut queue, &mut flows);
+    let engine = app.worker_with(queue, app.registry(app.provisioner(flows)));
     Rig { app, engine, clock }
 }
 
 async fn rig(db: &DatabaseConnection) -> Rig {
-    rig_with(db, &[], |_| {}).await
+    rig_with(db, &[], |_, _| {}).await
 }
 
 impl Rig {
@@ -171,15 +173,9 @@ impl Rig {
 
 fn steps(job: &jobs::Model) -> Vec<(String, String)> {
     job.progress
-        .as_array()
-        .unwrap()
+        .steps()
         .iter()
-        .map(|s| {
-            (
-                s["step"].as_str().unwrap().to_owned(),
-                s["state"].as_str().unwrap().to_owned(),
-            )
-        })
+        .map(|s| (s.step.as_str().to_owned(), s.state.as_str().to_owned()))
         .collect()
 }
 
@@ -210,8 +206,8 @@ async fn create_takes_an_org_from_pending_to_active_through_the_simulator(db: &D
     .map(|s| ((*s).to_owned(), "done".to_owned()))
     .collect();
     assert_eq!(steps(&job), expected);
-    for step in job.progress.as_array().unwrap() {
-        assert!(step["finished_at"].is_string(), "{step}");
+    for step in job.progress.steps() {
+        assert!(step.finished_at.is_some(), "{step:?}");
     }
 
     let vps = r.vps(org.id).await;
@@ -292,7 +288,7 @@ async fn secrets_are_sealed_and_never_shown_in_audit_rows_or_job_progress(db: &D
     )
     .unwrap();
     let job = r.last_job(org.id).await;
-    let progress = job.progress.to_string();
+    let progress = serde_json::to_string(&job.progress).unwrap();
     for secret in all {
         assert!(!audit.contains(secret.as_str()));
         assert!(!progress.contains(secret.as_str()));
@@ -311,10 +307,10 @@ async fn a_job_whose_lease_lapsed_is_taken_over_by_another_worker(db: &DatabaseC
     let r = rig(db).await;
     let org = r.new_org("lapsed").await;
     // A worker claims the job and dies without a word.
-    let dead = r.app.engine_with(r.engine.config.as_ref().clone());
+    let dead = r.engine.another();
     let claimed = dead.claim().await.unwrap().unwrap();
     assert_eq!(claimed.state, JobState::Running);
-    assert_eq!(claimed.lease_owner.as_deref(), Some(dead.worker.as_str()));
+    assert_eq!(claimed.lease_owner.as_deref(), Some(dead.name.as_str()));
     // While the lease holds, nobody else may take it.
     assert!(r.engine.claim().await.unwrap().is_none());
     // Backdate the lease instead of sleeping.
@@ -338,9 +334,9 @@ async fn a_create_interrupted_after_the_server_exists_does_not_create_a_second(
     db: &DatabaseConnection,
 ) {
     // Actions take a while, so the first worker is still waiting when it is killed.
-    let r = rig_with(db, &[("NEST_SIM_ACTION_DELAY_MS", "1500")], |_| {}).await;
+    let r = rig_with(db, &[("NEST_SIM_ACTION_DELAY_MS", "1500")], |_, _| {}).await;
     let org = r.new_org("crash").await;
-    let dead = r.app.engine_with(r.engine.config.as_ref().clone());
+    let dead = r.engine.another();
     let job = dead.claim().await.unwrap().unwrap();
     let task = tokio::spawn(async move { dead.execute(job).await });
     // Kill it as soon as the server exists at Hetzner.
@@ -506,13 +502,21 @@ async fn invalid_input_fails_at_once_without_retries(db: &DatabaseConnection) {
 async fn scripted_faults_are_retried_without_a_duplicate_server(db: &DatabaseConnection) {
     // A short client timeout, so a hanging request times out quickly.
     let r = rig(db).await;
-    let mut engine = r.engine.clone();
-    engine.hetzner = server::hetzner::HetznerClient::new(
+    let mut flows = r.app.provisioning_config();
+    flows.smoke_timeout = Duration::from_secs(3);
+    flows.smoke_interval = Duration::from_millis(50);
+    flows.action_timeout = Duration::from_secs(10);
+    let mut provisioner = r.app.provisioner(flows);
+    provisioner.hetzner = server::hetzner::HetznerClient::new(
         r.sim().api_url(),
         server::config::Secret::from("t".to_owned()),
         Duration::from_millis(500),
     )
     .unwrap();
+    let engine = r.app.worker_with(
+        r.engine.config.as_ref().clone(),
+        r.app.registry(provisioner),
+    );
     for (status, code) in [
         (409, "conflict"),
         (423, "locked"),
@@ -614,10 +618,13 @@ async fn jobs_of_one_organization_run_one_at_a_time_in_order(db: &DatabaseConnec
     r.act(a.id, OrgEvent::Delete, None).await;
     let first = r.engine.claim().await.unwrap().unwrap();
     let second = r.engine.claim().await.unwrap().unwrap();
-    assert_eq!((first.organization_id, first.kind), (a.id, JobKind::Create));
+    assert_eq!(
+        (first.organization_id, first.kind),
+        (Some(a.id), JobKind::Create)
+    );
     assert_eq!(
         (second.organization_id, second.kind),
-        (b.id, JobKind::Create)
+        (Some(b.id), JobKind::Create)
     );
     assert!(
         r.engine.claim().await.unwrap().is_none(),
@@ -631,7 +638,7 @@ async fn two_engines_never_run_the_same_job(db: &DatabaseConnection) {
     for i in 0..6 {
         orgs.push(r.new_org(&format!("pair-{i}")).await);
     }
-    let other = r.app.engine_with(r.engine.config.as_ref().clone());
+    let other = r.engine.another();
     let (x, y) = tokio::join!(r.engine.run_until_idle(), other.run_until_idle());
     assert_eq!(x.unwrap() + y.unwrap(), 6);
     for org in &orgs {

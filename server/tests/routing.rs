@@ -122,9 +122,9 @@ async fn caddy_follows_create_suspend_resume_restart_and_delete() {
         ("NEST_BASE_DOMAIN", "nest.test"),
     ]);
     let app = App::start(config, t.db.clone()).await.unwrap();
-    let mut engine_config = app.engine_config();
-    engine_config.smoke_interval = Duration::from_millis(50);
-    let engine = app.engine_with(engine_config);
+    let mut flows = app.provisioning_config();
+    flows.smoke_interval = Duration::from_millis(50);
+    let engine = app.worker_with(app.queue_config(), app.registry(app.provisioner(flows)));
     let actor = Actor {
         user_id: None,
         email: "ops@nest.test".into(),

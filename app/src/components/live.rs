@@ -82,7 +82,7 @@ fn connect(live: Live, since: u64) {
                 .as_string()
                 .and_then(|text| serde_json::from_str::<Change>(&text).ok());
             // A change Nest could not describe (e.g. "resync") may concern VPSes too.
-            if !matches!(change, Some(Change::Organization(_))) {
+            if !matches!(change, Some(Change::Organization(_) | Change::Job(_))) {
                 vps_changed.set(true);
             }
             live.last.set(change);

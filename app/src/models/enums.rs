@@ -111,7 +111,8 @@ string_enum! {
 }
 
 string_enum! {
-    /// What a provisioning job does (spec: "Job types").
+    /// What a job does. The first four are an organization's provisioning jobs (spec: "Job
+    /// types"); the rest are Nest's own periodic tasks, queued by the scheduler.
     "job kind",
     pub enum JobKind {
         /// Provision a new VPS and bring the org to `active`.
@@ -122,6 +123,35 @@ string_enum! {
         Delete => "delete",
         /// Update running services (self-update endpoint, reboot as fallback).
         Redeploy => "redeploy",
+        /// Delete expired sessions and login attempts too old to matter.
+        SessionPurge => "session_purge",
+        /// Re-apply the routes table to Caddy when the two differ.
+        CaddyReconcile => "caddy_reconcile",
+        /// Delete finished periodic jobs past their retention.
+        JobPrune => "job_prune",
+    }
+}
+
+impl JobKind {
+    /// Whether jobs of this kind belong to one organization (its provisioning jobs).
+    pub const fn is_provisioning(self) -> bool {
+        matches!(
+            self,
+            Self::Create | Self::Resize | Self::Delete | Self::Redeploy
+        )
+    }
+}
+
+string_enum! {
+    /// Where one step of a job is.
+    "step state",
+    pub enum StepState {
+        /// Started, not finished.
+        Running => "running",
+        /// Finished successfully.
+        Done => "done",
+        /// Ended with an error (the step's detail says which).
+        Failed => "failed",
     }
 }
 

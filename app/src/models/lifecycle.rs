@@ -70,7 +70,12 @@ impl OrgEvent {
             Self::SubscriptionCancelled,
             Self::SubscriptionEnded,
         ];
-        all.extend(JobKind::ALL.iter().map(|k| Self::Retry(*k)));
+        all.extend(
+            JobKind::ALL
+                .iter()
+                .filter(|k| k.is_provisioning())
+                .map(|k| Self::Retry(*k)),
+        );
         all
     }
 

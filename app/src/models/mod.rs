@@ -5,6 +5,7 @@
 
 mod admin;
 mod enums;
+mod job;
 mod lifecycle;
 mod newtypes;
 mod organization;
@@ -13,6 +14,7 @@ mod vps;
 
 pub use admin::*;
 pub use enums::*;
+pub use job::*;
 pub use lifecycle::*;
 pub use newtypes::*;
 pub use organization::*;

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{AuditEntry, JobKind, JobState, OrgEvent, OrgStatus, Region, VpsStatus};
+use super::{AuditEntry, JobView, OrgEvent, OrgStatus, Region, VpsStatus};
 
 /// A tier as offered in forms.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -103,29 +103,6 @@ pub struct OrgPage {
     pub next: Option<String>,
     /// Tiers, for the filter.
     pub tiers: Vec<TierOption>,
-}
-
-/// A provisioning job as shown on the organization page.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct JobView {
-    /// Id.
-    pub id: i64,
-    /// Kind.
-    pub kind: JobKind,
-    /// State.
-    pub state: JobState,
-    /// Attempts so far.
-    pub attempts: i32,
-    /// Maximum attempts.
-    pub max_attempts: i32,
-    /// Last error, if any.
-    pub last_error: Option<String>,
-    /// Progress steps.
-    pub progress: serde_json::Value,
-    /// Queued at.
-    pub created_at: DateTime<Utc>,
-    /// Finished at.
-    pub finished_at: Option<DateTime<Utc>>,
 }
 
 /// The VPS as shown on the organization page.

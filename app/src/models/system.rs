@@ -69,4 +69,6 @@ pub enum Change {
     Organization(i64),
     /// A VPS row changed.
     Vps(i64),
+    /// A job changed (queued, claimed, a step, its end); `/jobs` listens to these.
+    Job(i64),
 }

@@ -36,7 +36,7 @@ pub enum Relation {
     Tier,
     #[sea_orm(has_many = "super::vpses::Entity")]
     Vpses,
-    #[sea_orm(has_many = "super::provisioning_jobs::Entity")]
+    #[sea_orm(has_many = "super::jobs::Entity")]
     Jobs,
 }
 
@@ -52,7 +52,7 @@ impl Related<super::vpses::Entity> for Entity {
     }
 }
 
-impl Related<super::provisioning_jobs::Entity> for Entity {
+impl Related<super::jobs::Entity> for Entity {
     fn to() -> RelationDef {
         Relation::Jobs.def()
     }

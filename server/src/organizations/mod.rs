@@ -9,7 +9,8 @@
 pub mod queries;
 
 use app::models::{
-    Effect, Email, JobKind, JobState, OrgEvent, OrgSlug, OrgStatus, Region, RouteChange, transition,
+    Effect, Email, JobKind, JobPayload, JobState, OrgEvent, OrgSlug, OrgStatus, Region,
+    RouteChange, transition,
 };
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
@@ -21,13 +22,12 @@ use serde_json::json;
 
 use crate::audit::{self, Actor};
 use crate::clock::Clock;
-use crate::entities::{organizations, provisioning_jobs, routes, tiers, vpses};
+use crate::entities::{jobs, organizations, routes, tiers, vpses};
 use crate::error::{Error, Result};
 use crate::events::{Change, Events};
+use crate::jobs::NewJob;
 use crate::routing::RoutingService;
 
-/// How many times a job is tried before it fails for good.
-pub const MAX_JOB_ATTEMPTS: i32 = 5;
 /// The port Caddy proxies to on each VPS (the web service).
 pub const UPSTREAM_PORT: i32 = 3000;
 
@@ -77,7 +77,7 @@ pub struct Prepared {
     event: OrgEvent,
     step: app::models::Transition,
     new_tier: Option<tiers::Model>,
-    failed_job: Option<provisioning_jobs::Model>,
+    failed_job: Option<jobs::Model>,
     reason: Option<String>,
 }
 
@@ -107,44 +107,35 @@ async fn active_tier<C: ConnectionTrait>(conn: &C, tier_id: i64) -> Result<tiers
     }
 }
 
-/// Queues a job for `org` inside `txn`.
+/// Queues `payload` (a job of `org`) inside `txn`.
 pub async fn enqueue(
+    txn: &DatabaseTransaction,
+    payload: JobPayload,
+    now: DateTime<Utc>,
+) -> Result<jobs::Model> {
+    crate::jobs::enqueue(txn, NewJob::now(payload, now), now)
+        .await?
+        .ok_or_else(|| Error::Conflict("the job is already queued".to_owned()))
+}
+
+/// Queues the provisioning job of `kind` for `org`.
+async fn enqueue_kind(
     txn: &DatabaseTransaction,
     org: &organizations::Model,
     kind: JobKind,
-    payload: Option<serde_json::Value>,
     now: DateTime<Utc>,
-) -> Result<provisioning_jobs::Model> {
-    let vps_id = current_vps(txn, org.id).await?.map(|v| v.id);
-    Ok(provisioning_jobs::ActiveModel {
-        organization_id: Set(org.id),
-        vps_id: Set(vps_id),
-        kind: Set(kind),
-        state: Set(JobState::Queued),
-        attempts: Set(0),
-        max_attempts: Set(MAX_JOB_ATTEMPTS),
-        run_after: Set(now),
-        lease_owner: Set(None),
-        lease_expires_at: Set(None),
-        progress: Set(json!([])),
-        payload: Set(payload),
-        last_error: Set(None),
-        created_at: Set(now),
-        started_at: Set(None),
-        finished_at: Set(None),
-        updated_at: Set(now),
-        ..Default::default()
-    }
-    .insert(txn)
-    .await?)
+) -> Result<jobs::Model> {
+    let payload = JobPayload::for_organization(kind, org.id)
+        .ok_or_else(|| Error::Conflict(format!("a `{kind}` job cannot be queued this way")))?;
+    enqueue(txn, payload, now).await
 }
 
 /// Whether the organization has a `create` job that is not failed (i.e. it was approved).
 pub async fn has_create_job<C: ConnectionTrait>(conn: &C, org_id: i64) -> Result<bool> {
-    Ok(provisioning_jobs::Entity::find()
-        .filter(provisioning_jobs::Column::OrganizationId.eq(org_id))
-        .filter(provisioning_jobs::Column::Kind.eq(JobKind::Create))
-        .filter(provisioning_jobs::Column::State.ne(JobState::Failed))
+    Ok(jobs::Entity::find()
+        .filter(jobs::Column::OrganizationId.eq(org_id))
+        .filter(jobs::Column::Kind.eq(JobKind::Create))
+        .filter(jobs::Column::State.ne(JobState::Failed))
         .one(conn)
         .await?
         .is_some())
@@ -217,7 +208,7 @@ impl OrganizationService {
             other => other,
         })?;
         let job = if queue_create {
-            Some(enqueue(&txn, &org, JobKind::Create, None, now).await?.id)
+            Some(enqueue_kind(&txn, &org, JobKind::Create, now).await?.id)
         } else {
             None
         };
@@ -297,9 +288,9 @@ impl OrganizationService {
             _ => None,
         };
         let failed_job = if step.effects.contains(&Effect::RequeueFailedJob) {
-            let job = provisioning_jobs::Entity::find()
-                .filter(provisioning_jobs::Column::OrganizationId.eq(org.id))
-                .order_by_desc(provisioning_jobs::Column::Id)
+            let job = jobs::Entity::find()
+                .filter(jobs::Column::OrganizationId.eq(org.id))
+                .order_by_desc(jobs::Column::Id)
                 .one(&self.db)
                 .await?
                 .filter(|j| j.state == JobState::Failed);
@@ -392,26 +383,26 @@ impl OrganizationService {
                 Effect::Route(change) => {
                     detail["route"] = json!(route_change(txn, &org, *change, now).await?);
                 }
-                Effect::Enqueue(kind) => jobs.push(enqueue(txn, &org, *kind, None, now).await?.id),
+                Effect::Enqueue(kind) => jobs.push(enqueue_kind(txn, &org, *kind, now).await?.id),
                 Effect::ResizeIfServerTypeChanges => {
                     if let (Some(tier), Some(vps)) = (&new_tier, current_vps(txn, org.id).await?)
                         && vps.server_type != tier.server_type
                     {
-                        let payload = json!({"server_type": tier.server_type});
-                        jobs.push(
-                            enqueue(txn, &org, JobKind::Resize, Some(payload), now)
-                                .await?
-                                .id,
-                        );
+                        let payload = JobPayload::Resize {
+                            organization_id: org.id,
+                            server_type: tier.server_type.clone(),
+                        };
+                        jobs.push(enqueue(txn, payload, now).await?.id);
                     }
                 }
                 Effect::RequeueFailedJob => {
                     if let Some(job) = &failed_job {
-                        let mut active: provisioning_jobs::ActiveModel = job.clone().into();
+                        let mut active: jobs::ActiveModel = job.clone().into();
                         active.state = Set(JobState::Queued);
                         active.attempts = Set(0);
                         active.run_after = Set(now);
                         active.lease_owner = Set(None);
+                        active.lease_token = Set(None);
                         active.lease_expires_at = Set(None);
                         active.finished_at = Set(None);
                         active.updated_at = Set(now);

@@ -1,7 +1,8 @@
 //! Read side of organizations: the paginated list, the detail view, tier choices.
 
 use app::models::{
-    JobView, OrgDetail, OrgPage, OrgQuery, OrgSort, OrgSummary, TierOption, VpsView, admin_actions,
+    JobOrganization, OrgDetail, OrgPage, OrgQuery, OrgSort, OrgSummary, TierOption, VpsView,
+    admin_actions,
 };
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
@@ -9,7 +10,7 @@ use sea_orm::{
     ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 
-use crate::entities::{audit_log, organizations, provisioning_jobs, routes, tiers, vpses};
+use crate::entities::{audit_log, jobs, organizations, routes, tiers, vpses};
 use crate::error::{Error, Result};
 
 /// Every tier, active first, then in their display order.
@@ -191,24 +192,18 @@ pub async fn detail(db: &DatabaseConnection, id: i64, base_domain: &str) -> Resu
                 r.enabled,
             )
         });
-    let jobs = provisioning_jobs::Entity::find()
-        .filter(provisioning_jobs::Column::OrganizationId.eq(id))
-        .order_by_desc(provisioning_jobs::Column::Id)
+    let job_org = JobOrganization {
+        id: org.id,
+        slug: org.slug.to_string(),
+    };
+    let jobs = jobs::Entity::find()
+        .filter(jobs::Column::OrganizationId.eq(id))
+        .order_by_desc(jobs::Column::Id)
         .limit(50)
         .all(db)
         .await?
         .into_iter()
-        .map(|j| JobView {
-            id: j.id,
-            kind: j.kind,
-            state: j.state,
-            attempts: j.attempts,
-            max_attempts: j.max_attempts,
-            last_error: j.last_error,
-            progress: j.progress,
-            created_at: j.created_at,
-            finished_at: j.finished_at,
-        })
+        .map(|j| crate::jobs::queries::view(j, Some(job_org.clone())))
         .collect();
     let history = audit_log::Entity::find()
         .filter(audit_log::Column::TargetType.eq("organization"))
@@ -256,12 +251,12 @@ pub async fn waitlist(db: &DatabaseConnection) -> Result<Vec<OrgSummary>> {
         .all(db)
         .await?;
     let ids: Vec<i64> = pending.iter().map(|o| o.id).collect();
-    let approved: std::collections::HashSet<i64> = provisioning_jobs::Entity::find()
+    let approved: std::collections::HashSet<i64> = jobs::Entity::find()
         .select_only()
-        .column(provisioning_jobs::Column::OrganizationId)
-        .filter(provisioning_jobs::Column::OrganizationId.is_in(ids))
-        .filter(provisioning_jobs::Column::Kind.eq(JobKind::Create))
-        .filter(provisioning_jobs::Column::State.ne(JobState::Failed))
+        .column(jobs::Column::OrganizationId)
+        .filter(jobs::Column::OrganizationId.is_in(ids))
+        .filter(jobs::Column::Kind.eq(JobKind::Create))
+        .filter(jobs::Column::State.ne(JobState::Failed))
         .into_tuple::<i64>()
         .all(db)
         .await?

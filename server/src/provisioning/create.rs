@@ -8,16 +8,17 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use app::models::{JobStep, OrgEvent, OrgStatus, VpsStatus};
+use app::models::{JobStep, OrgEvent, OrgStatus, StepState, VpsStatus};
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait, TransactionTrait};
 
 use super::cloud_init::{self, CloudInitInput};
-use super::engine::Engine;
+use super::provisioner::Provisioner;
 use super::secrets::{Sealed, VpsSecrets};
 use super::{JobFailure, Outcome};
-use crate::entities::{organizations, provisioning_jobs as jobs, tiers, vpses};
+use crate::entities::{organizations, tiers, vpses};
 use crate::error::Error;
 use crate::hetzner::{Action, CreateServer, HetznerError, MANAGED_LABEL, ORG_LABEL, Server};
+use crate::jobs::Attempt;
 use crate::organizations::current_vps;
 
 fn db(step: JobStep) -> impl Fn(sea_orm::DbErr) -> JobFailure {
@@ -30,7 +31,7 @@ pub fn server_name(org: &organizations::Model) -> String {
 }
 
 /// Runs (or resumes) a `create` job.
-pub async fn run(e: &Engine, job: &jobs::Model) -> Result<Outcome, JobFailure> {
+pub async fn run(e: &Provisioner, job: &Attempt) -> Result<Outcome, JobFailure> {
     let org = e.organization(job).await?;
     match org.status {
         OrgStatus::Pending => {
@@ -59,7 +60,7 @@ pub async fn run(e: &Engine, job: &jobs::Model) -> Result<Outcome, JobFailure> {
     let vps = e
         .step(job, JobStep::Secrets, ensure_vps(e, &org, &tier))
         .await?;
-    e.mark(job.id, JobStep::VpsRecord, "done", Some(&vps.name))
+    job.mark(JobStep::VpsRecord, StepState::Done, Some(&vps.name))
         .await
         .map_err(|err| JobFailure::database(Some(JobStep::VpsRecord), &err))?;
 
@@ -94,7 +95,7 @@ pub async fn run(e: &Engine, job: &jobs::Model) -> Result<Outcome, JobFailure> {
         e.transition(job, OrgEvent::SmokeTestPassed, JobStep::Routing),
     )
     .await?;
-    e.mark(job.id, JobStep::Active, "done", None)
+    job.mark(JobStep::Active, StepState::Done, None)
         .await
         .map_err(|err| JobFailure::database(Some(JobStep::Active), &err))?;
     Ok(Outcome::Done)
@@ -102,7 +103,7 @@ pub async fn run(e: &Engine, job: &jobs::Model) -> Result<Outcome, JobFailure> {
 
 /// Steps 3–4: the org's VPS row with its sealed secrets (reused if it exists).
 async fn ensure_vps(
-    e: &Engine,
+    e: &Provisioner,
     org: &organizations::Model,
     tier: &tiers::Model,
 ) -> Result<vpses::Model, JobFailure> {
@@ -158,7 +159,7 @@ async fn ensure_vps(
 
 /// The VPS's decrypted secrets.
 pub fn open_secrets(
-    e: &Engine,
+    e: &Provisioner,
     vps: &vpses::Model,
     step: JobStep,
 ) -> Result<VpsSecrets, JobFailure> {
@@ -186,7 +187,7 @@ pub fn open_secrets(
 
 /// Records what Hetzner says about the server on the VPS row.
 pub async fn record_server(
-    e: &Engine,
+    e: &Provisioner,
     vps: &vpses::Model,
     server: &Server,
 ) -> Result<vpses::Model, JobFailure> {
@@ -215,7 +216,7 @@ pub async fn record_server(
 
 /// Step 5: finds the org's server (by id, then by name) or creates it.
 async fn ensure_server(
-    e: &Engine,
+    e: &Provisioner,
     org: &organizations::Model,
     vps: &vpses::Model,
 ) -> Result<(Server, Option<Action>), JobFailure> {
@@ -291,7 +292,7 @@ fn adopt(org: &organizations::Model, server: &Server) -> Result<(), JobFailure> 
 
 /// Step 6: waits for the create action, then for the server to report `running`.
 async fn wait_running(
-    e: &Engine,
+    e: &Provisioner,
     vps: &vpses::Model,
     server: Server,
     action: Option<Action>,
@@ -319,17 +320,22 @@ async fn wait_running(
         if server.status == "running" {
             break;
         }
+        if tokio::time::Instant::now() > deadline {
+            return Err(JobFailure::transient(
+                Some(step),
+                format!(
+                    "the server is still {} after {} s",
+                    server.status,
+                    e.config.action_timeout.as_secs()
+                ),
+            ));
+        }
         if server.status == "off" {
             let action = e.hetzner.power(server.id, "poweron").await.map_err(hz)?;
             e.hetzner
                 .wait_for(action, e.config.action_timeout)
                 .await
                 .map_err(hz)?;
-        } else if tokio::time::Instant::now() > deadline {
-            return Err(JobFailure::transient(
-                Some(step),
-                format!("the server is still {}", server.status),
-            ));
         } else {
             tokio::time::sleep(delay).await;
             delay = (delay * 2).min(Duration::from_secs(5));

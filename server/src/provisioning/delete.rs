@@ -5,14 +5,15 @@
 use app::models::{JobStep, OrgEvent, OrgStatus, VpsStatus};
 use sea_orm::{ActiveModelTrait, ActiveValue::Set};
 
-use super::engine::Engine;
+use super::provisioner::Provisioner;
 use super::{JobFailure, Outcome};
-use crate::entities::{provisioning_jobs as jobs, vpses};
+use crate::entities::vpses;
 use crate::hetzner::HetznerError;
+use crate::jobs::Attempt;
 use crate::organizations::current_vps;
 
 /// Runs (or resumes) a `delete` job.
-pub async fn run(e: &Engine, job: &jobs::Model) -> Result<Outcome, JobFailure> {
+pub async fn run(e: &Provisioner, job: &Attempt) -> Result<Outcome, JobFailure> {
     let org = e.organization(job).await?;
     match org.status {
         OrgStatus::Deleting => {}

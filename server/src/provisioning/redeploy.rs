@@ -3,16 +3,16 @@
 
 use std::time::Duration;
 
-use app::models::{JobStep, OrgStatus};
+use app::models::{JobStep, OrgStatus, StepState};
 
 use super::create::open_secrets;
-use super::engine::Engine;
+use super::provisioner::Provisioner;
 use super::{JobFailure, Outcome};
-use crate::entities::provisioning_jobs as jobs;
+use crate::jobs::Attempt;
 use crate::organizations::current_vps;
 
 /// Runs (or resumes) a `redeploy` job.
-pub async fn run(e: &Engine, job: &jobs::Model) -> Result<Outcome, JobFailure> {
+pub async fn run(e: &Provisioner, job: &Attempt) -> Result<Outcome, JobFailure> {
     let org = e.organization(job).await?;
     if !matches!(org.status, OrgStatus::Active | OrgStatus::Error) {
         return Ok(Outcome::Skipped(format!(
@@ -31,7 +31,7 @@ pub async fn run(e: &Engine, job: &jobs::Model) -> Result<Outcome, JobFailure> {
     })?;
     let secrets = open_secrets(e, &vps, JobStep::SelfUpdate)?;
 
-    e.mark(job.id, JobStep::SelfUpdate, "running", None)
+    job.mark(JobStep::SelfUpdate, StepState::Running, None)
         .await
         .map_err(|err| JobFailure::database(Some(JobStep::SelfUpdate), &err))?;
     let update = e
@@ -48,15 +48,14 @@ pub async fn run(e: &Engine, job: &jobs::Model) -> Result<Outcome, JobFailure> {
     };
     match failure {
         None => {
-            e.mark(job.id, JobStep::SelfUpdate, "done", None)
+            job.mark(JobStep::SelfUpdate, StepState::Done, None)
                 .await
                 .map_err(|err| JobFailure::database(Some(JobStep::SelfUpdate), &err))?;
         }
         Some(why) => {
-            e.mark(
-                job.id,
+            job.mark(
                 JobStep::SelfUpdate,
-                "failed",
+                StepState::Failed,
                 Some(&format!("{why}; falling back to a reboot")),
             )
             .await

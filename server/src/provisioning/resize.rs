@@ -5,14 +5,18 @@ use app::models::{JobStep, OrgStatus, ServerType};
 use sea_orm::{ActiveModelTrait, ActiveValue::Set};
 
 use super::create::record_server;
-use super::engine::Engine;
+use super::provisioner::Provisioner;
 use super::{JobFailure, Outcome};
-use crate::entities::provisioning_jobs as jobs;
 use crate::hetzner::HetznerError;
+use crate::jobs::Attempt;
 use crate::organizations::current_vps;
 
 /// Runs (or resumes) a `resize` job.
-pub async fn run(e: &Engine, job: &jobs::Model) -> Result<Outcome, JobFailure> {
+pub async fn run(
+    e: &Provisioner,
+    job: &Attempt,
+    target: ServerType,
+) -> Result<Outcome, JobFailure> {
     let org = e.organization(job).await?;
     if !matches!(
         org.status,
@@ -23,18 +27,6 @@ pub async fn run(e: &Engine, job: &jobs::Model) -> Result<Outcome, JobFailure> {
             org.status
         )));
     }
-    let target: ServerType = job
-        .payload
-        .as_ref()
-        .and_then(|p| p.get("server_type"))
-        .and_then(|v| v.as_str())
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| {
-            JobFailure::fatal(
-                Some(JobStep::ChangeType),
-                "the job names no valid target server type",
-            )
-        })?;
     let vps = current_vps(&e.db, org.id)
         .await
         .map_err(|err| JobFailure::database(None, &err))?

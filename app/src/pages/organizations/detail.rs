@@ -7,8 +7,9 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
 use crate::auth::handle_auth_error;
+use crate::components::job_progress::progress_view;
 use crate::error::AppError;
-use crate::models::{JobKind, JobState, JobStep, OrgDetail, OrgEvent};
+use crate::models::{JobKind, JobState, OrgDetail, OrgEvent};
 
 /// Everything about one organization.
 #[server(prefix = "/api", endpoint = "get_organization")]
@@ -96,63 +97,6 @@ fn when(t: &chrono::DateTime<chrono::Utc>) -> String {
 /// Whether an action's confirmation form is open on the page.
 #[derive(Clone, Copy)]
 struct Editing(RwSignal<bool>);
-
-/// A job's progress steps as a list: state, label, when, and the detail of a failed step.
-fn progress_view(progress: &serde_json::Value) -> impl IntoView + use<> {
-    let steps: Vec<(String, String, String, Option<String>)> = progress
-        .as_array()
-        .map(|steps| {
-            steps
-                .iter()
-                .map(|s| {
-                    let code = s.get("step").and_then(|v| v.as_str()).unwrap_or_default();
-                    let label = code
-                        .parse::<JobStep>()
-                        .map(|st| st.label().to_owned())
-                        .unwrap_or_else(|_| code.to_owned());
-                    let state = s
-                        .get("state")
-                        .and_then(|v| v.as_str())
-                        .unwrap_or("running")
-                        .to_owned();
-                    let at = s
-                        .get("finished_at")
-                        .or_else(|| s.get("started_at"))
-                        .and_then(|v| v.as_str())
-                        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-                        .map(|t| t.format("%H:%M:%S").to_string())
-                        .unwrap_or_default();
-                    let detail = s.get("detail").and_then(|v| v.as_str()).map(str::to_owned);
-                    (state, label, at, detail)
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    if steps.is_empty() {
-        return view! { <span class="muted">"not started"</span> }.into_any();
-    }
-    view! {
-        <ol class="steps">
-            {steps.into_iter().map(|(state, label, at, detail)| {
-                let mark = match state.as_str() {
-                    "done" => "✓",
-                    "failed" => "✗",
-                    _ => "…",
-                };
-                view! {
-                    <li class=format!("step step-{state}") data-state=state.clone()>
-                        <span aria-hidden="true">{mark}" "</span>
-                        {label}
-                        <span class="visually-hidden">{format!(" ({state})")}</span>
-                        <span class="muted">{format!(" {at}")}</span>
-                        {detail.map(|d| view! { <div class="step-detail">{d}</div> })}
-                    </li>
-                }
-            }).collect_view()}
-        </ol>
-    }
-    .into_any()
-}
 
 /// The page.
 #[component]

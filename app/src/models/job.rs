@@ -1,0 +1,337 @@
+//! Jobs as both sides see them: the typed payload a job is queued with, the typed progress its
+//! worker writes step by step, and the rows of the `/jobs` page.
+//!
+//! The server stores [`JobPayload`] and [`JobProgress`] as JSON columns and reads them back as
+//! these types (never by hand); the org page and `/jobs` render them without string matching.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{JobKind, JobState, JobStep, ServerType, StepState};
+
+/// What a job is asked to do, with its arguments. The variant decides the job's kind, its
+/// serialization key and its organization, so the queue's columns are derived from it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(sea_orm::FromJsonQueryResult))]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum JobPayload {
+    /// Provision the organization's VPS.
+    Create {
+        /// The organization.
+        organization_id: i64,
+    },
+    /// Change the organization's server type.
+    Resize {
+        /// The organization.
+        organization_id: i64,
+        /// The Hetzner server type to move to.
+        server_type: ServerType,
+    },
+    /// Delete the organization's VPS and route.
+    Delete {
+        /// The organization.
+        organization_id: i64,
+    },
+    /// Update the organization's services.
+    Redeploy {
+        /// The organization.
+        organization_id: i64,
+    },
+    /// Purge expired sessions and old login attempts.
+    SessionPurge,
+    /// Make Caddy's routes equal to the routes table.
+    CaddyReconcile,
+    /// Delete finished periodic jobs past their retention.
+    JobPrune,
+}
+
+impl JobPayload {
+    /// The job's kind.
+    pub const fn kind(&self) -> JobKind {
+        match self {
+            Self::Create { .. } => JobKind::Create,
+            Self::Resize { .. } => JobKind::Resize,
+            Self::Delete { .. } => JobKind::Delete,
+            Self::Redeploy { .. } => JobKind::Redeploy,
+            Self::SessionPurge => JobKind::SessionPurge,
+            Self::CaddyReconcile => JobKind::CaddyReconcile,
+            Self::JobPrune => JobKind::JobPrune,
+        }
+    }
+
+    /// The organization the job works on, if any.
+    pub const fn organization_id(&self) -> Option<i64> {
+        match self {
+            Self::Create { organization_id }
+            | Self::Resize {
+                organization_id, ..
+            }
+            | Self::Delete { organization_id }
+            | Self::Redeploy { organization_id } => Some(*organization_id),
+            Self::SessionPurge | Self::CaddyReconcile | Self::JobPrune => None,
+        }
+    }
+
+    /// The serialization key: at most one unfinished job per key runs, in enqueue order.
+    /// An organization's jobs share one key, so a resize never races a delete.
+    pub fn queue_key(&self) -> Option<String> {
+        self.organization_id().map(|id| format!("org:{id}"))
+    }
+
+    /// The payload of a provisioning job of `kind` for an organization; `None` for a kind
+    /// that needs more arguments (resize) or is not an organization's.
+    pub const fn for_organization(kind: JobKind, organization_id: i64) -> Option<Self> {
+        match kind {
+            JobKind::Create => Some(Self::Create { organization_id }),
+            JobKind::Delete => Some(Self::Delete { organization_id }),
+            JobKind::Redeploy => Some(Self::Redeploy { organization_id }),
+            JobKind::Resize
+            | JobKind::SessionPurge
+            | JobKind::CaddyReconcile
+            | JobKind::JobPrune => None,
+        }
+    }
+}
+
+/// One step of a job, as its worker recorded it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepProgress {
+    /// Which step.
+    pub step: JobStep,
+    /// Where it is.
+    pub state: StepState,
+    /// When it (last) started.
+    pub started_at: DateTime<Utc>,
+    /// When it ended, if it did.
+    #[serde(default)]
+    pub finished_at: Option<DateTime<Utc>>,
+    /// The job attempt that last touched it.
+    #[serde(default)]
+    pub attempt: i32,
+    /// What happened (the error of a failed step; never a secret), at most 500 characters.
+    #[serde(default)]
+    pub detail: Option<String>,
+}
+
+/// The steps of a job in the order they first ran.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(sea_orm::FromJsonQueryResult))]
+#[serde(transparent)]
+pub struct JobProgress(pub Vec<StepProgress>);
+
+/// The longest step detail kept.
+pub const STEP_DETAIL_MAX: usize = 500;
+
+impl JobProgress {
+    /// Records `step` as `state` at `now` during `attempt`: a step already present is updated
+    /// in place (a restarted step keeps its position), a new one is appended.
+    pub fn record(
+        &mut self,
+        step: JobStep,
+        state: StepState,
+        now: DateTime<Utc>,
+        attempt: i32,
+        detail: Option<&str>,
+    ) {
+        let detail = detail.map(|d| d.chars().take(STEP_DETAIL_MAX).collect::<String>());
+        let finished_at = (state != StepState::Running).then_some(now);
+        match self.0.iter_mut().find(|s| s.step == step) {
+            Some(entry) => {
+                if state == StepState::Running {
+                    entry.started_at = now;
+                }
+                entry.state = state;
+                entry.finished_at = finished_at;
+                entry.attempt = attempt;
+                entry.detail = detail;
+            }
+            None => self.0.push(StepProgress {
+                step,
+                state,
+                started_at: now,
+                finished_at,
+                attempt,
+                detail,
+            }),
+        }
+    }
+
+    /// The step that failed, if one did.
+    pub fn failed_step(&self) -> Option<&StepProgress> {
+        self.0.iter().find(|s| s.state == StepState::Failed)
+    }
+
+    /// The steps.
+    pub fn steps(&self) -> &[StepProgress] {
+        &self.0
+    }
+}
+
+/// A job as shown on the organization page and `/jobs`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobView {
+    /// Id.
+    pub id: i64,
+    /// Kind.
+    pub kind: JobKind,
+    /// State.
+    pub state: JobState,
+    /// The organization, for provisioning jobs.
+    pub organization: Option<JobOrganization>,
+    /// Attempts so far.
+    pub attempts: i32,
+    /// Maximum attempts.
+    pub max_attempts: i32,
+    /// Last error, if any.
+    pub last_error: Option<String>,
+    /// Progress steps.
+    pub progress: JobProgress,
+    /// Queued at.
+    pub created_at: DateTime<Utc>,
+    /// Not run before (retry backoff).
+    pub run_after: DateTime<Utc>,
+    /// Finished at.
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+/// The organization a job belongs to, as a link.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobOrganization {
+    /// Id.
+    pub id: i64,
+    /// Slug.
+    pub slug: String,
+}
+
+/// Filters of the `/jobs` list.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobQuery {
+    /// Only this kind.
+    #[serde(default)]
+    pub kind: Option<JobKind>,
+    /// Only this state.
+    #[serde(default)]
+    pub state: Option<JobState>,
+    /// Only jobs of the organization with this slug.
+    #[serde(default)]
+    pub organization: Option<String>,
+    /// Jobs older than this id (cursor).
+    #[serde(default)]
+    pub before: Option<i64>,
+}
+
+/// One page of `/jobs`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobPage {
+    /// Newest first.
+    pub rows: Vec<JobView>,
+    /// Cursor of the next (older) page.
+    pub next: Option<i64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000 + secs, 0).unwrap_or_default()
+    }
+
+    #[test]
+    fn a_payload_is_stored_with_its_kind_as_the_tag() {
+        let p = JobPayload::Resize {
+            organization_id: 7,
+            server_type: "cx32".parse().unwrap(),
+        };
+        let json = serde_json::to_value(&p).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"kind": "resize", "organization_id": 7, "server_type": "cx32"})
+        );
+        assert_eq!(serde_json::from_value::<JobPayload>(json).unwrap(), p);
+        assert_eq!(p.kind(), JobKind::Resize);
+        assert_eq!(p.queue_key().as_deref(), Some("org:7"));
+    }
+
+    #[test]
+    fn every_kind_has_exactly_one_payload_variant() {
+        for kind in JobKind::ALL {
+            let json = if *kind == JobKind::Resize {
+                serde_json::json!({"kind": kind.as_str(), "organization_id": 1, "server_type": "cx22"})
+            } else if kind.is_provisioning() {
+                serde_json::json!({"kind": kind.as_str(), "organization_id": 1})
+            } else {
+                serde_json::json!({"kind": kind.as_str()})
+            };
+            let payload: JobPayload = serde_json::from_value(json).unwrap();
+            assert_eq!(payload.kind(), *kind);
+            assert_eq!(payload.organization_id().is_some(), kind.is_provisioning());
+        }
+    }
+
+    #[test]
+    fn a_payload_with_an_invalid_server_type_or_unknown_field_is_refused() {
+        let bad =
+            serde_json::json!({"kind": "resize", "organization_id": 1, "server_type": "CX 32"});
+        assert!(serde_json::from_value::<JobPayload>(bad).is_err());
+        let extra = serde_json::json!({"kind": "session_purge", "org": 1});
+        assert!(serde_json::from_value::<JobPayload>(extra).is_err());
+    }
+
+    #[test]
+    fn periodic_tasks_have_no_organization_and_no_serialization_key() {
+        assert_eq!(JobPayload::SessionPurge.organization_id(), None);
+        assert_eq!(JobPayload::CaddyReconcile.queue_key(), None);
+    }
+
+    #[test]
+    fn a_restarted_step_keeps_its_place_and_takes_the_new_attempt() {
+        let mut p = JobProgress::default();
+        p.record(JobStep::Secrets, StepState::Running, at(0), 1, None);
+        p.record(JobStep::Secrets, StepState::Done, at(1), 1, None);
+        p.record(JobStep::HetznerCreate, StepState::Running, at(2), 1, None);
+        p.record(
+            JobStep::HetznerCreate,
+            StepState::Failed,
+            at(3),
+            1,
+            Some("boom"),
+        );
+        assert_eq!(
+            p.failed_step().map(|s| s.step),
+            Some(JobStep::HetznerCreate)
+        );
+        p.record(JobStep::HetznerCreate, StepState::Running, at(9), 2, None);
+        let steps = p.steps();
+        assert_eq!(steps.len(), 2);
+        assert_eq!(steps[1].step, JobStep::HetznerCreate);
+        assert_eq!(steps[1].state, StepState::Running);
+        assert_eq!(steps[1].attempt, 2);
+        assert_eq!(steps[1].started_at, at(9));
+        assert_eq!(steps[1].finished_at, None);
+        assert_eq!(steps[1].detail, None);
+        assert!(p.failed_step().is_none());
+    }
+
+    #[test]
+    fn a_long_detail_is_cut_to_500_characters() {
+        let mut p = JobProgress::default();
+        let long = "é".repeat(2000);
+        p.record(JobStep::SmokeTest, StepState::Failed, at(0), 1, Some(&long));
+        assert_eq!(
+            p.steps()[0].detail.as_ref().map(|d| d.chars().count()),
+            Some(STEP_DETAIL_MAX)
+        );
+    }
+
+    #[test]
+    fn progress_written_before_the_typed_model_still_reads() {
+        let old = serde_json::json!([
+            {"step": "secrets", "state": "done", "started_at": "2026-11-25T10:00:00Z",
+             "finished_at": "2026-11-25T10:00:01Z", "attempt": 1, "detail": null}
+        ]);
+        let p: JobProgress = serde_json::from_value(old).unwrap();
+        assert_eq!(p.steps()[0].step, JobStep::Secrets);
+        assert_eq!(p.steps()[0].state, StepState::Done);
+    }
+}

@@ -1,0 +1,100 @@
+//! The read side of the queue: a job as the pages show it, and the fleet-wide `/jobs` list
+//! (filters by kind, state and organization; newest first, by id cursor).
+
+use std::collections::HashMap;
+
+use app::models::{JobOrganization, JobPage, JobQuery, JobView};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+
+use crate::entities::{jobs, organizations};
+use crate::error::Result;
+
+/// Rows per page of `/jobs`.
+pub const PAGE_SIZE: u64 = 50;
+
+/// A job row as shown, with its organization's slug (if it has one).
+pub fn view(job: jobs::Model, organization: Option<JobOrganization>) -> JobView {
+    JobView {
+        id: job.id,
+        kind: job.kind,
+        state: job.state,
+        organization,
+        attempts: job.attempts,
+        max_attempts: job.max_attempts,
+        last_error: job.last_error,
+        progress: job.progress,
+        created_at: job.created_at,
+        run_after: job.run_after,
+        finished_at: job.finished_at,
+    }
+}
+
+/// One page of jobs matching `query`.
+pub async fn list<C: ConnectionTrait>(db: &C, query: &JobQuery) -> Result<JobPage> {
+    let mut select = jobs::Entity::find();
+    if let Some(kind) = query.kind {
+        select = select.filter(jobs::Column::Kind.eq(kind));
+    }
+    if let Some(state) = query.state {
+        select = select.filter(jobs::Column::State.eq(state));
+    }
+    if let Some(slug) = query
+        .organization
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        let org = organizations::Entity::find()
+            .filter(organizations::Column::Slug.eq(slug.to_ascii_lowercase()))
+            .one(db)
+            .await?;
+        match org {
+            Some(org) => select = select.filter(jobs::Column::OrganizationId.eq(org.id)),
+            None => {
+                return Ok(JobPage {
+                    rows: Vec::new(),
+                    next: None,
+                });
+            }
+        }
+    }
+    if let Some(before) = query.before {
+        select = select.filter(jobs::Column::Id.lt(before));
+    }
+    let mut rows = select
+        .order_by_desc(jobs::Column::Id)
+        .limit(PAGE_SIZE + 1)
+        .all(db)
+        .await?;
+    let next = if rows.len() as u64 > PAGE_SIZE {
+        rows.truncate(usize::try_from(PAGE_SIZE).unwrap_or(usize::MAX));
+        rows.last().map(|j| j.id)
+    } else {
+        None
+    };
+    let org_ids: Vec<i64> = rows.iter().filter_map(|j| j.organization_id).collect();
+    let slugs: HashMap<i64, String> = if org_ids.is_empty() {
+        HashMap::new()
+    } else {
+        organizations::Entity::find()
+            .filter(organizations::Column::Id.is_in(org_ids))
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|o| (o.id, o.slug.to_string()))
+            .collect()
+    };
+    let rows = rows
+        .into_iter()
+        .map(|j| {
+            let org = j.organization_id.and_then(|id| {
+                slugs.get(&id).map(|slug| JobOrganization {
+                    id,
+                    slug: slug.clone(),
+                })
+            });
+            view(j, org)
+        })
+        .collect();
+    Ok(JobPage { rows, next })
+}
