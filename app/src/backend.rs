@@ -197,6 +197,18 @@ pub struct Backend {
     pub tiers: Arc<dyn TiersBackend>,
     /// VPS instances.
     pub vpses: Arc<dyn VpsesBackend>,
+    /// The job queue.
+    pub jobs: Arc<dyn JobsBackend>,
+}
+
+/// The job queue as admins see it (`/jobs`).
+#[async_trait::async_trait]
+pub trait JobsBackend: Send + Sync {
+    /// A page of jobs, newest first.
+    async fn list(&self, query: crate::models::JobQuery) -> Result<crate::models::JobPage, AppError>;
+    /// Queues a failed job again (an organization's job through its `Retry` transition),
+    /// with an audit row.
+    async fn retry(&self, actor: &AdminIdentity, req: &RequestInfo, id: i64) -> Result<(), AppError>;
 }
 
 /// VPS instance queries (`/vpses`).

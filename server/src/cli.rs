@@ -24,6 +24,10 @@ USAGE:
                                  default starter, region default nbg1)
     nest reseal-secrets          re-encrypt every VPS's secrets with NEST_SECRETS_KEY (after a
                                  rotation, with the old key in NEST_SECRETS_PREVIOUS_KEYS)
+    nest jobs list [--state STATE] [--kind KIND]
+                                 list the newest jobs (all replicas), failed ones with their
+                                 step and error
+    nest jobs retry ID           queue failed job ID again (audited as system:cli)
     nest simulate-hetzner        run only the Hetzner simulator (NEST_SIM_* settings), so a
                                  separate `nest serve` can use it through HETZNER_API_URL and
                                  survive its own restarts (any HETZNER_API_TOKEN value works)
@@ -63,6 +67,15 @@ pub enum Command {
         /// Region code.
         region: String,
     },
+    /// List jobs.
+    JobsList {
+        /// Only this state.
+        state: Option<app::models::JobState>,
+        /// Only this kind.
+        kind: Option<app::models::JobKind>,
+    },
+    /// Retry a failed job.
+    JobsRetry(i64),
     /// Run the Hetzner simulator alone.
     SimulateHetzner,
     /// Re-encrypt VPS secrets with the current key.
@@ -89,6 +102,11 @@ pub fn parse(args: &[String]) -> anyhow::Result<Command> {
                 .with_context(|| format!("`{n}` is not a number of steps (or `all`)"))?,
         )),
         ["create-admin", rest @ ..] => parse_create_admin(rest)?,
+        ["jobs", "list", rest @ ..] => parse_jobs_list(rest)?,
+        ["jobs", "retry", id] => Command::JobsRetry(
+            id.parse()
+                .with_context(|| format!("`{id}` is not a job id"))?,
+        ),
         ["simulate-hetzner"] => Command::SimulateHetzner,
         ["reseal-secrets"] => Command::ResealSecrets,
         ["add-signup", rest @ ..] => parse_add_signup(rest)?,
@@ -118,6 +136,20 @@ fn parse_create_admin(args: &[&str]) -> anyhow::Result<Command> {
     })
 }
 
+fn parse_jobs_list(args: &[&str]) -> anyhow::Result<Command> {
+    let (mut state, mut kind) = (None, None);
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let value = it.next().with_context(|| format!("{arg} needs a value"))?;
+        match *arg {
+            "--state" => state = Some(value.parse().map_err(|e| anyhow::anyhow!("--state: {e}"))?),
+            "--kind" => kind = Some(value.parse().map_err(|e| anyhow::anyhow!("--kind: {e}"))?),
+            other => bail!("jobs list: unknown argument `{other}`"),
+        }
+    }
+    Ok(Command::JobsList { state, kind })
+}
+
 fn parse_add_signup(args: &[&str]) -> anyhow::Result<Command> {
     let (mut name, mut slug, mut email) = (None, None, None);
     let (mut tier, mut region) = ("starter".to_owned(), "nbg1".to_owned());
@@ -145,6 +177,54 @@ fn parse_add_signup(args: &[&str]) -> anyhow::Result<Command> {
         tier,
         region,
     })
+}
+
+/// The actor of audit rows written from the command line.
+fn cli_actor() -> crate::audit::Actor {
+    crate::audit::Actor {
+        user_id: None,
+        email: "system:cli".to_owned(),
+        ip: None,
+        user_agent: None,
+    }
+}
+
+/// `nest jobs list` output: one line per job, failed ones with their step and error.
+pub fn jobs_table(page: &app::models::JobPage) -> String {
+    use std::fmt::Write;
+    let mut out = format!(
+        "{:>8}  {:<16} {:<10} {:<20} {:>8}  {}\n",
+        "ID", "KIND", "STATE", "ORGANIZATION", "ATTEMPTS", "QUEUED"
+    );
+    for j in &page.rows {
+        let org = j.organization.as_ref().map_or("-", |o| o.slug.as_str());
+        let _ = writeln!(
+            out,
+            "{:>8}  {:<16} {:<10} {:<20} {:>8}  {}",
+            j.id,
+            j.kind.as_str(),
+            j.state.as_str(),
+            org,
+            format!("{}/{}", j.attempts, j.max_attempts),
+            j.created_at.format("%Y-%m-%d %H:%M:%S")
+        );
+        if j.state == app::models::JobState::Failed {
+            let step = j
+                .progress
+                .failed_step()
+                .map(|s| format!("{}: ", s.step.label()))
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "          failed: {step}{}",
+                j.last_error.as_deref().unwrap_or("no error recorded")
+            );
+        }
+    }
+    if page.rows.is_empty() {
+        out.push_str("no jobs\n");
+    }
+    out
 }
 
 /// Reads the new admin's password: prompted twice without echo on a terminal, else one line.
@@ -230,12 +310,7 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                     base_domain: config.caddy.base_domain.clone(),
                 },
             };
-            let actor = crate::audit::Actor {
-                user_id: None,
-                email: "system:cli".to_owned(),
-                ip: None,
-                user_agent: None,
-            };
+            let actor = cli_actor();
             let org = organizations
                 .create(
                     &actor,
@@ -254,6 +329,49 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 "signup {} ({}) is waiting for approval on /waitlist",
                 org.id, org.slug
             );
+        }
+        Command::JobsList { state, kind } => {
+            let db = db::connect(&config.database).await?;
+            db::migrate_up(&db).await?;
+            let page = crate::jobs::queries::list(
+                &db,
+                &app::models::JobQuery {
+                    kind,
+                    state,
+                    ..Default::default()
+                },
+            )
+            .await?;
+            print!("{}", jobs_table(&page));
+        }
+        Command::JobsRetry(id) => {
+            let db = db::connect(&config.database).await?;
+            db::migrate_up(&db).await?;
+            let clock = crate::clock::Clock::system();
+            let events = crate::events::Events::default();
+            let routing = crate::routing::RoutingService {
+                db: db.clone(),
+                clock: clock.clone(),
+                caddy: None,
+                base_domain: config.caddy.base_domain.clone(),
+            };
+            let service = crate::jobs::service::JobService {
+                db: db.clone(),
+                clock: clock.clone(),
+                events: events.clone(),
+                organizations: crate::organizations::OrganizationService {
+                    db,
+                    clock,
+                    base_domain: config.caddy.base_domain.clone(),
+                    events,
+                    routing,
+                },
+            };
+            service
+                .retry(&cli_actor(), id)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("job {id} is queued again; a running `nest serve` picks it up within NEST_JOB_INTERVAL_SECS");
         }
         Command::ResealSecrets => {
             let db = db::connect(&config.database).await?;
@@ -440,6 +558,21 @@ mod tests {
             .to_string();
         assert!(e.contains("--slug"), "{e}");
         assert!(parse(&args("add-signup --name")).is_err());
+    }
+
+    #[test]
+    fn the_jobs_commands_parse_and_refuse_bad_values() {
+        assert_eq!(
+            parse(&args("jobs list --state failed")).unwrap(),
+            Command::JobsList {
+                state: Some(app::models::JobState::Failed),
+                kind: None
+            }
+        );
+        assert_eq!(parse(&args("jobs retry 42")).unwrap(), Command::JobsRetry(42));
+        assert!(parse(&args("jobs retry x")).is_err());
+        assert!(parse(&args("jobs list --state nope")).is_err());
+        assert!(parse(&args("jobs list --state")).is_err());
     }
 
     #[test]

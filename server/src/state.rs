@@ -308,6 +308,16 @@ impl App {
         }
     }
 
+    /// The job queue's admin service (`/jobs`, `nest jobs`).
+    pub fn jobs(&self) -> crate::jobs::service::JobService {
+        crate::jobs::service::JobService {
+            db: self.db.clone(),
+            clock: self.clock.clone(),
+            events: self.events.clone(),
+            organizations: self.organizations(),
+        }
+    }
+
     /// The services the `#[server]` functions call, provided to Leptos as context.
     pub fn backend(&self) -> Backend {
         Backend {
@@ -328,6 +338,7 @@ impl App {
             vpses: Arc::new(crate::vpses::VpsService {
                 db: self.db.clone(),
             }),
+            jobs: Arc::new(self.jobs()),
         }
     }
 }

@@ -45,6 +45,8 @@ const PROTECTED: &[(&str, &[(&str, &str)])] = &[
     ("/api/cloud_mode", &[]),
     ("/api/live_seq", &[]),
     ("/api/list_vpses", &[("query[include_deleted]", "false")]),
+    ("/api/list_jobs", &[("query[organization]", "")]),
+    ("/api/retry_job", &[("id", "1")]),
     ("/api/logout", &[]),
     ("/api/list_admins", &[]),
     (

@@ -34,6 +34,11 @@ const NAV: &[NavItem] = &[
         superadmin_only: false,
     },
     NavItem {
+        href: "/jobs",
+        label: "Jobs",
+        superadmin_only: false,
+    },
+    NavItem {
         href: "/waitlist",
         label: "Waitlist",
         superadmin_only: false,

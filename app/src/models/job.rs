@@ -215,9 +215,9 @@ pub struct JobQuery {
     /// Only jobs of the organization with this slug.
     #[serde(default)]
     pub organization: Option<String>,
-    /// Jobs older than this id (cursor).
+    /// Cursor: only jobs older than this id (the page after it).
     #[serde(default)]
-    pub before: Option<i64>,
+    pub after: Option<i64>,
 }
 
 /// One page of `/jobs`.

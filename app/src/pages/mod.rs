@@ -3,6 +3,7 @@
 pub mod admins;
 pub mod audit;
 pub mod home;
+pub mod jobs;
 pub mod login;
 pub mod not_found;
 pub mod organizations;

@@ -36,6 +36,7 @@ pub mod handler;
 pub mod housekeeping;
 pub mod queries;
 pub mod scheduler;
+pub mod service;
 pub mod supervise;
 pub mod worker;
 

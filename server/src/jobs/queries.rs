@@ -58,8 +58,8 @@ pub async fn list<C: ConnectionTrait>(db: &C, query: &JobQuery) -> Result<JobPag
             }
         }
     }
-    if let Some(before) = query.before {
-        select = select.filter(jobs::Column::Id.lt(before));
+    if let Some(after) = query.after {
+        select = select.filter(jobs::Column::Id.lt(after));
     }
     let mut rows = select
         .order_by_desc(jobs::Column::Id)
@@ -97,4 +97,39 @@ pub async fn list<C: ConnectionTrait>(db: &C, query: &JobQuery) -> Result<JobPag
         })
         .collect();
     Ok(JobPage { rows, next })
+}
+
+/// How many jobs wait and run, fleet-wide (`/healthz`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct QueueDepth {
+    /// Queued and due now.
+    pub due: u64,
+    /// Queued for later (retry backoff).
+    pub scheduled: u64,
+    /// Claimed by a worker.
+    pub running: u64,
+}
+
+/// The queue's depth at `now`.
+pub async fn depth<C: ConnectionTrait>(db: &C, now: chrono::DateTime<chrono::Utc>) -> Result<QueueDepth> {
+    use app::models::JobState;
+    use sea_orm::PaginatorTrait;
+    let due = jobs::Entity::find()
+        .filter(jobs::Column::State.eq(JobState::Queued))
+        .filter(jobs::Column::RunAfter.lte(now))
+        .count(db)
+        .await?;
+    let queued = jobs::Entity::find()
+        .filter(jobs::Column::State.eq(JobState::Queued))
+        .count(db)
+        .await?;
+    let running = jobs::Entity::find()
+        .filter(jobs::Column::State.eq(JobState::Running))
+        .count(db)
+        .await?;
+    Ok(QueueDepth {
+        due,
+        scheduled: queued.saturating_sub(due),
+        running,
+    })
 }

@@ -73,20 +73,59 @@ pub fn slot_key(name: &str, period: Duration, now: DateTime<Utc>) -> String {
     format!("{name}:{}", now.timestamp().div_euclid(secs))
 }
 
-/// When the scheduler of this process last ticked (for `/healthz`).
+/// When the scheduler of this process started and last ticked (for `/healthz`).
 #[derive(Debug, Clone, Default)]
 pub struct SchedulerHealth {
-    last_tick: Arc<RwLock<Option<DateTime<Utc>>>>,
+    state: Arc<RwLock<TickState>>,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct TickState {
+    started_at: Option<DateTime<Utc>>,
+    last_tick: Option<DateTime<Utc>>,
+}
+
+/// What `/healthz` says about the scheduler.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct SchedulerStatus {
+    /// Whether this process runs a scheduler.
+    pub running: bool,
+    /// Seconds since its last tick (or since it started, before the first).
+    pub last_tick_age_secs: Option<f64>,
+    /// Whether it has not ticked for three ticks: the process is unhealthy.
+    pub stale: bool,
 }
 
 impl SchedulerHealth {
     /// The last tick, if the scheduler ever ticked in this process.
     pub async fn last_tick(&self) -> Option<DateTime<Utc>> {
-        *self.last_tick.read().await
+        self.state.read().await.last_tick
+    }
+
+    /// The scheduler's status at `now`.
+    pub async fn status(&self, now: DateTime<Utc>) -> SchedulerStatus {
+        let state = *self.state.read().await;
+        let Some(since) = state.last_tick.or(state.started_at) else {
+            return SchedulerStatus {
+                running: false,
+                last_tick_age_secs: None,
+                stale: false,
+            };
+        };
+        let age = (now - since).to_std().unwrap_or(Duration::ZERO);
+        SchedulerStatus {
+            running: true,
+            last_tick_age_secs: Some((age.as_secs_f64() * 10.0).round() / 10.0),
+            stale: age > TICK * 3,
+        }
+    }
+
+    async fn started(&self, at: DateTime<Utc>) {
+        self.state.write().await.started_at = Some(at);
     }
 
     async fn ticked(&self, at: DateTime<Utc>) {
-        *self.last_tick.write().await = Some(at);
+        self.state.write().await.last_tick = Some(at);
     }
 }
 
@@ -131,6 +170,7 @@ impl Scheduler {
 
     /// Ticks every [`TICK`] until the process ends; a failed tick is logged and retried.
     pub async fn run(self) -> anyhow::Result<()> {
+        self.health.started(self.clock.now()).await;
         let mut interval = tokio::time::interval(TICK);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
