@@ -205,10 +205,18 @@ pub struct Backend {
 #[async_trait::async_trait]
 pub trait JobsBackend: Send + Sync {
     /// A page of jobs, newest first.
-    async fn list(&self, query: crate::models::JobQuery) -> Result<crate::models::JobPage, AppError>;
+    async fn list(
+        &self,
+        query: crate::models::JobQuery,
+    ) -> Result<crate::models::JobPage, AppError>;
     /// Queues a failed job again (an organization's job through its `Retry` transition),
     /// with an audit row.
-    async fn retry(&self, actor: &AdminIdentity, req: &RequestInfo, id: i64) -> Result<(), AppError>;
+    async fn retry(
+        &self,
+        actor: &AdminIdentity,
+        req: &RequestInfo,
+        id: i64,
+    ) -> Result<(), AppError>;
 }
 
 /// VPS instance queries (`/vpses`).

@@ -371,7 +371,9 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 .retry(&cli_actor(), id)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
-            println!("job {id} is queued again; a running `nest serve` picks it up within NEST_JOB_INTERVAL_SECS");
+            println!(
+                "job {id} is queued again; a running `nest serve` picks it up within NEST_JOB_INTERVAL_SECS"
+            );
         }
         Command::ResealSecrets => {
             let db = db::connect(&config.database).await?;
@@ -569,7 +571,10 @@ mod tests {
                 kind: None
             }
         );
-        assert_eq!(parse(&args("jobs retry 42")).unwrap(), Command::JobsRetry(42));
+        assert_eq!(
+            parse(&args("jobs retry 42")).unwrap(),
+            Command::JobsRetry(42)
+        );
         assert!(parse(&args("jobs retry x")).is_err());
         assert!(parse(&args("jobs list --state nope")).is_err());
         assert!(parse(&args("jobs list --state")).is_err());

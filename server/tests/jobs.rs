@@ -94,9 +94,7 @@ impl Handler for TestHandler {
                 match behaviour {
                     Behaviour::Succeed => Ok(()),
                     Behaviour::Panic => panic!("boom in a test job"),
-                    Behaviour::FailRetryable => {
-                        Err(JobFailure::transient(None, "try again later"))
-                    }
+                    Behaviour::FailRetryable => Err(JobFailure::transient(None, "try again later")),
                     Behaviour::Hang => {
                         tokio::time::sleep(Duration::from_secs(3600)).await;
                         Ok(())
@@ -129,7 +127,12 @@ fn config() -> QueueConfig {
     }
 }
 
-fn worker(db: &DatabaseConnection, clock: &Clock, config: QueueConfig, handler: Arc<TestHandler>) -> Worker {
+fn worker(
+    db: &DatabaseConnection,
+    clock: &Clock,
+    config: QueueConfig,
+    handler: Arc<TestHandler>,
+) -> Worker {
     Worker {
         db: db.clone(),
         clock: clock.clone(),
@@ -183,7 +186,10 @@ async fn a_stale_or_missing_lease_token_renews_records_and_completes_nothing(
     let stale = first.claim().await.unwrap().unwrap();
     let stale_token = reload(db, job.id).await.lease_token.unwrap();
     assert!(first.renew(job.id, &stale_token).await.unwrap());
-    assert!(!first.renew(job.id, "").await.unwrap(), "an empty token renews nothing");
+    assert!(
+        !first.renew(job.id, "").await.unwrap(),
+        "an empty token renews nothing"
+    );
     assert!(!first.renew(job.id, "0123456789abcdef").await.unwrap());
 
     // The lease lapses; a second worker (in the same process) takes the job over.
@@ -225,7 +231,11 @@ async fn a_panic_inside_a_job_is_a_failed_attempt_with_its_log_line(db: &Databas
     assert_eq!(after.state, JobState::Queued, "retried after backoff");
     assert_eq!(after.attempts, 1);
     assert!(
-        after.last_error.as_deref().unwrap().contains("panicked: boom in a test job"),
+        after
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("panicked: boom in a test job"),
         "{after:?}"
     );
     let lines = logged(&format!("job.id={}", job.id));
@@ -245,9 +255,7 @@ async fn a_panic_inside_a_job_is_a_failed_attempt_with_its_log_line(db: &Databas
     assert_eq!(handler.runs.load(Ordering::SeqCst), 2);
 }
 
-async fn lapsed_takeovers_count_as_attempts_and_end_failed_at_the_maximum(
-    db: &DatabaseConnection,
-) {
+async fn lapsed_takeovers_count_as_attempts_and_end_failed_at_the_maximum(db: &DatabaseConnection) {
     let clock = Clock::system();
     let handler = TestHandler::new(Behaviour::Succeed);
     let w = worker(db, &clock, config(), handler.clone());
@@ -263,7 +271,12 @@ async fn lapsed_takeovers_count_as_attempts_and_end_failed_at_the_maximum(
     assert!(w.claim().await.unwrap().is_none());
     let after = reload(db, job.id).await;
     assert_eq!(after.state, JobState::Failed);
-    assert!(after.last_error.unwrap().contains("all 2 attempts are used"));
+    assert!(
+        after
+            .last_error
+            .unwrap()
+            .contains("all 2 attempts are used")
+    );
     assert_eq!(handler.runs.load(Ordering::SeqCst), 0);
     assert_eq!(handler.failed_hooks.load(Ordering::SeqCst), 1);
 }
@@ -305,8 +318,15 @@ async fn retryable_failures_wait_for_their_backoff(db: &DatabaseConnection) {
     assert_eq!(after.state, JobState::Queued);
     let wait = after.run_after - clock.now();
     assert!((7..=13).contains(&wait.num_seconds()), "{wait}");
-    assert_eq!(after.progress.failed_step().map(|s| s.step), Some(JobStep::Secrets));
-    assert_eq!(w.run_until_idle().await.unwrap(), 0, "not before its backoff");
+    assert_eq!(
+        after.progress.failed_step().map(|s| s.step),
+        Some(JobStep::Secrets)
+    );
+    assert_eq!(
+        w.run_until_idle().await.unwrap(),
+        0,
+        "not before its backoff"
+    );
     *handler.behaviour.lock().unwrap() = Behaviour::Succeed;
     clock.advance(chrono::Duration::seconds(15));
     assert_eq!(w.run_until_idle().await.unwrap(), 1);
@@ -379,11 +399,16 @@ async fn healthz_reports_the_scheduler_and_the_queue(db: &DatabaseConnection) {
         .unwrap();
     assert_eq!(body["status"], "ok", "{body}");
     assert_eq!(body["scheduler"]["running"], true, "{body}");
-    assert!(body["queue"]["due"].as_u64().unwrap() >= 1, "the first tick queued its tasks: {body}");
+    assert!(
+        body["queue"]["due"].as_u64().unwrap() >= 1,
+        "the first tick queued its tasks: {body}"
+    );
     running.abort();
     // Three periods without a tick: the process is unhealthy.
     server.clock.advance(chrono::Duration::seconds(16));
-    let reply = reqwest::get(format!("{}/healthz", server.base)).await.unwrap();
+    let reply = reqwest::get(format!("{}/healthz", server.base))
+        .await
+        .unwrap();
     assert_eq!(reply.status(), 503);
     let body: serde_json::Value = reply.json().await.unwrap();
     assert_eq!(body["scheduler"]["stale"], true, "{body}");
@@ -404,7 +429,10 @@ async fn a_failed_job_is_listed_and_retried_from_jobs_with_an_audit_row(db: &Dat
     let page: app::models::JobPage = serde_json::from_value(listed.body.clone()).unwrap();
     assert_eq!(page.rows.len(), 1);
     assert_eq!(page.rows[0].id, job.id);
-    assert_eq!(page.rows[0].last_error.as_deref(), Some("Generate secrets: try again later"));
+    assert_eq!(
+        page.rows[0].last_error.as_deref(),
+        Some("Generate secrets: try again later")
+    );
 
     let id = job.id.to_string();
     let retried = admin.call("retry_job", &[("id", &id)]).await;
@@ -447,7 +475,9 @@ on_both_databases!(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_that_cannot_renew_for_a_whole_lease_period_stops_its_job() {
     logs();
-    let t = support::TestDb::migrated(support::Engine::Sqlite).await.unwrap();
+    let t = support::TestDb::migrated(support::Engine::Sqlite)
+        .await
+        .unwrap();
     let clock = Clock::system();
     let own = server::db::connect(&t.url).await.unwrap();
     let handler = TestHandler::new(Behaviour::Hang);
@@ -469,7 +499,9 @@ async fn a_worker_that_cannot_renew_for_a_whole_lease_period_stops_its_job() {
         .unwrap();
     let lines = logged(&format!("job.id={}", job.id));
     assert!(
-        lines.iter().any(|l| l.contains("could not renew the lease for a whole lease period")),
+        lines
+            .iter()
+            .any(|l| l.contains("could not renew the lease for a whole lease period")),
         "{lines:#?}"
     );
     t.cleanup().await;

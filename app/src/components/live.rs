@@ -14,6 +14,9 @@ pub struct Live {
     /// Bumped only when a VPS changed (the `/vpses` list keys on this, so it is not redrawn
     /// for unrelated changes while someone clicks in it).
     pub vps_tick: RwSignal<u64>,
+    /// Bumped when a job changed (`/jobs` keys on this, and on `tick`); job changes alone do
+    /// not bump `tick`, so Nest's periodic tasks never make other pages refetch.
+    pub job_tick: RwSignal<u64>,
     /// The last change received (to let a page ignore changes about other things).
     pub last: RwSignal<Option<Change>>,
     /// Whether the channel is open.
@@ -25,6 +28,7 @@ impl Live {
         Self {
             tick: RwSignal::new(0),
             vps_tick: RwSignal::new(0),
+            job_tick: RwSignal::new(0),
             last: RwSignal::new(None),
             connected: RwSignal::new(false),
         }
@@ -75,28 +79,45 @@ fn connect(live: Live, since: u64) {
     // channel (a reactive value would be disposed when that effect re-runs).
     let pending = std::rc::Rc::new(std::cell::Cell::new(false));
     let vps_changed = std::rc::Rc::new(std::cell::Cell::new(false));
+    let job_changed = std::rc::Rc::new(std::cell::Cell::new(false));
+    let other_changed = std::rc::Rc::new(std::cell::Cell::new(false));
     let on_change =
         Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |ev: web_sys::MessageEvent| {
             let change = ev
                 .data()
                 .as_string()
                 .and_then(|text| serde_json::from_str::<Change>(&text).ok());
-            // A change Nest could not describe (e.g. "resync") may concern VPSes too.
-            if !matches!(change, Some(Change::Organization(_) | Change::Job(_))) {
-                vps_changed.set(true);
+            match change {
+                Some(Change::Job(_)) => job_changed.set(true),
+                Some(Change::Organization(_)) => other_changed.set(true),
+                // A VPS, or a change Nest could not describe (e.g. "resync"): everything.
+                Some(Change::Vps(_)) | None => {
+                    vps_changed.set(true);
+                    other_changed.set(true);
+                    if change.is_none() {
+                        job_changed.set(true);
+                    }
+                }
             }
             live.last.set(change);
             if !pending.get() {
                 pending.set(true);
                 let pending = pending.clone();
                 let vps_changed = vps_changed.clone();
+                let job_changed = job_changed.clone();
+                let other_changed = other_changed.clone();
                 set_timeout(
                     move || {
                         pending.set(false);
                         if vps_changed.replace(false) {
                             live.vps_tick.update(|t| *t += 1);
                         }
-                        live.tick.update(|t| *t += 1);
+                        if job_changed.replace(false) {
+                            live.job_tick.update(|t| *t += 1);
+                        }
+                        if other_changed.replace(false) {
+                            live.tick.update(|t| *t += 1);
+                        }
                     },
                     std::time::Duration::from_millis(250),
                 );

@@ -274,7 +274,7 @@ mod tests {
         let bad =
             serde_json::json!({"kind": "resize", "organization_id": 1, "server_type": "CX 32"});
         assert!(serde_json::from_value::<JobPayload>(bad).is_err());
-        let extra = serde_json::json!({"kind": "session_purge", "org": 1});
+        let extra = serde_json::json!({"kind": "create", "organization_id": 1, "org": 1});
         assert!(serde_json::from_value::<JobPayload>(extra).is_err());
     }
 

@@ -50,8 +50,15 @@ pub fn JobsPage() -> impl IntoView {
     let live = crate::components::live::use_live();
     let version = RwSignal::new(0u32);
     let page = Resource::new(
-        move || (query_from(&params.get()), live.tick.get(), version.get()),
-        |(query, _, _)| list_jobs(query),
+        move || {
+            (
+                query_from(&params.get()),
+                live.job_tick.get(),
+                live.tick.get(),
+                version.get(),
+            )
+        },
+        |(query, ..)| list_jobs(query),
     );
     let retry = Action::new(|id: &i64| retry_job(*id));
     let retry_error = RwSignal::new(None::<(i64, String)>);

@@ -111,7 +111,10 @@ pub struct QueueDepth {
 }
 
 /// The queue's depth at `now`.
-pub async fn depth<C: ConnectionTrait>(db: &C, now: chrono::DateTime<chrono::Utc>) -> Result<QueueDepth> {
+pub async fn depth<C: ConnectionTrait>(
+    db: &C,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<QueueDepth> {
     use app::models::JobState;
     use sea_orm::PaginatorTrait;
     let due = jobs::Entity::find()

@@ -88,7 +88,12 @@ impl JobService {
 
     /// An organization's failed job is retried through the lifecycle: only the latest job of
     /// an organization in `error` can be, and the organization leaves `error` with it.
-    async fn retry_organization_job(&self, actor: &Actor, job: &jobs::Model, org_id: i64) -> Result<()> {
+    async fn retry_organization_job(
+        &self,
+        actor: &Actor,
+        job: &jobs::Model,
+        org_id: i64,
+    ) -> Result<()> {
         let org = organizations::Entity::find_by_id(org_id)
             .one(&self.db)
             .await?
@@ -111,7 +116,12 @@ impl JobService {
             )));
         }
         self.organizations
-            .apply(actor, org_id, OrgEvent::Retry(job.kind), EventArgs::default())
+            .apply(
+                actor,
+                org_id,
+                OrgEvent::Retry(job.kind),
+                EventArgs::default(),
+            )
             .await?;
         self.events.publish(Change::Job(job.id));
         Ok(())

@@ -11,7 +11,7 @@ use tokio::task::JoinHandle;
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
 /// Aborts a task when dropped.
-struct AbortOnDrop(tokio::task::AbortHandle);
+pub(crate) struct AbortOnDrop(pub(crate) tokio::task::AbortHandle);
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {

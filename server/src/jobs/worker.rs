@@ -377,6 +377,8 @@ impl Worker {
             Some(handler) => {
                 let running = attempt.clone();
                 let mut task = tokio::spawn(async move { handler.run(&running).await });
+                // If this attempt is dropped (shutdown), the job's own task stops with it.
+                let _guard = super::supervise::AbortOnDrop(task.abort_handle());
                 let timeout = tokio::time::sleep(self.config.attempt_timeout);
                 tokio::select! {
                     joined = &mut task => Some(match joined {
