@@ -316,10 +316,10 @@ impl Worker {
             Some(token) => update.filter(jobs::Column::LeaseToken.eq(token.as_str())),
             None => update.filter(jobs::Column::LeaseToken.is_null()),
         };
-        if update.exec(&txn).await?.rows_affected == 1 {
-            if let Some(handler) = self.registry.get(job.kind) {
-                handler.failed(&txn, job, &message).await?;
-            }
+        if update.exec(&txn).await?.rows_affected == 1
+            && let Some(handler) = self.registry.get(job.kind)
+        {
+            handler.failed(&txn, job, &message).await?;
         }
         txn.commit().await?;
         crate::metrics::job_finished(job.kind.as_str(), "failed", 0.0);
@@ -504,10 +504,10 @@ impl Worker {
             .col_expr(jobs::Column::FinishedAt, Expr::value(Some(now)))
             .exec(&txn)
             .await?;
-        if updated.rows_affected == 1 {
-            if let Some(handler) = self.registry.get(job.kind) {
-                handler.failed(&txn, job, &message).await?;
-            }
+        if updated.rows_affected == 1
+            && let Some(handler) = self.registry.get(job.kind)
+        {
+            handler.failed(&txn, job, &message).await?;
         }
         txn.commit().await?;
         crate::metrics::job_finished(job.kind.as_str(), "failed", took);
