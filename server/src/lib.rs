@@ -15,6 +15,7 @@ pub mod error;
 pub mod events;
 pub mod hetzner;
 pub mod http;
+pub mod metrics;
 pub mod organizations;
 pub mod provisioning;
 pub mod routing;
