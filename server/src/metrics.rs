@@ -38,7 +38,8 @@ pub enum MetricsError {
 const REQUEST_BUCKETS: &[f64] = &[
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 ];
-/// Bucket upper bounds (seconds) for jobs and their steps, which run for minutes.
+/// Bucket upper bounds (seconds) for jobs and their steps, which run for minutes (claims are
+/// quick: they use [`REQUEST_BUCKETS`]).
 const JOB_BUCKETS: &[f64] = &[
     0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0,
 ];
@@ -53,7 +54,16 @@ pub fn install() -> Result<PrometheusHandle, MetricsError> {
             let handle = PrometheusBuilder::new()
                 .set_buckets(REQUEST_BUCKETS)
                 .and_then(|b| {
-                    b.set_buckets_for_metric(Matcher::Prefix("nest_job".into()), JOB_BUCKETS)
+                    b.set_buckets_for_metric(
+                        Matcher::Full("nest_job_duration_seconds".into()),
+                        JOB_BUCKETS,
+                    )
+                })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full("nest_job_step_duration_seconds".into()),
+                        JOB_BUCKETS,
+                    )
                 })
                 .and_then(PrometheusBuilder::install_recorder)
                 .map_err(|e| e.to_string())?;
