@@ -180,10 +180,23 @@ async fn metrics_are_served_on_their_own_listener_and_never_on_the_dashboard_s_p
     let metrics = format!("127.0.0.1:{}", free_port());
     let serving = start_serving(&dir, &[("NEST_METRICS_ADDR", metrics.clone())]).await;
 
-    let health = reqwest::get(format!("{}/healthz", serving.base))
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let health = client
+        .get(format!("{}/healthz", serving.base))
+        .send()
         .await
         .unwrap();
     assert_eq!(health.status(), 200);
+    // A page with an id in its path (sent to /setup: no admin yet).
+    let page = client
+        .get(format!("{}/organizations/4242", serving.base))
+        .send()
+        .await
+        .unwrap();
+    assert!(page.status().is_redirection(), "{page:?}");
 
     let scraped = reqwest::get(format!("http://{metrics}/metrics"))
         .await
@@ -200,11 +213,13 @@ async fn metrics_are_served_on_their_own_listener_and_never_on_the_dashboard_s_p
         ),
         "{text}"
     );
+    // Routes are labelled by their template, never by the raw path.
+    assert!(
+        text.contains("route=\"/organizations/{id}\",method=\"GET\",status=\"303\""),
+        "{text}"
+    );
+    assert!(!text.contains("4242"), "{text}");
 
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
     let on_dashboard = client
         .get(format!("{}/metrics", serving.base))
         .send()
