@@ -347,6 +347,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_statements_use_the_documented_channel_and_sequence_names() {
+        assert!(NOTIFY_CHANGE_SQL.contains(&format!("pg_notify('{CHANGES_CHANNEL}'")));
+        assert!(NOTIFY_CHANGE_SQL.contains(&format!("nextval('{CHANGE_SEQUENCE}')")));
+        assert!(NOTIFY_JOBS_SQL.contains(&format!("pg_notify('{JOBS_CHANNEL}'")));
+        assert!(CREATE_SEQUENCE_SQL.ends_with(CHANGE_SEQUENCE));
+        assert!(READ_SEQUENCE_SQL.ends_with(CHANGE_SEQUENCE));
+    }
+
+    #[test]
     fn in_process_publishing_counts_and_delivers() {
         let events = Events::default();
         let mut rx = events.subscribe();

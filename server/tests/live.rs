@@ -176,7 +176,8 @@ async fn create_org(server: &support::TestServer, db: &DatabaseConnection, slug:
 
 /// Two replicas (two `App`s, each with its own pool) on one PostgreSQL database: a change made
 /// through A reaches a page connected to B; `since` from A's count means the same on B; a
-/// session started on A is valid on B; B's listener survives losing its connection.
+/// session started on A is valid on B; B's listener survives losing its connection; a job
+/// queued through A wakes B's engine.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_on_one_postgres_database_share_live_updates_and_sessions() {
     let Some(t) = support::TestDb::migrated(support::Engine::Postgres).await else {
@@ -239,6 +240,13 @@ async fn replicas_on_one_postgres_database_share_live_updates_and_sessions() {
         &format!("{{\"kind\":\"organization\",\"id\":{second}}}"),
     )
     .await;
+
+    // A job queued through A wakes B's engine at once.
+    use futures::FutureExt;
+    let _ = b.app.events.jobs_queued().now_or_never(); // a wake-up left from the reconnection
+    a.app.events.wake_jobs();
+    let woke = tokio::time::timeout(Duration::from_secs(10), b.app.events.jobs_queued()).await;
+    assert!(woke.is_ok(), "B's engine was not woken");
 
     drop(stream);
     db_b.close().await.unwrap();
