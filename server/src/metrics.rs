@@ -78,7 +78,7 @@ fn describe() {
     describe_histogram!(
         "nest_http_request_duration_seconds",
         metrics::Unit::Seconds,
-        "Dashboard HTTP requests, by matched route template, method and status."
+        "Dashboard HTTP requests until the response head (a stream such as /api/events is not timed to its end), by matched route template, method and status."
     );
     describe_counter!(
         "nest_hetzner_requests_total",
