@@ -1,4 +1,4 @@
-//! The `nest` command line: `serve` (the default) and `migrate up|down|status`.
+//! The `nest` command line: `serve` (the default), `migrate up|down|status` and the admin tools.
 
 use anyhow::{Context, bail};
 use tokio::net::TcpListener;
@@ -417,6 +417,8 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
 
 /// Connects, migrates, seeds, then serves until SIGTERM or Ctrl-C.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
+    // Held until the process ends: a second `nest serve` on the same SQLite file is refused.
+    let _sqlite_lock = db::lock_sqlite(&config.database)?;
     let db = db::connect(&config.database).await?;
     db::migrate_up(&db)
         .await
@@ -436,6 +438,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let listener = TcpListener::bind(config.addr)
         .await
         .with_context(|| format!("could not listen on {} (NEST_ADDR)", config.addr))?;
+    if let Some(addr) = config.metrics_addr {
+        let bound = crate::metrics::serve(addr).await?;
+        tracing::info!(metrics.addr = %bound, "Prometheus metrics at /metrics");
+    }
     let app = App::start(config, db.clone()).await?;
     if app.integrations.simulator.is_some() {
         tracing::warn!(

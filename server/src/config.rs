@@ -192,6 +192,8 @@ pub struct Config {
     pub live_reload_port: Option<u16>,
     /// Provisioning: job engine, secrets and the Hetzner simulator.
     pub provisioning: ProvisioningConfig,
+    /// `NEST_METRICS_ADDR`: where Prometheus metrics are served (`GET /metrics`); `None`: off.
+    pub metrics_addr: Option<SocketAddr>,
 }
 
 /// Job engine, secrets-at-rest and simulator settings.
@@ -255,6 +257,7 @@ pub const VARIABLES: &[&str] = &[
     "NEST_SIM_ACTION_DELAY_MS",
     "NEST_SIM_FIRST_IP",
     "NEST_SIM_ADDR",
+    "NEST_METRICS_ADDR",
 ];
 
 impl Config {
@@ -551,8 +554,11 @@ impl Config {
             sim_first_ip,
         };
 
+        let metrics_addr = parse_metrics_addr(get("NEST_METRICS_ADDR"), addr)?;
+
         Ok(Self {
             provisioning,
+            metrics_addr,
             addr,
             data_dir,
             database,
@@ -573,6 +579,32 @@ impl Config {
     pub fn is_https(&self) -> bool {
         self.site_url.scheme() == "https"
     }
+}
+
+/// `NEST_METRICS_ADDR`: a socket address of its own (not the dashboard's), or unset.
+fn parse_metrics_addr(
+    value: Option<String>,
+    dashboard: SocketAddr,
+) -> Result<Option<SocketAddr>, ConfigError> {
+    const VAR: &str = "NEST_METRICS_ADDR";
+    let Some(v) = value else {
+        return Ok(None);
+    };
+    let addr: SocketAddr = v.parse().map_err(|_| {
+        err(
+            VAR,
+            format!("`{v}` is not a socket address such as 127.0.0.1:9464"),
+        )
+    })?;
+    if addr == dashboard {
+        return Err(err(
+            VAR,
+            format!(
+                "`{v}` is the dashboard's own address (NEST_ADDR); metrics need a listener of their own"
+            ),
+        ));
+    }
+    Ok(Some(addr))
 }
 
 fn parse_http_url(var: &'static str, value: &str) -> Result<Url, ConfigError> {
@@ -610,7 +642,24 @@ mod tests {
         assert!(c.hetzner.api_token.is_none());
         assert!(c.stripe.secret_key.is_none());
         assert!(c.caddy.admin_url.is_none());
+        assert!(c.metrics_addr.is_none());
         assert!(!c.is_https());
+    }
+
+    #[test]
+    fn the_metrics_address_is_a_socket_address_of_its_own() {
+        let c = config(&[("NEST_METRICS_ADDR", "127.0.0.1:9464")]).unwrap();
+        assert_eq!(
+            c.metrics_addr,
+            Some(SocketAddr::from(([127, 0, 0, 1], 9464)))
+        );
+        let e = config(&[
+            ("NEST_ADDR", "127.0.0.1:3001"),
+            ("NEST_METRICS_ADDR", "127.0.0.1:3001"),
+        ])
+        .unwrap_err();
+        assert_eq!(e.var, "NEST_METRICS_ADDR");
+        assert!(e.message.contains("the dashboard's own address"), "{e}");
     }
 
     #[test]
@@ -642,6 +691,7 @@ mod tests {
             ),
             ("NEST_LOG", "info,,=[", "is not a valid log filter"),
             ("NEST_LOG_FORMAT", "yaml", "must be `text` or `json`"),
+            ("NEST_METRICS_ADDR", "9464", "is not a socket address"),
             (
                 "HETZNER_SSH_KEY_IDS",
                 "12,abc",

@@ -44,6 +44,47 @@ pub async fn connect(url: &DatabaseUrl) -> anyhow::Result<DatabaseConnection> {
     Ok(db)
 }
 
+/// Holds the lock that makes one `nest serve` the only one on its SQLite file; released when
+/// dropped (or when the process ends, however it ends).
+#[derive(Debug)]
+pub struct SqliteLock {
+    _file: std::fs::File,
+}
+
+/// For a SQLite database file: takes an exclusive lock on `<file>.lock`, refusing with one line
+/// when another process holds it (SQLite is single-process: a second `nest serve` would run a
+/// second job engine and its own live-update channel). `None` for PostgreSQL and `:memory:`.
+pub fn lock_sqlite(url: &DatabaseUrl) -> anyhow::Result<Option<SqliteLock>> {
+    let DatabaseUrl::Sqlite {
+        path: Some(path), ..
+    } = url
+    else {
+        return Ok(None);
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            anyhow::anyhow!("could not create the data directory {}: {e}", dir.display())
+        })?;
+    }
+    let lock_path = format!("{}.lock", path.display());
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| anyhow::anyhow!("could not open the lock file {lock_path}: {e}"))?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(SqliteLock { _file: file })),
+        Err(std::fs::TryLockError::WouldBlock) => Err(anyhow::anyhow!(
+            "another `nest serve` is already using the SQLite database {} (it holds {lock_path}); SQLite is single-process: stop the other one, or use PostgreSQL to run several replicas",
+            path.display()
+        )),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(anyhow::anyhow!("could not lock {lock_path}: {e}"))
+        }
+    }
+}
+
 fn redact(err: &DbErr) -> String {
     let text = err.to_string();
     match (text.find("://"), text.find('@')) {

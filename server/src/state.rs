@@ -144,10 +144,14 @@ impl App {
         clock: Clock,
     ) -> anyhow::Result<Self> {
         let integrations = Integrations::start(&config).await?;
-        Ok(Self::with(config, db, clock, integrations))
+        let events = Events::connect(&db).await?;
+        let mut app = Self::with(config, db, clock, integrations);
+        app.events = events;
+        Ok(app)
     }
 
-    /// Assembles the state from its parts.
+    /// Assembles the state from its parts, with in-process events (see [`Events::connect`] for
+    /// events shared between replicas, which [`App::start`] sets up).
     pub fn with(
         config: Config,
         db: DatabaseConnection,

@@ -324,6 +324,7 @@ impl AdminService {
             )
             .await?;
             txn.commit().await?;
+            crate::metrics::login_failure("rate_limited");
             return Err(limited);
         }
         let user = match typed.parse::<Email>() {
@@ -355,6 +356,7 @@ impl AdminService {
             )
             .await?;
             txn.commit().await?;
+            crate::metrics::login_failure("bad_credentials");
             return Err(Error::Validation {
                 field: "form",
                 message: BAD_CREDENTIALS.to_owned(),

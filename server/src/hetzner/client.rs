@@ -84,9 +84,11 @@ impl HetznerClient {
         self.rate_limit.lock().ok().and_then(|g| *g)
     }
 
+    /// One API call. `endpoint` is `path` as a template (`/servers/{id}`), the metrics label.
     async fn call<T: DeserializeOwned>(
         &self,
         method: Method,
+        endpoint: &'static str,
         path: &str,
         query: &[(&str, String)],
         body: Option<serde_json::Value>,
@@ -95,6 +97,7 @@ impl HetznerClient {
             .base
             .join(path)
             .map_err(|e| HetznerError::Decode(format!("bad path {path}: {e}")))?;
+        let method_label = crate::metrics::method_label(&method);
         let mut request = self
             .http
             .request(method, url)
@@ -115,8 +118,10 @@ impl HetznerClient {
         self.calls.fetch_add(1, Ordering::Relaxed);
         let response = request.send().await.map_err(|e| {
             if e.is_timeout() {
+                crate::metrics::hetzner_request(endpoint, method_label, "timeout");
                 HetznerError::Timeout
             } else {
+                crate::metrics::hetzner_request(endpoint, method_label, "network");
                 HetznerError::Network(e.to_string())
             }
         })?;
@@ -125,6 +130,7 @@ impl HetznerClient {
             *slot = Some(limit);
         }
         let status = response.status();
+        crate::metrics::hetzner_request(endpoint, method_label, status.as_str());
         let bytes = response.bytes().await.map_err(|e| {
             if e.is_timeout() {
                 HetznerError::Timeout
@@ -162,7 +168,13 @@ impl HetznerClient {
     /// `GET /servers?name=…`: the server with this name, if any.
     pub async fn find_server_by_name(&self, name: &str) -> Result<Option<Server>, HetznerError> {
         let found: ServersEnvelope = self
-            .call(Method::GET, "servers", &[("name", name.to_owned())], None)
+            .call(
+                Method::GET,
+                "/servers",
+                "servers",
+                &[("name", name.to_owned())],
+                None,
+            )
             .await?;
         Ok(found.servers.into_iter().find(|s| s.name == name))
     }
@@ -170,7 +182,13 @@ impl HetznerClient {
     /// `GET /servers/{id}`; `None` when Hetzner says `not_found`.
     pub async fn get_server(&self, id: i64) -> Result<Option<Server>, HetznerError> {
         match self
-            .call::<ServerEnvelope>(Method::GET, &format!("servers/{id}"), &[], None)
+            .call::<ServerEnvelope>(
+                Method::GET,
+                "/servers/{id}",
+                &format!("servers/{id}"),
+                &[],
+                None,
+            )
             .await
         {
             Ok(found) => Ok(Some(found.server)),
@@ -182,13 +200,20 @@ impl HetznerClient {
     /// `POST /servers`.
     pub async fn create_server(&self, req: &CreateServer) -> Result<CreatedServer, HetznerError> {
         let body = serde_json::to_value(req).map_err(|e| HetznerError::Decode(e.to_string()))?;
-        self.call(Method::POST, "servers", &[], Some(body)).await
+        self.call(Method::POST, "/servers", "servers", &[], Some(body))
+            .await
     }
 
     /// `DELETE /servers/{id}`; `None` when the server is already gone.
     pub async fn delete_server(&self, id: i64) -> Result<Option<Action>, HetznerError> {
         match self
-            .call::<ActionEnvelope>(Method::DELETE, &format!("servers/{id}"), &[], None)
+            .call::<ActionEnvelope>(
+                Method::DELETE,
+                "/servers/{id}",
+                &format!("servers/{id}"),
+                &[],
+                None,
+            )
             .await
         {
             Ok(found) => Ok(Some(found.action)),
@@ -202,6 +227,7 @@ impl HetznerClient {
         let found: ActionEnvelope = self
             .call(
                 Method::POST,
+                "/servers/{id}/actions/{action}",
                 &format!("servers/{id}/actions/{command}"),
                 &[],
                 None,
@@ -215,6 +241,7 @@ impl HetznerClient {
         let found: ActionEnvelope = self
             .call(
                 Method::POST,
+                "/servers/{id}/actions/{action}",
                 &format!("servers/{id}/actions/change_type"),
                 &[],
                 Some(json!({"server_type": server_type, "upgrade_disk": false})),
@@ -226,7 +253,13 @@ impl HetznerClient {
     /// `GET /actions/{id}`.
     pub async fn get_action(&self, id: i64) -> Result<Action, HetznerError> {
         let found: ActionEnvelope = self
-            .call(Method::GET, &format!("actions/{id}"), &[], None)
+            .call(
+                Method::GET,
+                "/actions/{id}",
+                &format!("actions/{id}"),
+                &[],
+                None,
+            )
             .await?;
         Ok(found.action)
     }

@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use tokio::sync::broadcast::error::RecvError;
 use tower_sessions::Session;
 
+use crate::events::Signal;
 use crate::state::App;
 
 /// `?since=N`: the change count the page was rendered at.
@@ -21,9 +22,10 @@ pub struct Since {
     since: Option<u64>,
 }
 
-/// The handler. 401 without a session, 403 for a user who is not a platform admin. When
-/// changes were published after the page's render (`since` is behind), the stream starts with a
-/// `resync` so the page refetches what it missed.
+/// The handler. 401 without a session, 403 for a user who is not a platform admin. When this
+/// replica's change count differs from `since` (changes were published after the page's render,
+/// on any replica), the stream starts with a `resync` so the page refetches what it missed; see
+/// [`crate::events`] for why that holds across replicas.
 pub async fn events(
     State(app): State<App>,
     Query(since): Query<Since>,
@@ -55,12 +57,12 @@ pub async fn events(
     }));
     let stream = futures::stream::unfold(changes, |mut changes| async move {
         let event = match changes.recv().await {
-            Ok(change) => Event::default()
+            Ok(Signal::Change(change)) => Event::default()
                 .event("change")
                 .json_data(change)
                 .unwrap_or_else(|_| Event::default().event("change").data("{}")),
-            // Too slow to keep up: tell the page to refetch everything.
-            Err(RecvError::Lagged(_)) => Event::default()
+            // Too slow to keep up, or the replica may have missed changes: refetch everything.
+            Ok(Signal::Resync) | Err(RecvError::Lagged(_)) => Event::default()
                 .event("change")
                 .data("{\"kind\":\"resync\"}"),
             Err(RecvError::Closed) => return None,

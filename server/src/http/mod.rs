@@ -41,6 +41,28 @@ async fn api_errors_for_api(
     }
 }
 
+/// Records every request's duration by matched route template (`unmatched` when no route
+/// matched, e.g. static files), method and status (see [`crate::metrics::http_request`]).
+async fn track_metrics(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
+    let method = crate::metrics::method_label(req.method());
+    let started = std::time::Instant::now();
+    let response = next.run(req).await;
+    crate::metrics::http_request(
+        &route,
+        method,
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
+    response
+}
+
 /// Builds the whole application router.
 pub fn router(app: App) -> Router {
     let routes = generate_route_list(app::App);
@@ -77,5 +99,8 @@ pub fn router(app: App) -> Router {
         .layer(from_fn_with_state(app.clone(), security::perimeter))
         .layer(CompressionLayer::new())
         .layer(TraceLayer::new_for_http())
+        // Outermost, so a request's whole time is counted; `Router::layer` runs after routing,
+        // so the matched route template is known here.
+        .layer(axum::middleware::from_fn(track_metrics))
         .with_state(app)
 }

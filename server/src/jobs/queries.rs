@@ -136,3 +136,35 @@ pub async fn depth<C: ConnectionTrait>(
         running,
     })
 }
+
+/// Sets the `nest_jobs{kind,state}` gauge from the table (every replica sees the whole fleet).
+pub async fn record_counts<C: ConnectionTrait>(db: &C) -> Result<()> {
+    use app::models::{JobKind, JobState};
+    use sea_orm::FromQueryResult;
+    #[derive(FromQueryResult)]
+    struct Row {
+        kind: JobKind,
+        state: JobState,
+        count: i64,
+    }
+    let rows = jobs::Entity::find()
+        .select_only()
+        .column(jobs::Column::Kind)
+        .column(jobs::Column::State)
+        .column_as(jobs::Column::Id.count(), "count")
+        .group_by(jobs::Column::Kind)
+        .group_by(jobs::Column::State)
+        .into_model::<Row>()
+        .all(db)
+        .await?;
+    for kind in JobKind::ALL {
+        for state in JobState::ALL {
+            let count = rows
+                .iter()
+                .find(|r| r.kind == *kind && r.state == *state)
+                .map_or(0, |r| u64::try_from(r.count).unwrap_or(0));
+            crate::metrics::jobs_by_state(kind.as_str(), state.as_str(), count);
+        }
+    }
+    Ok(())
+}

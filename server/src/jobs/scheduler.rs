@@ -165,6 +165,9 @@ impl Scheduler {
             self.events.wake_jobs();
         }
         self.health.ticked(now).await;
+        if let Err(e) = super::queries::record_counts(&self.db).await {
+            tracing::debug!(error.detail = %e, "could not count jobs for the metrics");
+        }
         Ok(queued)
     }
 
