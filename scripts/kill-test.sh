@@ -30,7 +30,8 @@ declare -A PIDS=()
 log() { echo "kill-test: $*"; }
 
 cleanup() {
-  for pid in "${PIDS[@]}" ${SIM_PID:-}; do kill -9 "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}" ${SIM_PID:-} ${CREATOR_PID:-}; do kill -9 "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
   psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $DB" >/dev/null 2>&1 || true
   rm -rf "$WORK"
 }
@@ -40,7 +41,8 @@ trap cleanup EXIT
 psql "$PG/postgres" -qc "CREATE DATABASE $DB" >/dev/null
 
 # The simulated cloud outlives every replica.
-NEST_SIM_ADDR="127.0.0.1:$SIM_PORT" NEST_SIM_BOOT_DELAY_MS=200 NEST_SIM_ACTION_DELAY_MS=300 \
+# Servers take a few seconds to build, so that many jobs are in flight whenever a replica dies.
+NEST_SIM_ADDR="127.0.0.1:$SIM_PORT" NEST_SIM_BOOT_DELAY_MS=2000 NEST_SIM_ACTION_DELAY_MS=1000 \
   NEST_SIM_FIRST_IP=127.60.0.2 NEST_LOG=warn "$NEST" simulate-hetzner >"$WORK/sim.log" 2>&1 &
 SIM_PID=$!
 export HETZNER_API_URL="http://127.0.0.1:$SIM_PORT/v1" HETZNER_API_TOKEN=kill-test
@@ -72,15 +74,28 @@ COOKIE=$(curl -fs -D - -o /dev/null -H 'content-type: application/x-www-form-url
   "$BASE/api/login" | awk -F'[ ;]' 'tolower($1)=="set-cookie:" {print $2}' | tail -1)
 [ -n "$COOKIE" ] || { log "could not sign in"; exit 1; }
 TIER=$(psql "$DATABASE_URL" -Atc "SELECT id FROM tiers WHERE code = 'starter'")
-log "creating $ORGS organizations"
-for n in $(seq 1 "$ORGS"); do
-  port=${PORTS[$(( n % 3 ))]}
-  curl -fs -o /dev/null -H "cookie: $COOKIE" -H 'content-type: application/x-www-form-urlencoded' \
-    --data-urlencode "name=Chaos $n" --data-urlencode "slug=chaos-$n" \
-    --data-urlencode "owner_email=owner@chaos-$n.test" --data-urlencode "tier_id=$TIER" \
-    --data-urlencode "region=nbg1" "http://127.0.0.1:$port/api/create_organization" \
-    || { log "creating chaos-$n failed"; exit 1; }
-done
+# Organizations are created (in the background, while the chaos runs) through any replica
+# that answers: a request to a replica being killed is retried on the next one.
+create_all() {
+  for n in $(seq 1 "$ORGS"); do
+    for try in $(seq 0 30); do
+      port=${PORTS[$(( (n + try) % 3 ))]}
+      if curl -fs -o /dev/null -H "cookie: $COOKIE" -H 'content-type: application/x-www-form-urlencoded' \
+        --data-urlencode "name=Chaos $n" --data-urlencode "slug=chaos-$n" \
+        --data-urlencode "owner_email=owner@chaos-$n.test" --data-urlencode "tier_id=$TIER" \
+        --data-urlencode "region=nbg1" "http://127.0.0.1:$port/api/create_organization"; then
+        break
+      fi
+      # The request may have committed before its replica died: then the slug is taken.
+      [ "$(psql "$DATABASE_URL" -Atc "SELECT count(*) FROM organizations WHERE slug = 'chaos-$n'")" = 1 ] && break
+      sleep 0.3
+    done
+  done
+  echo "kill-test: all $ORGS organizations created"
+}
+log "creating $ORGS organizations while replicas are killed"
+create_all &
+CREATOR_PID=$!
 
 # Chaos: SIGKILL a random replica at a random moment, restart it a moment later.
 kills=0
@@ -94,6 +109,7 @@ while [ "$(date +%s)" -lt "$end" ]; do
   sleep "$(( RANDOM % 3 )).$(( RANDOM % 10 ))"
   start_replica "$i"
 done
+wait "$CREATOR_PID"
 log "chaos over after $kills kills; waiting for the queue to drain"
 
 active=0

@@ -1,7 +1,11 @@
-//! Job-queue throughput: no-op jobs claimed, run and completed by 8 workers at once (each its
-//! own worker name, one job at a time, as 8 processes would), on SQLite and PostgreSQL.
-//! What is measured is the queue itself: the claim (with its lease token), the progress-free
-//! run, and the completing update.
+//! Job-queue throughput: jobs claimed, run and completed by 8 workers at once (each its own
+//! worker name, one job at a time, as 8 processes would), on SQLite and PostgreSQL.
+//!
+//! - **no-op**: periodic-kind jobs whose handler does nothing — the queue itself: the claim
+//!   (with its lease token), the run, the completing update.
+//! - **skipped redeploys**: one `redeploy` job for each of 500 `pending` organizations (each
+//!   with its own queue key); the provisioning handler reads the organization and skips. This
+//!   workload ran unchanged on the engine before the queue (commit 4d6e8ae), for comparison.
 //!
 //! `cargo bench -p server --bench queue` (release profile).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -13,11 +17,14 @@ use std::time::{Duration, Instant};
 
 use app::models::{JobKind, JobPayload, JobState};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use server::audit::Actor;
 use server::clock::Clock;
 use server::entities::jobs;
 use server::jobs::{Attempt, Handler, JobFailure, NewJob, Outcome, QueueConfig, Registry, Worker};
+use server::organizations::NewOrganization;
 
 const JOBS: usize = 2_000;
+const ORGS: usize = 500;
 const WORKERS: usize = 8;
 
 /// Does nothing.
@@ -71,7 +78,83 @@ async fn main() {
             took.as_secs_f64(),
             JOBS as f64 / took.as_secs_f64().max(Duration::from_micros(1).as_secs_f64())
         );
+        skipped_redeploys(engine, &url, &db).await;
         db.close().await.unwrap();
     })
     .await;
+}
+
+/// 500 `redeploy` jobs of `pending` organizations, run by 8 provisioning workers.
+async fn skipped_redeploys(
+    engine: &str,
+    url: &server::config::DatabaseUrl,
+    db: &sea_orm::DatabaseConnection,
+) {
+    let _ = url;
+    let config = server::config::Config::from_lookup(|n| match n {
+        "NEST_SECRETS_KEY" => Some("00".repeat(32)),
+        "NEST_SIM_FIRST_IP" => Some("127.202.0.2".to_owned()),
+        _ => None,
+    })
+    .unwrap();
+    let app = server::state::App::start(config, db.clone()).await.unwrap();
+    let starter = server::entities::tiers::Entity::find()
+        .filter(server::entities::tiers::Column::Code.eq("starter"))
+        .one(db)
+        .await
+        .unwrap()
+        .unwrap();
+    let actor = Actor {
+        user_id: None,
+        email: "bench@nest.test".into(),
+        ip: None,
+        user_agent: None,
+    };
+    let now = app.clock.now();
+    for i in 0..ORGS {
+        let org = app
+            .organizations()
+            .create(
+                &actor,
+                NewOrganization {
+                    name: format!("Bench {i}"),
+                    slug: format!("bench-{i}"),
+                    owner_email: format!("o@bench-{i}.test"),
+                    tier_id: starter.id,
+                    region: "nbg1".into(),
+                },
+                false,
+            )
+            .await
+            .unwrap();
+        server::jobs::enqueue(
+            db,
+            NewJob::now(
+                JobPayload::Redeploy {
+                    organization_id: org.id,
+                },
+                now,
+            ),
+            now,
+        )
+        .await
+        .unwrap();
+    }
+    let mut queue = app.queue_config();
+    queue.parallel = 1;
+    let first = app.worker_with(
+        queue,
+        app.registry(app.provisioner(app.provisioning_config())),
+    );
+    let workers: Vec<Worker> = (0..WORKERS).map(|_| first.another()).collect();
+    let started = Instant::now();
+    let runs = futures::future::join_all(workers.iter().map(Worker::run_until_idle)).await;
+    let took = started.elapsed();
+    let ran: usize = runs.into_iter().map(Result::unwrap).sum();
+    assert_eq!(ran, ORGS);
+    println!(
+        "{engine}: {ORGS} skipped redeploys by {WORKERS} workers in {:.2} s: {:.0} jobs/s",
+        took.as_secs_f64(),
+        ORGS as f64 / took.as_secs_f64()
+    );
 }

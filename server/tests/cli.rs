@@ -261,3 +261,53 @@ async fn a_second_nest_serve_on_the_same_sqlite_file_is_refused_with_one_line() 
     drop(again);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn nest_jobs_lists_failed_jobs_with_their_error_and_retries_them() {
+    use sea_orm::{ActiveModelTrait, ActiveValue::Set};
+    let dir = temp_dir("jobs");
+    let empty = nest(&dir, &["jobs", "list"], "");
+    assert!(empty.status.success(), "{empty:?}");
+    let text = String::from_utf8_lossy(&empty.stdout);
+    assert!(text.contains("KIND") && text.contains("no jobs"), "{text}");
+
+    // A failed periodic job, as the queue would have left it.
+    let url =
+        server::config::DatabaseUrl::parse(&format!("sqlite://{}/nest.db", dir.display())).unwrap();
+    let db = server::db::connect(&url).await.unwrap();
+    let now = chrono::Utc::now();
+    let job = server::jobs::enqueue(
+        &db,
+        server::jobs::NewJob::now(app::models::JobPayload::JobPrune, now),
+        now,
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let mut failed: server::entities::jobs::ActiveModel = job.clone().into();
+    failed.state = Set(app::models::JobState::Failed);
+    failed.attempts = Set(5);
+    failed.last_error = Set(Some("database: gone away".into()));
+    failed.finished_at = Set(Some(now));
+    failed.update(&db).await.unwrap();
+    db.close().await.unwrap();
+
+    let listed = nest(&dir, &["jobs", "list", "--state", "failed"], "");
+    let text = String::from_utf8_lossy(&listed.stdout);
+    assert!(
+        text.contains("job_prune") && text.contains("database: gone away"),
+        "{text}"
+    );
+
+    let id = job.id.to_string();
+    let retried = nest(&dir, &["jobs", "retry", &id], "");
+    assert!(retried.status.success(), "{retried:?}");
+    let queued = nest(&dir, &["jobs", "list", "--state", "queued"], "");
+    assert!(String::from_utf8_lossy(&queued.stdout).contains("job_prune"));
+
+    let again = nest(&dir, &["jobs", "retry", &id], "");
+    assert!(!again.status.success());
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert!(err.contains("only a failed job can be retried"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
