@@ -4,6 +4,7 @@ import { defineConfig } from '@playwright/test';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as fs from 'node:fs';
+import * as crypto from 'node:crypto';
 
 const port = Number(process.env.NEST_E2E_PORT ?? 3101);
 const baseURL = `http://127.0.0.1:${port}`;
@@ -15,6 +16,9 @@ const nestBin = process.env.NEST_BIN ?? path.join(targetDir, 'debug', 'nest');
 // tests can run `nest` commands against the server's own database.
 const dataDir = process.env.NEST_E2E_DATA_DIR ?? fs.mkdtempSync(path.join(os.tmpdir(), 'nest-e2e-'));
 process.env.NEST_E2E_DATA_DIR = dataDir;
+// The simulator's control API needs a token: chosen here, given to the server and the specs.
+const simToken = process.env.NEST_E2E_SIM_TOKEN ?? crypto.randomBytes(16).toString('hex');
+process.env.NEST_E2E_SIM_TOKEN = simToken;
 process.env.NEST_E2E_BIN = nestBin;
 
 export default defineConfig({
@@ -61,6 +65,7 @@ export default defineConfig({
       NEST_SIM_FIRST_IP: '127.77.0.2',
       // A fixed port, so the tests can script faults through the simulator's control API.
       NEST_SIM_ADDR: `127.0.0.1:${simPort}`,
+      NEST_SIM_CONTROL_TOKEN: simToken,
       NEST_SMOKE_TIMEOUT_SECS: '4',
     },
   },

@@ -3,19 +3,60 @@
 
 use crate::error::AppError;
 
-/// Only same-site paths are honoured as a post-login destination; anything else goes to `/`.
+/// Only same-origin paths are honoured as a post-login destination; anything else goes to `/`.
+///
+/// The value is judged the way a browser would resolve it: URL parsers drop TAB/CR/LF anywhere
+/// and trim control characters and spaces, treat `\` as `/`, and read a leading `//` as
+/// another host — so `/<TAB>/evil.example` and `/\evil.example` lead off-site. Anything holding a
+/// control character or a backslash, not starting with exactly one `/`, or doing so only once
+/// percent-decoded (`/%2F/evil.example` behind a second decoding), is refused outright.
 pub fn safe_redirect(target: Option<&str>) -> String {
     match target {
-        Some(t)
-            if t.starts_with('/')
-                && !t.starts_with("//")
-                && !t.contains('\\')
-                && !t.starts_with("/login") =>
-        {
-            t.to_owned()
-        }
+        Some(t) if is_same_origin_path(t) && !t.starts_with("/login") => t.to_owned(),
         _ => "/".to_owned(),
     }
+}
+
+fn is_same_origin_path(t: &str) -> bool {
+    let mut value = t.to_owned();
+    // Each decoding round must still be a plain local path (three rounds cover double and
+    // triple encodings; anything still encoded after that is refused).
+    for _ in 0..3 {
+        if value.chars().any(|c| c.is_control() || c == '\\')
+            || !value.starts_with('/')
+            || value.starts_with("//")
+        {
+            return false;
+        }
+        match percent_decode(&value) {
+            Some(decoded) if decoded == value => return true,
+            Some(decoded) => value = decoded,
+            None => return false,
+        }
+    }
+    false
+}
+
+/// Decodes `%XX` escapes; `None` when the result is not UTF-8.
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| char::from(b).to_digit(16);
+        match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
+            (b'%', Some(&h), Some(&l)) if hex(h).is_some() && hex(l).is_some() => {
+                let value = hex(h).unwrap_or_default() * 16 + hex(l).unwrap_or_default();
+                out.push(u8::try_from(value).ok()?);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 /// Full-page navigation (so the server renders the next page with the new session cookie).
@@ -63,19 +104,38 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_same_site_paths_are_honoured_after_login() {
-        assert_eq!(
-            safe_redirect(Some("/audit?action=auth.login")),
-            "/audit?action=auth.login"
-        );
-        for bad in [
-            "https://evil.example",
-            "//evil.example",
-            "/\\evil.example",
-            "evil",
-            "/login?redirect=/x",
-        ] {
-            assert_eq!(safe_redirect(Some(bad)), "/", "{bad}");
+    fn only_paths_a_browser_keeps_on_this_origin_are_honoured_after_login() {
+        let table: &[(&str, &str)] = &[
+            ("/audit?action=auth.login", "/audit?action=auth.login"),
+            ("/organizations/7#jobs", "/organizations/7#jobs"),
+            ("/search?q=a%20b", "/search?q=a%20b"),
+            ("/", "/"),
+            ("https://evil.example", "/"),
+            ("//evil.example", "/"),
+            ("///evil.example", "/"),
+            ("/\\evil.example", "/"),
+            ("\\/evil.example", "/"),
+            ("/\t/evil.example", "/"),
+            ("/\n/evil.example", "/"),
+            ("/\r/evil.example", "/"),
+            ("\t//evil.example", "/"),
+            (" //evil.example", "/"),
+            ("/\u{0}/evil.example", "/"),
+            ("/\u{7f}/evil.example", "/"),
+            ("/%2F/evil.example", "/"),
+            ("/%2f%2fevil.example", "/"),
+            ("/%5Cevil.example", "/"),
+            ("/%09/evil.example", "/"),
+            ("/%252F/evil.example", "/"),
+            ("/%25252F/evil.example", "/"),
+            ("/%ff", "/"),
+            ("evil", "/"),
+            ("javascript:alert(1)", "/"),
+            ("", "/"),
+            ("/login?redirect=/x", "/"),
+        ];
+        for (input, expected) in table {
+            assert_eq!(safe_redirect(Some(input)), *expected, "{input:?}");
         }
         assert_eq!(safe_redirect(None), "/");
     }

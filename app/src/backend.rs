@@ -29,6 +29,11 @@ pub struct RequestInfo {
 #[derive(Clone, Copy, Debug)]
 pub struct ChangeSeq(pub u64);
 
+/// The client's address, put in the request's extensions by the security layer: the peer, or
+/// behind a trusted reverse proxy the rightmost untrusted hop of `X-Forwarded-For`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientIp(pub std::net::IpAddr);
+
 /// The CSP nonce of this response, put in the request's extensions by the security layer.
 #[derive(Clone, Debug)]
 pub struct CspNonce(pub String);
@@ -241,11 +246,19 @@ pub async fn request_info() -> Result<RequestInfo, AppError> {
     use axum::extract::ConnectInfo;
     let session: tower_sessions::Session = leptos_axum::extract()
         .await
-        .map_err(|e| AppError::Internal(format!("session-unavailable: {e}")))?;
-    let ip = leptos_axum::extract::<ConnectInfo<std::net::SocketAddr>>()
-        .await
-        .ok()
-        .map(|c| c.0.ip().to_string());
+        .map_err(|e| {
+            // The detail (a store error) is for the log, never for the browser.
+            let reference = session_error_reference();
+            tracing::error!(error.reference = %reference, error.kind = "session", error.detail = %e, "request failed");
+            AppError::Internal(reference)
+        })?;
+    let ip = match leptos_axum::extract::<axum::Extension<ClientIp>>().await {
+        Ok(client) => Some(client.0.0.to_string()),
+        Err(_) => leptos_axum::extract::<ConnectInfo<std::net::SocketAddr>>()
+            .await
+            .ok()
+            .map(|c| c.0.ip().to_string()),
+    };
     let headers: http::HeaderMap = leptos_axum::extract().await.unwrap_or_default();
     let user_agent = headers
         .get(http::header::USER_AGENT)
@@ -256,6 +269,14 @@ pub async fn request_info() -> Result<RequestInfo, AppError> {
         ip,
         user_agent,
     })
+}
+
+/// A short reference tying a session failure shown to the user to its log line.
+fn session_error_reference() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("S{:08X}", n ^ std::process::id().rotate_left(16))
 }
 
 /// The calling platform admin; `Unauthenticated` without a session, `Forbidden` for a user who

@@ -33,6 +33,15 @@ pub enum AppError {
     /// Too many attempts; try again later.
     #[error("{0}")]
     RateLimited(String),
+    /// The server is at capacity for this; try again after `retry_after_secs` (HTTP 503 with
+    /// `Retry-After`).
+    #[error("{message}")]
+    Unavailable {
+        /// What to tell the person.
+        message: String,
+        /// Suggested wait, in seconds.
+        retry_after_secs: u64,
+    },
     /// Something failed on the server; details are in the server log, not here.
     #[error("something went wrong on the server (reference {0})")]
     Internal(String),

@@ -6,11 +6,13 @@ test.describe.configure({ mode: 'serial' });
 test.setTimeout(150_000);
 
 const SIM = `http://127.0.0.1:${process.env.NEST_E2E_SIM_PORT ?? 3199}/_sim`;
+// The simulator's control API token (set by playwright.config.ts).
+const SIM_HEADERS = { 'x-sim-token': process.env.NEST_E2E_SIM_TOKEN ?? '' };
 
 test('a failed job is shown on /jobs and a retry turns it green live', async ({ page }) => {
   await asSuperadmin(page);
   // The next server's web service fails its smoke test, so the create job fails for good.
-  const fail = await page.request.post(`${SIM}/next-server/services/web?name=nest-jobs-co`);
+  const fail = await page.request.post(`${SIM}/next-server/services/web?name=nest-jobs-co`, { headers: SIM_HEADERS });
   expect(fail.status()).toBe(204);
   await page.goto('/organizations/new');
   await hydrated(page);
@@ -34,7 +36,7 @@ test('a failed job is shown on /jobs and a retry turns it green live', async ({ 
   await expect(row).toContainText('Web :3000/ answered HTTP 500');
 
   // Repair the service, then retry from /jobs (all states, so the row stays in view).
-  const repair = await page.request.post(`${SIM}/servers/${serverId}/services/web`, { data: { failing: false } });
+  const repair = await page.request.post(`${SIM}/servers/${serverId}/services/web`, { headers: SIM_HEADERS, data: { failing: false } });
   expect(repair.status()).toBe(204);
   await page.goto('/jobs?org=jobs-co');
   await hydrated(page);

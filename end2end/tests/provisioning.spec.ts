@@ -9,6 +9,8 @@ test.describe.configure({ mode: 'serial' });
 test.setTimeout(150_000);
 
 const SIM = `http://127.0.0.1:${process.env.NEST_E2E_SIM_PORT ?? 3199}/_sim`;
+// The simulator's control API token (set by playwright.config.ts).
+const SIM_HEADERS = { 'x-sim-token': process.env.NEST_E2E_SIM_TOKEN ?? '' };
 
 async function createOrganization(page: Page, name: string, slug: string) {
   await page.goto('/organizations/new');
@@ -47,6 +49,7 @@ test('the job progress reaches active on screen without a reload', async ({ page
   await expect(page.getByTestId('simulated-cloud')).toHaveText('Simulated cloud');
   // Hetzner's create request hangs for 3 s, so the page is open before the server exists.
   const fault = await page.request.post(`${SIM}/faults`, {
+    headers: SIM_HEADERS,
     data: { method: 'POST', path: '/servers', hang_ms: 3000 },
   });
   expect(fault.status()).toBe(204);
@@ -65,7 +68,7 @@ test('the job progress reaches active on screen without a reload', async ({ page
 
 test('a failing web service fails the smoke test; retry recovers; delete removes the server', async ({ page }) => {
   await asSuperadmin(page);
-  const fail = await page.request.post(`${SIM}/next-server/services/web?name=nest-smoke-co`);
+  const fail = await page.request.post(`${SIM}/next-server/services/web?name=nest-smoke-co`, { headers: SIM_HEADERS });
   expect(fail.status()).toBe(204);
   await createOrganization(page, 'Smoke Co', 'smoke-co');
   await expect(page.getByTestId('org-status')).toHaveText('error', { timeout: 60_000 });
@@ -76,7 +79,7 @@ test('a failing web service fails the smoke test; retry recovers; delete removes
 
   // Repair the service, then retry from the page.
   const serverId = (await page.locator('dt:text-is("Hetzner id") + dd').textContent())?.trim();
-  const repair = await page.request.post(`${SIM}/servers/${serverId}/services/web`, { data: { failing: false } });
+  const repair = await page.request.post(`${SIM}/servers/${serverId}/services/web`, { headers: SIM_HEADERS, data: { failing: false } });
   expect(repair.status()).toBe(204);
   await page.getByRole('button', { name: 'Retry the failed create job' }).click();
   await page.getByRole('button', { name: 'Confirm: Retry the failed create job' }).click();

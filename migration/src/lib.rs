@@ -7,6 +7,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261125_000001_initial_schema;
 mod m20261125_000002_audit_append_only;
 mod m20261126_000003_job_queue;
+mod m20261126_000004_login_blocks;
 
 /// The ordered list of Nest's migrations.
 pub struct Migrator;
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000001_initial_schema::Migration),
             Box::new(m20261125_000002_audit_append_only::Migration),
             Box::new(m20261126_000003_job_queue::Migration),
+            Box::new(m20261126_000004_login_blocks::Migration),
         ]
     }
 }

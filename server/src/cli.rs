@@ -273,6 +273,7 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 db,
                 clock: crate::clock::Clock::system(),
                 policy: crate::admins::SessionPolicy::from_config(&config),
+                events: None,
             };
             let user = admins
                 .create_from_cli(&email, role, password)
@@ -395,10 +396,15 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                     )),
                     first_ip: p.sim_first_ip,
                     addr: p.sim_addr,
+                    control_token: p.sim_control_token.as_ref().map(|t| t.expose().to_owned()),
                 })
                 .await?;
             println!("Hetzner simulator: HETZNER_API_URL={}", simulator.api_url());
             println!("control API: {}", simulator.control_url());
+            println!(
+                "control API token (header X-Sim-Token): {}",
+                simulator.control_token()
+            );
             shutdown_signal().await;
         }
         Command::MigrateStatus => {
@@ -458,11 +464,16 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         db.kind = db::kind(&db).label(),
         "Nest is listening"
     );
+    let live = app.live.clone();
     axum::serve(
         listener,
         http::router(app).into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown_signal())
+    .with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        // Open live-update streams would hold the graceful shutdown open forever.
+        live.shut_down();
+    })
     .await?;
     tracing::info!("shutting down: stopping background tasks and closing the database");
     for task in background {

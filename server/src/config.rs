@@ -5,7 +5,7 @@
 //! [`Secret`], whose `Debug` never shows the value.
 
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use url::Url;
@@ -172,6 +172,8 @@ pub struct Config {
     pub database: DatabaseUrl,
     /// `SITE_URL`: the dashboard's public URL (decides secure cookies and HSTS).
     pub site_url: Url,
+    /// Whether `SITE_URL` was set (otherwise it is derived from `NEST_ADDR`: local mode).
+    pub site_url_set: bool,
     /// `LEPTOS_SITE_ROOT`: the directory holding the built browser bundle (`pkg/`).
     pub site_root: PathBuf,
     /// `NEST_LOG`: a tracing filter such as `info` or `nest=debug,info`.
@@ -194,6 +196,64 @@ pub struct Config {
     pub provisioning: ProvisioningConfig,
     /// `NEST_METRICS_ADDR`: where Prometheus metrics are served (`GET /metrics`); `None`: off.
     pub metrics_addr: Option<SocketAddr>,
+    /// `NEST_TRUSTED_PROXIES`: the reverse proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<IpNetwork>,
+}
+
+/// An address range (`10.0.0.0/8`, `2001:db8::/32`) or a single address (a full-length prefix).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpNetwork {
+    network: IpAddr,
+    prefix: u8,
+}
+
+impl IpNetwork {
+    /// Whether `ip` is in this range (IPv4-mapped IPv6 addresses count as IPv4).
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        match (self.network, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+impl std::str::FromStr for IpNetwork {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (addr, prefix) = match s.split_once('/') {
+            Some((addr, prefix)) => (addr, Some(prefix)),
+            None => (s, None),
+        };
+        let network: IpAddr = addr
+            .parse()
+            .map_err(|_| format!("`{addr}` is not an IP address"))?;
+        let max = if network.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => max,
+            Some(p) => p
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(|| format!("`/{p}` is not a prefix length from 0 to {max}"))?,
+        };
+        Ok(Self { network, prefix })
+    }
 }
 
 /// Job engine, secrets-at-rest and simulator settings.
@@ -222,6 +282,9 @@ pub struct ProvisioningConfig {
     pub sim_first_ip: std::net::Ipv4Addr,
     /// `NEST_SIM_ADDR`: where the simulator's API and control API listen (port 0: any free port).
     pub sim_addr: SocketAddr,
+    /// `NEST_SIM_CONTROL_TOKEN`: the token the simulator's control API requires; absent: a
+    /// random one, generated at start and printed in the log.
+    pub sim_control_token: Option<Secret>,
 }
 
 /// Names of every variable Nest reads, for documentation checks.
@@ -257,7 +320,9 @@ pub const VARIABLES: &[&str] = &[
     "NEST_SIM_ACTION_DELAY_MS",
     "NEST_SIM_FIRST_IP",
     "NEST_SIM_ADDR",
+    "NEST_SIM_CONTROL_TOKEN",
     "NEST_METRICS_ADDR",
+    "NEST_TRUSTED_PROXIES",
 ];
 
 impl Config {
@@ -303,6 +368,7 @@ impl Config {
             }
         };
 
+        let site_url_set = get("SITE_URL").is_some();
         let site_url = match get("SITE_URL") {
             None => {
                 let host = if addr.ip().is_unspecified() {
@@ -524,8 +590,18 @@ impl Config {
                     )
                 })?,
         };
+        let sim_control_token = match get("NEST_SIM_CONTROL_TOKEN") {
+            Some(v) if v.len() < 16 => {
+                return Err(err(
+                    "NEST_SIM_CONTROL_TOKEN",
+                    "must be at least 16 characters (e.g. `openssl rand -hex 16`)",
+                ));
+            }
+            v => v.map(Secret::from),
+        };
         let provisioning = ProvisioningConfig {
             sim_addr,
+            sim_control_token,
             job_interval_secs: bounded("NEST_JOB_INTERVAL_SECS", 60, 3600, "seconds")?,
             job_lease_secs: bounded("NEST_JOB_LEASE_SECS", 60, 3600, "seconds")?,
             job_workers: bounded("NEST_JOB_WORKERS", 8, 64, "jobs")?,
@@ -555,14 +631,33 @@ impl Config {
         };
 
         let metrics_addr = parse_metrics_addr(get("NEST_METRICS_ADDR"), addr)?;
+        let trusted_proxies = get("NEST_TRUSTED_PROXIES")
+            .map(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|p| !p.is_empty())
+                    .map(|p| {
+                        p.parse::<IpNetwork>().map_err(|e| {
+                            err(
+                                "NEST_TRUSTED_PROXIES",
+                                format!("{e}; expected addresses or CIDR ranges, comma-separated"),
+                            )
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()?
+            .unwrap_or_default();
 
         Ok(Self {
             provisioning,
             metrics_addr,
+            trusted_proxies,
             addr,
             data_dir,
             database,
             site_url,
+            site_url_set,
             site_root,
             log_filter,
             log_format,
@@ -573,6 +668,31 @@ impl Config {
             session_absolute_hours,
             live_reload_port,
         })
+    }
+
+    /// The `Host` values (lower-cased `host:port`, the port always written) the dashboard
+    /// answers to: `SITE_URL`'s; in local mode (no `SITE_URL`) also `NEST_ADDR` itself, and
+    /// `localhost` when it listens on loopback or on every interface.
+    pub fn allowed_hosts(&self) -> Vec<String> {
+        let mut hosts = Vec::new();
+        if let (Some(host), Some(port)) = (
+            self.site_url.host_str(),
+            self.site_url.port_or_known_default(),
+        ) {
+            hosts.push(format!("{}:{port}", host.to_ascii_lowercase()));
+        }
+        if !self.site_url_set {
+            let port = self.addr.port();
+            if !self.addr.ip().is_unspecified() {
+                hosts.push(SocketAddr::new(self.addr.ip(), port).to_string());
+            }
+            if self.addr.ip().is_loopback() || self.addr.ip().is_unspecified() {
+                hosts.push(format!("localhost:{port}"));
+            }
+        }
+        hosts.sort();
+        hosts.dedup();
+        hosts
     }
 
     /// Whether the dashboard is served over https (secure cookies, HSTS).
@@ -809,6 +929,58 @@ mod tests {
             c.database.expose(),
             "sqlite:///var/lib/nest/nest.db?mode=rwc"
         );
+    }
+
+    #[test]
+    fn the_allowed_hosts_are_the_site_url_s_or_in_local_mode_the_listening_address() {
+        let local = config(&[("NEST_ADDR", "127.0.0.1:3101")]).unwrap();
+        assert_eq!(
+            local.allowed_hosts(),
+            vec!["127.0.0.1:3101".to_owned(), "localhost:3101".to_owned()]
+        );
+        let site = config(&[
+            ("NEST_ADDR", "0.0.0.0:3001"),
+            ("SITE_URL", "https://Nest.Example.com"),
+        ])
+        .unwrap();
+        assert_eq!(
+            site.allowed_hosts(),
+            vec!["nest.example.com:443".to_owned()]
+        );
+        let v6 = config(&[("NEST_ADDR", "[::1]:3001")]).unwrap();
+        assert!(v6.allowed_hosts().contains(&"[::1]:3001".to_owned()));
+    }
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_ranges_of_either_family() {
+        let c = config(&[(
+            "NEST_TRUSTED_PROXIES",
+            "10.0.0.0/8, 192.0.2.7 ,2001:db8::/32,::1",
+        )])
+        .unwrap();
+        let has = |ip: &str| {
+            let ip: IpAddr = ip.parse().unwrap();
+            c.trusted_proxies.iter().any(|n| n.contains(ip))
+        };
+        assert!(has("10.200.3.4"));
+        assert!(has("::ffff:10.1.1.1"));
+        assert!(has("192.0.2.7"));
+        assert!(!has("192.0.2.8"));
+        assert!(has("2001:db8:ffff::1"));
+        assert!(has("::1"));
+        assert!(!has("127.0.0.1"));
+        assert!(config(&[]).unwrap().trusted_proxies.is_empty());
+        assert!(
+            "0.0.0.0/0"
+                .parse::<IpNetwork>()
+                .unwrap()
+                .contains("8.8.8.8".parse().unwrap())
+        );
+        for bad in ["10.0.0.0/33", "proxy.local", "10.0.0.0/x"] {
+            let e = config(&[("NEST_TRUSTED_PROXIES", bad)]).unwrap_err();
+            assert_eq!(e.var, "NEST_TRUSTED_PROXIES", "{bad}");
+            assert!(!e.to_string().contains('\n'));
+        }
     }
 
     #[test]

@@ -35,6 +35,13 @@ pub enum Error {
     /// Too many attempts; the message says when to try again.
     #[error("{0}")]
     RateLimited(String),
+    /// The server is at capacity for this kind of work (password hashing); retry after the
+    /// given number of seconds.
+    #[error("busy: retry after {retry_after_secs} s")]
+    Busy {
+        /// Suggested wait.
+        retry_after_secs: u64,
+    },
     /// The database failed in a way no caller can fix (connection lost, bad SQL, …).
     #[error("database error: {0}")]
     Database(DbErr),
@@ -82,6 +89,10 @@ impl From<Error> for AppError {
             Error::Unauthenticated => AppError::Unauthenticated,
             Error::Forbidden(why) => AppError::Forbidden(why),
             Error::RateLimited(message) => AppError::RateLimited(message),
+            Error::Busy { retry_after_secs } => AppError::Unavailable {
+                message: "The server is busy. Try again in a few seconds.".to_owned(),
+                retry_after_secs,
+            },
             Error::Database(db) => {
                 let reference = error_reference();
                 tracing::error!(error.reference = %reference, error.kind = "database", error.detail = %db, "request failed");

@@ -85,6 +85,7 @@ impl Integrations {
                     )),
                     first_ip: p.sim_first_ip,
                     addr: p.sim_addr,
+                    control_token: p.sim_control_token.as_ref().map(|t| t.expose().to_owned()),
                 })
                 .await
                 .context("could not start the Hetzner simulator")?;
@@ -128,6 +129,8 @@ pub struct App {
     pub events: Events,
     /// When this process's scheduler last ticked (for `/healthz`).
     pub scheduler_health: SchedulerHealth,
+    /// Open live-update streams (capped per session, ended at shutdown).
+    pub live: crate::http::LiveStreams,
 }
 
 impl App {
@@ -173,6 +176,7 @@ impl App {
             integrations,
             events: Events::default(),
             scheduler_health: SchedulerHealth::default(),
+            live: crate::http::LiveStreams::default(),
         }
     }
 
@@ -298,6 +302,7 @@ impl App {
             db: self.db.clone(),
             clock: self.clock.clone(),
             policy: self.session_policy(),
+            events: Some(self.events.clone()),
         }
     }
 

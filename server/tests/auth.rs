@@ -556,6 +556,7 @@ async fn over_https_the_cookie_is_host_prefixed_and_secure_and_hsts_is_sent(
     });
     let response = reqwest::Client::new()
         .post(format!("http://{addr}/api/setup"))
+        .header("host", "nest.example.com")
         .header("content-type", "application/x-www-form-urlencoded")
         .body("email=ops%40nest.test&password=correct+horse+battery+9&confirm=correct+horse+battery+9")
         .send()

@@ -311,3 +311,56 @@ async fn nest_jobs_lists_failed_jobs_with_their_error_and_retries_them() {
     assert!(err.contains("only a failed job can be retried"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn sigterm_with_an_open_live_stream_shuts_down_promptly() {
+    let dir = temp_dir("sigterm");
+    let mut serving = start_serving(&dir, &[]).await;
+    let client = reqwest::Client::new();
+    let setup = client
+        .post(format!("{}/api/setup", serving.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("email=ops%40nest.test&password=correct+horse+battery+9&confirm=correct+horse+battery+9")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(setup.status(), 200);
+    let cookie = setup.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let mut stream = client
+        .get(format!("{}/api/events", serving.base))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+
+    let status = Command::new("kill")
+        .arg("-TERM")
+        .arg(serving.child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // A functional bound: the process must end on its own, not be killed by the test.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let exit = loop {
+        if let Some(exit) = serving.child.try_wait().unwrap() {
+            break Some(exit);
+        }
+        if std::time::Instant::now() > deadline {
+            break None;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let exit = exit.expect("nest serve was still running 5 s after SIGTERM");
+    assert!(exit.success(), "{exit:?}");
+    // The stream ended rather than being cut.
+    while let Ok(Some(_)) = stream.chunk().await {}
+    drop(serving);
+    let _ = std::fs::remove_dir_all(&dir);
+}

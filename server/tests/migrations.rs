@@ -14,6 +14,7 @@ const TABLES: &[&str] = &[
     "invoices",
     "jobs",
     "login_attempts",
+    "login_blocks",
     "organizations",
     "platform_admins",
     "regions",

@@ -90,6 +90,7 @@ fn connect(live: Live, since: u64) {
             match change {
                 Some(Change::Job(_)) => job_changed.set(true),
                 Some(Change::Organization(_)) => other_changed.set(true),
+                Some(Change::Sessions(_)) => {}
                 // A VPS, or a change Nest could not describe (e.g. "resync"): everything.
                 Some(Change::Vps(_)) | None => {
                     vps_changed.set(true);

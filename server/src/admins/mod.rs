@@ -62,6 +62,9 @@ pub struct AdminService {
     pub clock: Clock,
     /// Session lifetimes.
     pub policy: SessionPolicy,
+    /// Where ended sessions are announced (open live streams re-check theirs); `None` in the
+    /// command line.
+    pub events: Option<crate::events::Events>,
 }
 
 fn session_err(e: tower_sessions::session::Error) -> Error {
@@ -311,22 +314,29 @@ impl AdminService {
             });
         }
         let now = self.clock.now();
-        let ip = req.ip.as_deref();
-        if let Err(limited) = rate_limit::check(&self.db, &typed, ip, now).await {
-            let txn = self.db.begin().await?;
-            audit::record(
-                &txn,
-                &Actor::new(req, None, &typed),
-                "auth.login_blocked",
-                ("user", None),
-                json!({"reason": "too many failures"}),
-                now,
-            )
-            .await?;
-            txn.commit().await?;
-            crate::metrics::login_failure("rate_limited");
-            return Err(limited);
-        }
+        let address = req
+            .ip
+            .as_deref()
+            .and_then(|ip| ip.parse().ok())
+            .map(rate_limit::address_key);
+        // The attempt is counted before the password is hashed, atomically: a burst of
+        // concurrent guesses gets at most the allowed number of verdicts.
+        let reservation = match rate_limit::reserve(&self.db, &typed, address.as_deref(), now).await
+        {
+            Ok(reservation) => reservation,
+            Err(Error::RateLimited(message)) => {
+                rate_limit::record_blocked(
+                    &self.db,
+                    &Actor::new(req, None, &typed),
+                    address.as_deref(),
+                    now,
+                )
+                .await?;
+                crate::metrics::login_failure("rate_limited");
+                return Err(Error::RateLimited(message));
+            }
+            Err(e) => return Err(e),
+        };
         let user = match typed.parse::<Email>() {
             Ok(email) => {
                 users::Entity::find()
@@ -337,14 +347,21 @@ impl AdminService {
             Err(_) => None,
         };
         // Verified even for unknown accounts (against a dummy hash) so timing reveals nothing.
-        let ok = password::verify(
+        let ok = match password::verify(
             password.chars().take(password::MAX_LEN * 4).collect(),
             user.as_ref().and_then(|u| u.password_hash.clone()),
         )
-        .await?;
+        .await
+        {
+            Ok(ok) => ok,
+            Err(e) => {
+                // Never verified: the attempt does not count against the account.
+                rate_limit::release(&self.db, reservation).await?;
+                return Err(e);
+            }
+        };
         let now = self.clock.now();
         let txn = self.db.begin().await?;
-        rate_limit::record(&txn, &typed, ip, ok, now).await?;
         let Some(user) = user.filter(|_| ok) else {
             audit::record(
                 &txn,
@@ -362,6 +379,7 @@ impl AdminService {
                 message: BAD_CREDENTIALS.to_owned(),
             });
         };
+        rate_limit::succeed(&txn, reservation).await?;
         let mut active: users::ActiveModel = user.clone().into();
         active.last_login_at = Set(Some(now));
         active.update(&txn).await?;
@@ -390,7 +408,7 @@ impl AdminService {
 
     async fn logout_inner(&self, req: &RequestInfo) -> Result<()> {
         let caller = self.caller_inner(req).await?;
-        if let Some(caller) = caller {
+        if let Some(caller) = &caller {
             let now = self.clock.now();
             let txn = self.db.begin().await?;
             audit::record(
@@ -405,7 +423,46 @@ impl AdminService {
             txn.commit().await?;
         }
         req.session.flush().await.map_err(session_err)?;
+        if let Some(caller) = caller {
+            self.announce_sessions_ended(caller.user_id);
+        }
         Ok(())
+    }
+
+    fn announce_sessions_ended(&self, user_id: i64) {
+        if let Some(events) = &self.events {
+            events.publish(app::models::Change::Sessions(user_id));
+        }
+    }
+
+    /// Whether the session `id` still belongs to a platform admin: it exists, has not expired
+    /// (idle or absolute) and its user still has a role. Reads only: a live stream checking
+    /// this does not keep a session alive.
+    pub async fn session_is_admin(&self, id: &str) -> Result<bool> {
+        let now = self.clock.now();
+        let Some(row) = crate::entities::sessions::Entity::find_by_id(id.to_owned())
+            .filter(crate::entities::sessions::Column::ExpiresAt.gt(now))
+            .one(&self.db)
+            .await?
+        else {
+            return Ok(false);
+        };
+        let data: serde_json::Value = serde_json::from_str(&row.data).unwrap_or_default();
+        let started = data
+            .get(LOGGED_IN_AT_KEY)
+            .and_then(serde_json::Value::as_i64)
+            .and_then(|t| DateTime::from_timestamp(t, 0));
+        if started.is_none_or(|t| now - t >= self.policy.absolute) {
+            return Ok(false);
+        }
+        let Some(user_id) = row.user_id else {
+            return Ok(false);
+        };
+        Ok(platform_admins::Entity::find()
+            .filter(platform_admins::Column::UserId.eq(user_id))
+            .one(&self.db)
+            .await?
+            .is_some())
     }
 
     /// The user behind a request; ends the session when it outlived the absolute timeout or
@@ -567,6 +624,7 @@ impl AdminService {
         )
         .await?;
         txn.commit().await?;
+        self.announce_sessions_ended(user_id);
         Ok(())
     }
 
@@ -606,6 +664,7 @@ impl AdminService {
         )
         .await?;
         txn.commit().await?;
+        self.announce_sessions_ended(user_id);
         Ok(())
     }
 

@@ -54,8 +54,34 @@ pub fn check_strength(password: &str, email: &str) -> Result<()> {
     Ok(())
 }
 
-/// Hashes a password on a blocking thread.
+/// How long a hashing request waits for a free core before it is answered "busy".
+pub const QUEUE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// The `Retry-After` a busy answer suggests, in seconds.
+pub const BUSY_RETRY_AFTER_SECS: u64 = 5;
+
+/// One permit per core: at most that many argon2 computations (19 MiB each) run at once, so
+/// a burst of logins costs bounded memory and queues instead.
+fn hashing_permits() -> &'static tokio::sync::Semaphore {
+    static PERMITS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    PERMITS.get_or_init(|| {
+        tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
+    })
+}
+
+/// Waits (at most [`QUEUE_TIMEOUT`]) for a hashing permit; `Busy` when none came.
+async fn hashing_permit() -> Result<tokio::sync::SemaphorePermit<'static>> {
+    match tokio::time::timeout(QUEUE_TIMEOUT, hashing_permits().acquire()).await {
+        Ok(Ok(permit)) => Ok(permit),
+        Ok(Err(closed)) => Err(Error::Internal(format!("hashing permits: {closed}"))),
+        Err(_) => Err(Error::Busy {
+            retry_after_secs: BUSY_RETRY_AFTER_SECS,
+        }),
+    }
+}
+
+/// Hashes a password on a blocking thread (waiting for a permit first).
 pub async fn hash(password: String) -> Result<String> {
+    let _permit = hashing_permit().await?;
     tokio::task::spawn_blocking(move || {
         let salt = SaltString::encode_b64(&random_salt())
             .map_err(|e| Error::Internal(format!("salt: {e}")))?;
@@ -71,6 +97,7 @@ pub async fn hash(password: String) -> Result<String> {
 /// Verifies a password against a stored hash on a blocking thread. `None` as the hash still
 /// does the full work against a fixed dummy hash, so unknown accounts take as long as known ones.
 pub async fn verify(password: String, stored: Option<String>) -> Result<bool> {
+    let _permit = hashing_permit().await?;
     tokio::task::spawn_blocking(move || {
         let dummy = dummy_hash();
         let (phc, real) = match stored.as_deref() {

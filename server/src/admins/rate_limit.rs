@@ -2,12 +2,13 @@
 //! `login_attempts` table so they survive a restart.
 
 use chrono::{DateTime, Duration, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, TransactionTrait,
 };
 
-use crate::entities::login_attempts;
+use crate::entities::{login_attempts, login_blocks, settings};
 use crate::error::{Error, Result};
 
 /// Failures counted within this window.
@@ -17,67 +18,112 @@ pub const ACCOUNT_MAX_FAILURES: u64 = 5;
 /// Failed logins from one IP (any account) within the window before it is blocked.
 pub const IP_MAX_FAILURES: u64 = 20;
 
+/// The address a client's attempts are counted under: an IPv4 address itself, an IPv6 client
+/// by its /64 (one subscriber usually holds a whole /64, so counting single addresses would let
+/// it rotate through 2^64 of them).
+pub fn address_key(ip: std::net::IpAddr) -> String {
+    match ip {
+        std::net::IpAddr::V4(v4) => v4.to_string(),
+        std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                let prefix = std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0);
+                format!("{prefix}/64")
+            }
+        },
+    }
+}
+
 fn window() -> Duration {
     Duration::minutes(WINDOW_MINUTES)
 }
 
-/// When the `limit`-th most recent failure matching `filter` ages out of the window, if the
-/// limit is reached now; failures before the account's last success do not count.
-async fn locked_until<C: ConnectionTrait>(
+/// When the `limit`-th most recent failure for the account ages out of the window, if the
+/// limit is reached now; failures before the account's last success do not count. A pending
+/// attempt (reserved, not yet verified) counts as a failure.
+async fn account_locked_until<C: ConnectionTrait>(
     conn: &C,
-    column: login_attempts::Column,
-    value: &str,
-    limit: u64,
+    email: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<DateTime<Utc>>> {
     let since = now - window();
     let last_success: Option<DateTime<Utc>> = login_attempts::Entity::find()
         .select_only()
         .column(login_attempts::Column::AttemptedAt)
-        .filter(column.eq(value))
+        .filter(login_attempts::Column::Email.eq(email))
         .filter(login_attempts::Column::Succeeded.eq(true))
         .filter(login_attempts::Column::AttemptedAt.gt(since))
         .order_by_desc(login_attempts::Column::AttemptedAt)
         .into_tuple()
         .one(conn)
         .await?;
-    let since = last_success.map_or(since, |t| t.max(since));
+    let since = last_success.map_or(since, |t| Ord::max(t, since));
     let failures: Vec<DateTime<Utc>> = login_attempts::Entity::find()
         .select_only()
         .column(login_attempts::Column::AttemptedAt)
-        .filter(column.eq(value))
+        .filter(login_attempts::Column::Email.eq(email))
         .filter(login_attempts::Column::Succeeded.eq(false))
         .filter(login_attempts::Column::AttemptedAt.gt(since))
         .order_by_desc(login_attempts::Column::AttemptedAt)
-        .limit(limit)
+        .limit(ACCOUNT_MAX_FAILURES)
         .into_tuple()
         .all(conn)
         .await?;
-    if (failures.len() as u64) < limit {
-        return Ok(None);
-    }
-    Ok(failures.last().map(|oldest| *oldest + window()))
+    Ok(oldest_if_full(&failures, ACCOUNT_MAX_FAILURES))
 }
 
-/// Refuses the attempt when the account or the IP is over its limit.
+/// The same for an address: failures of any account from it count, except those an account's
+/// own later success (from this address) cleared. A success never clears the failures of
+/// *other* accounts, so an attacker cannot reset the address's count with an account of theirs.
+async fn address_locked_until<C: ConnectionTrait>(
+    conn: &C,
+    address: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>> {
+    let since = now - window();
+    let rows: Vec<(String, bool, DateTime<Utc>)> = login_attempts::Entity::find()
+        .select_only()
+        .column(login_attempts::Column::Email)
+        .column(login_attempts::Column::Succeeded)
+        .column(login_attempts::Column::AttemptedAt)
+        .filter(login_attempts::Column::Ip.eq(address))
+        .filter(login_attempts::Column::AttemptedAt.gt(since))
+        .order_by_desc(login_attempts::Column::AttemptedAt)
+        .into_tuple()
+        .all(conn)
+        .await?;
+    // Newest first: an account's failures older than its newest success are cleared.
+    let mut succeeded: std::collections::HashSet<&str> = std::collections::HashSet::new();
+    let mut failures = Vec::new();
+    for (email, ok, at) in &rows {
+        if *ok {
+            succeeded.insert(email.as_str());
+        } else if !succeeded.contains(email.as_str()) {
+            failures.push(*at);
+        }
+    }
+    failures.truncate(usize::try_from(IP_MAX_FAILURES).unwrap_or(usize::MAX));
+    Ok(oldest_if_full(&failures, IP_MAX_FAILURES))
+}
+
+fn oldest_if_full(newest_first: &[DateTime<Utc>], limit: u64) -> Option<DateTime<Utc>> {
+    if (newest_first.len() as u64) < limit {
+        return None;
+    }
+    newest_first.last().map(|oldest| *oldest + window())
+}
+
+/// Refuses the attempt when the account or the address is over its limit.
 pub async fn check<C: ConnectionTrait>(
     conn: &C,
     email: &str,
-    ip: Option<&str>,
+    address: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    let mut until = locked_until(
-        conn,
-        login_attempts::Column::Email,
-        email,
-        ACCOUNT_MAX_FAILURES,
-        now,
-    )
-    .await?;
-    if let Some(ip) = ip {
-        let by_ip =
-            locked_until(conn, login_attempts::Column::Ip, ip, IP_MAX_FAILURES, now).await?;
-        until = until.max(by_ip);
+    let mut until = account_locked_until(conn, email, now).await?;
+    if let Some(address) = address {
+        until = Ord::max(until, address_locked_until(conn, address, now).await?);
     }
     match until {
         Some(until) if until > now => {
@@ -91,24 +137,189 @@ pub async fn check<C: ConnectionTrait>(
     }
 }
 
-/// Records one attempt.
-pub async fn record<C: ConnectionTrait>(
-    conn: &C,
+/// A login attempt counted before its password is verified (see [`reserve`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reservation(i64);
+
+/// Checks the limits and, when the attempt is allowed, records it as a failure in the same
+/// transaction, *before* the password is verified. Reservations are serialized (one lock row,
+/// `settings['lock.logins']`, on both engines), so N concurrent attempts can never get more
+/// verdicts than the limit allows: the others see the reserved failures and are refused.
+/// A correct password then turns the reservation into a success ([`succeed`]).
+pub async fn reserve(
+    db: &DatabaseConnection,
     email: &str,
-    ip: Option<&str>,
-    succeeded: bool,
+    address: Option<&str>,
     now: DateTime<Utc>,
-) -> Result<()> {
-    login_attempts::Entity::insert(login_attempts::ActiveModel {
+) -> Result<Reservation> {
+    let txn = db.begin().await?;
+    settings::Entity::insert(settings::ActiveModel {
+        key: Set("lock.logins".to_owned()),
+        value: Set(String::new()),
+        updated_at: Set(now),
+    })
+    .on_conflict(
+        OnConflict::column(settings::Column::Key)
+            .update_column(settings::Column::UpdatedAt)
+            .to_owned(),
+    )
+    .exec_without_returning(&txn)
+    .await?;
+    check(&txn, email, address, now).await?;
+    let id = login_attempts::Entity::insert(login_attempts::ActiveModel {
         email: Set(email.chars().take(254).collect()),
-        ip: Set(ip.map(str::to_owned)),
-        succeeded: Set(succeeded),
+        ip: Set(address.map(str::to_owned)),
+        succeeded: Set(false),
         attempted_at: Set(now),
         ..Default::default()
     })
-    .exec_without_returning(conn)
-    .await?;
+    .exec(&txn)
+    .await?
+    .last_insert_id;
+    txn.commit().await?;
+    Ok(Reservation(id))
+}
+
+/// Marks a reserved attempt as a success (on the login's own transaction).
+pub async fn succeed<C: ConnectionTrait>(conn: &C, reservation: Reservation) -> Result<()> {
+    login_attempts::Entity::update_many()
+        .col_expr(login_attempts::Column::Succeeded, Expr::value(true))
+        .filter(login_attempts::Column::Id.eq(reservation.0))
+        .exec(conn)
+        .await?;
     Ok(())
+}
+
+/// Forgets a reserved attempt whose password was never verified (the server was too busy).
+pub async fn release<C: ConnectionTrait>(conn: &C, reservation: Reservation) -> Result<()> {
+    login_attempts::Entity::delete_by_id(reservation.0)
+        .exec(conn)
+        .await?;
+    Ok(())
+}
+
+/// The start of the lockout window `now` falls in (consecutive slots of [`WINDOW_MINUTES`]).
+pub fn window_start(now: DateTime<Utc>) -> DateTime<Utc> {
+    let slot = WINDOW_MINUTES * 60;
+    let start = now.timestamp().div_euclid(slot) * slot;
+    DateTime::from_timestamp(start, 0).unwrap_or(now)
+}
+
+/// Counts a refused attempt. The first refusal of an account and address in a window writes
+/// an `auth.login_blocked` audit row; later ones only raise the window's count, which
+/// [`close_windows`] writes to the audit log once the window is over. A flood therefore writes
+/// at most two audit rows per account, address and window.
+pub async fn record_blocked(
+    db: &DatabaseConnection,
+    actor: &crate::audit::Actor,
+    address: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let start = window_start(now);
+    let email: String = actor.email.chars().take(254).collect();
+    let address = address.unwrap_or_default().to_owned();
+    let txn = db.begin().await?;
+    let inserted = login_blocks::Entity::insert(login_blocks::ActiveModel {
+        email: Set(email.clone()),
+        address: Set(address.clone()),
+        window_start: Set(start),
+        blocked_count: Set(1),
+        last_user_agent: Set(actor.user_agent.clone()),
+        first_at: Set(now),
+        last_at: Set(now),
+        ..Default::default()
+    })
+    .on_conflict(
+        OnConflict::columns([
+            login_blocks::Column::Email,
+            login_blocks::Column::Address,
+            login_blocks::Column::WindowStart,
+        ])
+        .do_nothing()
+        .to_owned(),
+    )
+    .exec_without_returning(&txn)
+    .await?;
+    if inserted == 1 {
+        crate::audit::record(
+            &txn,
+            actor,
+            "auth.login_blocked",
+            ("user", None),
+            serde_json::json!({
+                "reason": "too many failures",
+                "window_start": start,
+                "window_minutes": WINDOW_MINUTES,
+            }),
+            now,
+        )
+        .await?;
+    } else {
+        login_blocks::Entity::update_many()
+            .col_expr(
+                login_blocks::Column::BlockedCount,
+                Expr::col(login_blocks::Column::BlockedCount).add(1),
+            )
+            .col_expr(login_blocks::Column::LastAt, Expr::value(now))
+            .col_expr(
+                login_blocks::Column::LastUserAgent,
+                Expr::value(actor.user_agent.clone()),
+            )
+            .filter(login_blocks::Column::Email.eq(email))
+            .filter(login_blocks::Column::Address.eq(address))
+            .filter(login_blocks::Column::WindowStart.eq(start))
+            .exec(&txn)
+            .await?;
+    }
+    txn.commit().await?;
+    Ok(())
+}
+
+/// Writes one `auth.login_blocked` row with the count of each window that is over (when more
+/// than its first refusal happened) and forgets the window; returns how many windows closed.
+pub async fn close_windows(db: &DatabaseConnection, now: DateTime<Utc>) -> Result<u64> {
+    let closed = login_blocks::Entity::find()
+        .filter(login_blocks::Column::WindowStart.lte(now - window()))
+        .order_by_asc(login_blocks::Column::Id)
+        .limit(1000)
+        .all(db)
+        .await?;
+    let mut count = 0;
+    for block in closed {
+        let txn = db.begin().await?;
+        // Conditional, so two replicas closing the same window write its row once.
+        let deleted = login_blocks::Entity::delete_by_id(block.id)
+            .exec(&txn)
+            .await?
+            .rows_affected;
+        if deleted == 1 && block.blocked_count > 1 {
+            let actor = crate::audit::Actor {
+                user_id: None,
+                email: block.email.clone(),
+                ip: Some(block.address.clone()).filter(|a| !a.is_empty()),
+                user_agent: block.last_user_agent.clone(),
+            };
+            crate::audit::record(
+                &txn,
+                &actor,
+                "auth.login_blocked",
+                ("user", None),
+                serde_json::json!({
+                    "reason": "too many failures",
+                    "window_start": block.window_start,
+                    "window_minutes": WINDOW_MINUTES,
+                    "count": block.blocked_count,
+                    "first_at": block.first_at,
+                    "last_at": block.last_at,
+                }),
+                block.last_at,
+            )
+            .await?;
+        }
+        txn.commit().await?;
+        count += deleted;
+    }
+    Ok(count)
 }
 
 /// Deletes attempts older than a day (they no longer affect any limit).
@@ -118,4 +329,23 @@ pub async fn purge_old<C: ConnectionTrait>(conn: &C, now: DateTime<Utc>) -> Resu
         .exec(conn)
         .await?;
     Ok(result.rows_affected)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ipv6_clients_are_counted_per_slash_64_and_ipv4_per_address() {
+        let a = address_key("2001:db8:1:2:aaaa::1".parse().unwrap());
+        let b = address_key("2001:db8:1:2:bbbb:cccc:dddd:eeee".parse().unwrap());
+        assert_eq!(a, "2001:db8:1:2::/64");
+        assert_eq!(a, b);
+        assert_ne!(a, address_key("2001:db8:1:3::1".parse().unwrap()));
+        assert_eq!(address_key("192.0.2.7".parse().unwrap()), "192.0.2.7");
+        assert_eq!(
+            address_key("::ffff:192.0.2.7".parse().unwrap()),
+            "192.0.2.7"
+        );
+    }
 }

@@ -9,6 +9,7 @@ pub mod health_checks;
 pub mod invoices;
 pub mod jobs;
 pub mod login_attempts;
+pub mod login_blocks;
 pub mod organizations;
 pub mod platform_admins;
 pub mod regions;

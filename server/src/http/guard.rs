@@ -3,7 +3,7 @@
 //! `/unauthorized`. These are conveniences for people: the server functions check the session
 //! and role themselves.
 
-use app::backend::RequestInfo;
+use app::backend::{ClientIp, RequestInfo};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{Method, header};
 use axum::middleware::Next;
@@ -67,8 +67,14 @@ pub async fn pages(State(app): State<App>, session: Session, req: Request, next:
         session,
         ip: req
             .extensions()
-            .get::<ConnectInfo<std::net::SocketAddr>>()
-            .map(|c| c.0.ip().to_string()),
+            .get::<ClientIp>()
+            .map(|c| c.0)
+            .or_else(|| {
+                req.extensions()
+                    .get::<ConnectInfo<std::net::SocketAddr>>()
+                    .map(|c| c.0.ip())
+            })
+            .map(|ip| ip.to_string()),
         user_agent: req
             .headers()
             .get(header::USER_AGENT)

@@ -3,22 +3,31 @@
 
 mod api_errors;
 mod events;
+pub use events::{LiveStreams, MAX_STREAMS_PER_SESSION, SESSION_RECHECK};
 mod guard;
 mod healthz;
 pub mod security;
 
 use axum::Router;
+use axum::http::StatusCode;
 use axum::middleware::from_fn_with_state;
 use axum::routing::get;
 use leptos::prelude::provide_context;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use tower_http::compression::CompressionLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
 
 use crate::admins::session_store::DbSessionStore;
 use crate::state::App;
+
+/// The largest request body accepted (forms and server-function arguments are small).
+pub const MAX_REQUEST_BODY_BYTES: usize = 1024 * 1024;
+/// How long a request may take to produce its response head.
+pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The session cookie's name: `__Host-` prefixed (Secure, host-only, Path=/) over https.
 pub fn session_cookie_name(https: bool) -> &'static str {
@@ -78,10 +87,11 @@ pub fn router(app: App) -> Router {
             .with_http_only(true)
             .with_same_site(SameSite::Strict)
             .with_path("/")
-            .with_always_save(true)
-            .with_expiry(Expiry::OnInactivity(time::Duration::minutes(i64::from(
-                app.config.session_idle_minutes,
-            ))));
+            // Only modified sessions are saved (a request in flight cannot undo a logout), and
+            // the cookie lasts the browser session: the idle and absolute timeouts are the
+            // server's, extended by the store as requests come (see `DbSessionStore`).
+            .with_always_save(false)
+            .with_expiry(Expiry::OnSessionEnd);
 
     Router::new()
         .route("/healthz", get(healthz::healthz))
@@ -98,6 +108,19 @@ pub fn router(app: App) -> Router {
         .layer(sessions)
         .layer(from_fn_with_state(app.clone(), security::perimeter))
         .layer(CompressionLayer::new())
+        // Nothing Nest accepts is large: a bigger body is refused before it is read (413), and
+        // a request whose response has not started after the timeout is answered 408 (live
+        // streams start at once, so their long bodies are not cut).
+        .layer(RequestBodyLimitLayer::new(MAX_REQUEST_BODY_BYTES))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_REQUEST_BODY_BYTES))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
+        .layer(from_fn_with_state(
+            security::AllowedHosts::from_config(&app.config),
+            security::allowed_host,
+        ))
         .layer(TraceLayer::new_for_http())
         // Outermost, so a request's whole time is counted; `Router::layer` runs after routing,
         // so the matched route template is known here.

@@ -54,6 +54,9 @@ impl Handler for Housekeeping {
                 crate::admins::rate_limit::purge_old(&self.db, self.clock.now())
                     .await
                     .map_err(|e| JobFailure::database(None, &e))?;
+                crate::admins::rate_limit::close_windows(&self.db, self.clock.now())
+                    .await
+                    .map_err(|e| JobFailure::database(None, &e))?;
             }
             JobPayload::CaddyReconcile => {
                 self.routing

@@ -176,10 +176,22 @@ impl TestServer {
 
     /// Serves `db` with the given clock (share one clock to simulate a restart).
     pub async fn start_with_clock(db: &DatabaseConnection, clock: server::clock::Clock) -> Self {
+        Self::start_with(db, clock, &[]).await
+    }
+
+    /// Serves `db` with the given clock and extra configuration variables.
+    pub async fn start_with(
+        db: &DatabaseConnection,
+        clock: server::clock::Clock,
+        vars: &[(&str, &str)],
+    ) -> Self {
         server::install_tls_provider();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let config = test_config(&[("NEST_ADDR", &addr.to_string())]);
+        let addr_text = addr.to_string();
+        let mut all = vec![("NEST_ADDR", addr_text.as_str())];
+        all.extend_from_slice(vars);
+        let config = test_config(&all);
         let app = server::state::App::start_with_clock(config, db.clone(), clock.clone())
             .await
             .unwrap();

@@ -52,6 +52,8 @@ pub struct SimConfig {
     pub first_ip: Ipv4Addr,
     /// Where the API listens (port 0: any free port).
     pub addr: SocketAddr,
+    /// The token the control API requires (`X-Sim-Token`); `None`: a random one.
+    pub control_token: Option<String>,
 }
 
 impl Default for SimConfig {
@@ -61,6 +63,7 @@ impl Default for SimConfig {
             action_delay: Duration::from_secs(1),
             first_ip: Ipv4Addr::new(127, 0, 0, 2),
             addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            control_token: None,
         }
     }
 }
@@ -163,6 +166,40 @@ pub struct Simulator {
     addr: SocketAddr,
     shared: Arc<Shared>,
     task: tokio::task::JoinHandle<()>,
+    control_token: Arc<str>,
+}
+
+/// The header carrying the control API's token.
+pub const CONTROL_TOKEN_HEADER: &str = "x-sim-token";
+
+/// Guards the control API: a request carrying an `Origin` comes from a web page (any site can
+/// POST to loopback) and is refused; others need the token.
+async fn control_gate(State(token): State<Arc<str>>, req: Request, next: Next) -> Response {
+    if req.headers().contains_key(axum::http::header::ORIGIN) {
+        return (
+            StatusCode::FORBIDDEN,
+            "the simulator's control API does not answer web pages",
+        )
+            .into_response();
+    }
+    let given = req
+        .headers()
+        .get(CONTROL_TOKEN_HEADER)
+        .map(HeaderValue::as_bytes)
+        .unwrap_or_default();
+    if !constant_time_eq(given, token.as_bytes()) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            "the simulator's control API needs its token in an X-Sim-Token header",
+        )
+            .into_response();
+    }
+    next.run(req).await
+}
+
+/// Compares without an early exit on the first differing byte.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 impl Drop for Simulator {
@@ -179,6 +216,12 @@ impl Simulator {
     pub async fn start(config: SimConfig) -> std::io::Result<Self> {
         let listener = tokio::net::TcpListener::bind(config.addr).await?;
         let addr = listener.local_addr()?;
+        let generated = config.control_token.is_none();
+        let control_token: Arc<str> = config
+            .control_token
+            .clone()
+            .unwrap_or_else(|| crate::clock::random_hex(16))
+            .into();
         let shared = Arc::new(Shared {
             inner: Mutex::new(Inner {
                 servers: BTreeMap::new(),
@@ -206,7 +249,11 @@ impl Simulator {
             .route("/action-faults", post(add_action_fault))
             .route("/next-server/services/{service}", post(fail_on_next_server))
             .route("/servers/{id}/services/{service}", post(set_service))
-            .route("/stats", get(stats));
+            .route("/stats", get(stats))
+            .layer(middleware::from_fn_with_state(
+                control_token.clone(),
+                control_gate,
+            ));
         let router = Router::new()
             .nest("/v1", api)
             .nest("/_sim", control)
@@ -217,13 +264,31 @@ impl Simulator {
             }
         });
         tracing::info!(sim.addr = %addr, "Hetzner simulator listening (simulated cloud)");
-        Ok(Self { addr, shared, task })
+        if generated {
+            // A local development tool's key, shown so a person can script faults.
+            tracing::info!(
+                sim.control_url = %format!("http://{addr}/_sim"),
+                sim.control_token = %control_token,
+                "the simulator's control API needs this token in an X-Sim-Token header"
+            );
+        }
+        Ok(Self {
+            addr,
+            shared,
+            task,
+            control_token,
+        })
     }
 
     /// The API base URL to give the client (`http://127.0.0.1:PORT/v1`).
     pub fn api_url(&self) -> Url {
         #[allow(clippy::expect_used)] // a formatted loopback socket address always parses
         Url::parse(&format!("http://{}/v1", self.addr)).expect("loopback URL")
+    }
+
+    /// The token the control API requires (header [`CONTROL_TOKEN_HEADER`]).
+    pub fn control_token(&self) -> &str {
+        &self.control_token
     }
 
     /// The control API's base URL (`http://127.0.0.1:PORT/_sim`).
