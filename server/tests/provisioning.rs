@@ -705,6 +705,48 @@ async fn redeploy_uses_the_self_update_endpoint_with_the_instance_secret(db: &Da
     assert_eq!(r.sim().self_updates(vps.hetzner_server_id.unwrap()), 1);
     let names: Vec<String> = steps(&job).into_iter().map(|(s, _)| s).collect();
     assert_eq!(names, ["self_update", "smoke_test"]);
+
+    // The secret never travels: the VPS refuses it as a bearer token, and accepts a signature
+    // once, only for its own request.
+    let sealed = Sealed {
+        ciphertext: vps.secrets_ciphertext.clone().unwrap(),
+        nonce: vps.secrets_nonce.clone().unwrap(),
+        key_id: vps.secrets_key_id.clone().unwrap(),
+    };
+    let secret = r
+        .app
+        .integrations
+        .secrets
+        .open(vps.id, &sealed)
+        .unwrap()
+        .instance_secret;
+    let url = format!("http://{}:3000/api/self-update", vps.ipv4.clone().unwrap());
+    let http = reqwest::Client::new();
+    let bearer = http.post(&url).bearer_auth(&secret).send().await.unwrap();
+    assert_eq!(bearer.status(), 401);
+    use server::provisioning::signing::{SIGNATURE_HEADER, TIMESTAMP_HEADER, sign};
+    let now = chrono::Utc::now().timestamp();
+    let signed = |timestamp: i64, signature: String| {
+        http.post(&url)
+            .header(TIMESTAMP_HEADER, timestamp.to_string())
+            .header(SIGNATURE_HEADER, signature)
+            .send()
+    };
+    let old = now - 3600;
+    let stale = signed(old, sign(&secret, "POST", "/api/self-update", old, b""));
+    assert_eq!(stale.await.unwrap().status(), 401);
+    let other_key = signed(
+        now,
+        sign("not the secret", "POST", "/api/self-update", now, b""),
+    );
+    assert_eq!(other_key.await.unwrap().status(), 401);
+    // (A few seconds ahead, so not the very signature the redeploy itself sent.)
+    let later = now + 5;
+    let signature = sign(&secret, "POST", "/api/self-update", later, b"");
+    let good = signed(later, signature.clone()).await.unwrap();
+    assert_eq!(good.status(), 202);
+    let replayed = signed(later, signature).await.unwrap();
+    assert_eq!(replayed.status(), 401);
 }
 
 async fn redeploy_falls_back_to_a_reboot_when_self_update_is_refused(db: &DatabaseConnection) {

@@ -13,6 +13,7 @@ pub mod provisioner;
 pub mod redeploy;
 pub mod resize;
 pub mod secrets;
+pub mod signing;
 pub mod smoke;
 
 use app::models::JobStep;

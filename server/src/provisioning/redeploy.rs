@@ -1,5 +1,6 @@
-//! The `redeploy` flow: the VPS's self-update endpoint (`POST :3000/api/self-update`,
-//! authenticated with its instance secret); if that fails, a Hetzner reboot. Then the smoke test.
+//! The `redeploy` flow: the VPS's self-update endpoint (`POST :3000/api/self-update`, signed
+//! with its instance secret, see [`super::signing`]); if that fails, a Hetzner reboot. Then the
+//! smoke test.
 
 use std::time::Duration;
 
@@ -7,6 +8,7 @@ use app::models::{JobStep, OrgStatus, StepState};
 
 use super::create::open_secrets;
 use super::provisioner::Provisioner;
+use super::signing;
 use super::{JobFailure, Outcome};
 use crate::jobs::Attempt;
 use crate::organizations::current_vps;
@@ -34,10 +36,15 @@ pub async fn run(e: &Provisioner, job: &Attempt) -> Result<Outcome, JobFailure> 
     job.mark(JobStep::SelfUpdate, StepState::Running, None)
         .await
         .map_err(|err| JobFailure::database(Some(JobStep::SelfUpdate), &err))?;
+    // Signed, never sent: the request crosses the network in clear.
+    let path = "/api/self-update";
+    let timestamp = chrono::Utc::now().timestamp();
+    let signature = signing::sign(&secrets.instance_secret, "POST", path, timestamp, b"");
     let update = e
         .http
-        .post(format!("http://{ip}:3000/api/self-update"))
-        .bearer_auth(&secrets.instance_secret)
+        .post(format!("http://{ip}:3000{path}"))
+        .header(signing::TIMESTAMP_HEADER, timestamp.to_string())
+        .header(signing::SIGNATURE_HEADER, signature)
         .timeout(Duration::from_secs(30))
         .send()
         .await;

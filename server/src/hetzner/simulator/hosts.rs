@@ -24,6 +24,8 @@ struct HostState {
     failing: BTreeSet<String>,
     boot_delay: Duration,
     self_updates: u32,
+    /// Signatures already accepted (a replay within the window is refused).
+    seen_signatures: BTreeSet<String>,
 }
 
 struct Host {
@@ -81,6 +83,7 @@ impl FakeHost {
                 failing: BTreeSet::new(),
                 boot_delay: Duration::ZERO,
                 self_updates: 0,
+                seen_signatures: BTreeSet::new(),
             }),
         });
         let mut tasks = Vec::new();
@@ -181,23 +184,39 @@ async fn mta_health(State(host): St) -> Response {
     }
 }
 
-/// `POST /api/self-update` with `Authorization: Bearer <instance secret>`: pulls new images
-/// and restarts, i.e. the services are down for one boot delay.
-async fn self_update(State(host): St, headers: HeaderMap) -> Response {
+/// `POST /api/self-update`, signed with the instance secret (see
+/// [`crate::provisioning::signing`]; a bearer token is refused): pulls new images and
+/// restarts, i.e. the services are down for one boot delay. A signature is accepted once.
+async fn self_update(State(host): St, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+    use crate::provisioning::signing::{SIGNATURE_HEADER, TIMESTAMP_HEADER, verify};
     if let Err(code) = host.status("web") {
         return code.into_response();
     }
-    let given = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    match (&host.instance_secret, given) {
-        (Some(secret), Some(given)) if secret == given => {
-            let mut state = host.lock();
-            state.self_updates += 1;
-            state.up_at = Some(Instant::now() + state.boot_delay);
-            StatusCode::ACCEPTED.into_response()
-        }
-        _ => StatusCode::UNAUTHORIZED.into_response(),
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let Some(secret) = &host.instance_secret else {
+        return StatusCode::UNAUTHORIZED.into_response();
+    };
+    let signature = header(SIGNATURE_HEADER);
+    let checked = verify(
+        secret,
+        "POST",
+        "/api/self-update",
+        header(TIMESTAMP_HEADER),
+        signature,
+        &body,
+        chrono::Utc::now().timestamp(),
+    );
+    if checked.is_err() {
+        return StatusCode::UNAUTHORIZED.into_response();
     }
+    let mut state = host.lock();
+    if !state
+        .seen_signatures
+        .insert(signature.unwrap_or_default().to_owned())
+    {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    state.self_updates += 1;
+    state.up_at = Some(Instant::now() + state.boot_delay);
+    StatusCode::ACCEPTED.into_response()
 }
