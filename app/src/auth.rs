@@ -59,6 +59,22 @@ fn percent_decode(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
+/// In a server function: when the call is a plain HTML form post (no JavaScript yet, or none
+/// at all: the browser asks for `text/html`), answers with a redirect to `to`. Calls from the
+/// hydrated page get their value instead and navigate themselves.
+#[cfg(feature = "ssr")]
+pub fn redirect_plain_form(to: &str) {
+    let accepts_html = leptos::prelude::use_context::<http::request::Parts>().is_some_and(|req| {
+        req.headers
+            .get(http::header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("text/html"))
+    });
+    if accepts_html {
+        leptos_axum::redirect(to);
+    }
+}
+
 /// Full-page navigation (so the server renders the next page with the new session cookie).
 pub fn go(to: &str) {
     #[cfg(feature = "hydrate")]

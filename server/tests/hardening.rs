@@ -444,7 +444,131 @@ async fn a_30_mb_body_is_refused(db: &DatabaseConnection) {
     }
 }
 
+/// What a browser without JavaScript sends when it submits a form.
+async fn plain_form_post(
+    server: &TestServer,
+    path: &str,
+    referer: &str,
+    cookie: Option<&str>,
+    body: &str,
+) -> reqwest::Response {
+    let mut request = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(format!("{}{path}", server.base))
+        .header("accept", "text/html,application/xhtml+xml,*/*;q=0.8")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("sec-fetch-site", "same-origin")
+        .header("referer", format!("{}{referer}", server.base))
+        .body(body.to_owned());
+    if let Some(cookie) = cookie {
+        request = request.header("cookie", cookie);
+    }
+    request.send().await.unwrap()
+}
+
+fn location(response: &reqwest::Response) -> String {
+    response.headers()["location"].to_str().unwrap().to_owned()
+}
+
+async fn page_html(server: &TestServer, path: &str) -> String {
+    reqwest::get(format!("{}{path}", server.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+async fn the_sign_in_forms_work_without_javascript(db: &DatabaseConnection) {
+    let server = TestServer::start(db).await;
+    // The forms post to their server functions: never a GET carrying the password.
+    let setup_page = page_html(&server, "/setup").await;
+    assert!(
+        setup_page.contains("action=\"/api/setup\"") && setup_page.contains("method=\"post\""),
+        "{setup_page}"
+    );
+    let created = plain_form_post(
+        &server,
+        "/api/setup",
+        "/setup",
+        None,
+        "email=ops%40nest.test&password=correct+horse+battery+9&confirm=correct+horse+battery+9",
+    )
+    .await;
+    assert_eq!(created.status(), 302);
+    assert_eq!(location(&created), "/");
+
+    let login_page = page_html(&server, "/login?redirect=%2Faudit").await;
+    assert!(
+        login_page.contains("action=\"/api/login\"") && login_page.contains("method=\"post\""),
+        "{login_page}"
+    );
+    // A wrong password comes back to the form, with the message on the page.
+    let wrong = plain_form_post(
+        &server,
+        "/api/login",
+        "/login?redirect=%2Faudit",
+        None,
+        "email=ops%40nest.test&password=wrong+password+1&redirect=%2Faudit",
+    )
+    .await;
+    assert_eq!(wrong.status(), 302);
+    let back = location(&wrong);
+    assert!(
+        back.contains("/login?") && back.contains("__err="),
+        "{back}"
+    );
+    assert!(!back.contains("wrong+password"), "{back}");
+    let shown = reqwest::get(&back).await.unwrap().text().await.unwrap();
+    assert!(shown.contains("Email or password is incorrect."), "{shown}");
+    // The right one signs in and goes where the page asked (same-origin only).
+    let right = plain_form_post(
+        &server,
+        "/api/login",
+        "/login?redirect=%2Faudit",
+        None,
+        "email=ops%40nest.test&password=correct+horse+battery+9&redirect=%2Faudit",
+    )
+    .await;
+    assert_eq!(right.status(), 302);
+    assert_eq!(location(&right), "/audit");
+    assert!(right.headers().get("set-cookie").is_some());
+
+    // A one-time link sets a password without JavaScript too.
+    let (mut root, _) = login(&server, "ops@nest.test", PASSWORD).await;
+    let added = root
+        .call(
+            "add_admin",
+            &[
+                ("email", "bee@nest.test"),
+                ("role", "admin"),
+                ("initial", "Link"),
+            ],
+        )
+        .await;
+    assert_eq!(added.status, 200, "{added:?}");
+    let link = added.body["set_password_path"].as_str().unwrap().to_owned();
+    let token = link.split_once("token=").unwrap().1.to_owned();
+    let page = page_html(&server, &link).await;
+    assert!(page.contains("action=\"/api/set_password\""), "{page}");
+    let set = plain_form_post(
+        &server,
+        "/api/set_password",
+        &link,
+        None,
+        &format!("token={token}&password=another+horse+battery+7&confirm=another+horse+battery+7"),
+    )
+    .await;
+    assert_eq!(set.status(), 302);
+    assert_eq!(location(&set), "/login");
+    let (_, bee) = login(&server, "bee@nest.test", "another horse battery 7").await;
+    assert_eq!(bee.status, 200, "{bee:?}");
+}
+
 on_both_databases!(
+    the_sign_in_forms_work_without_javascript,
     a_30_mb_body_is_refused,
     a_live_stream_closes_when_its_session_ends,
     live_streams_are_capped_per_session,

@@ -1,6 +1,7 @@
 //! `/login`: email + password. One message for unknown email and wrong password; a clear
 //! "try again in N minutes" when the account or address is locked out.
 
+use leptos::form::ActionForm;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
@@ -20,48 +21,44 @@ pub async fn login(
     let backend = use_backend()?;
     let req = request_info().await?;
     let caller = backend.admins.login(&req, email, password).await?;
-    Ok(if caller.role.is_some() {
+    let to = if caller.role.is_some() {
         crate::auth::safe_redirect(redirect.as_deref())
     } else {
         "/unauthorized".to_owned()
-    })
+    };
+    crate::auth::redirect_plain_form(&to);
+    Ok(to)
 }
 
-/// The login page.
+/// The login page. The form posts to the server function itself, so it works before the WASM
+/// has hydrated (or without JavaScript): never a GET with the password in the URL.
 #[component]
 pub fn LoginPage() -> impl IntoView {
     let query = use_query_map();
     let email = RwSignal::new(String::new());
     let password = RwSignal::new(String::new());
-    let action = Action::new(
-        move |(email, password, redirect): &(String, String, Option<String>)| {
-            login(email.clone(), password.clone(), redirect.clone())
-        },
-    );
+    let action = ServerAction::<Login>::new();
     let error = Signal::derive(move || action.value().get().and_then(Result::err));
     Effect::new(move |_| {
         if let Some(Ok(to)) = action.value().get() {
             go(&to);
         }
     });
-    let submit = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
-        let redirect = query.get_untracked().get("redirect");
-        action.dispatch((email.get_untracked(), password.get_untracked(), redirect));
-    };
+    let redirect = move || query.with(|q| q.get("redirect")).unwrap_or_default();
 
     view! {
         <Title text="Sign in"/>
         <div class="auth-card card">
             <h1>"Sign in to Nest"</h1>
-            <form on:submit=submit novalidate>
+            <ActionForm action attr:novalidate=true>
                 <FormError error fields=&["email", "password"]/>
+                <input type="hidden" name="redirect" prop:value=redirect value=redirect/>
                 <Field name="email" label="Email" kind="email" autocomplete="username" value=email error/>
                 <Field name="password" label="Password" kind="password" autocomplete="current-password" value=password error/>
                 <button type="submit" class="button" disabled=move || action.pending().get()>
                     {move || if action.pending().get() { "Signing in…" } else { "Sign in" }}
                 </button>
-            </form>
+            </ActionForm>
         </div>
     }
 }

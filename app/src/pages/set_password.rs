@@ -1,5 +1,6 @@
 //! `/set-password?token=…`: a new admin sets their password through a one-time link.
 
+use leptos::form::ActionForm;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
@@ -21,25 +22,22 @@ pub async fn set_password_with_token(
     backend
         .admins
         .set_password(&req, token, password, confirm)
-        .await
+        .await?;
+    crate::auth::redirect_plain_form("/login");
+    Ok(())
 }
 
-/// The page.
+/// The page. The form posts to the server function itself, so it works before hydration and
+/// without JavaScript (then a set password leads straight to `/login`).
 #[component]
 pub fn SetPasswordPage() -> impl IntoView {
     let query = use_query_map();
     let password = RwSignal::new(String::new());
     let confirm = RwSignal::new(String::new());
-    let action = Action::new(move |(t, p, c): &(String, String, String)| {
-        set_password_with_token(t.clone(), p.clone(), c.clone())
-    });
+    let action = ServerAction::<SetPasswordWithToken>::new();
     let error = Signal::derive(move || action.value().get().and_then(Result::err));
     let done = move || matches!(action.value().get(), Some(Ok(())));
-    let submit = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
-        let token = query.get_untracked().get("token").unwrap_or_default();
-        action.dispatch((token, password.get_untracked(), confirm.get_untracked()));
-    };
+    let token = move || query.with(|q| q.get("token")).unwrap_or_default();
     view! {
         <Title text="Set your password"/>
         <div class="auth-card card">
@@ -48,8 +46,9 @@ pub fn SetPasswordPage() -> impl IntoView {
                 when=done
                 fallback=move || {
                     view! {
-                        <form on:submit=submit novalidate>
+                        <ActionForm action attr:novalidate=true>
                             <FormError error fields=&["password", "confirm"]/>
+                            <input type="hidden" name="token" prop:value=token value=token/>
                             <Field
                                 name="password"
                                 label="New password"
@@ -61,7 +60,7 @@ pub fn SetPasswordPage() -> impl IntoView {
                             />
                             <Field name="confirm" label="Confirm password" kind="password" autocomplete="new-password" value=confirm error/>
                             <button type="submit" class="button" disabled=move || action.pending().get()>"Set password"</button>
-                        </form>
+                        </ActionForm>
                     }
                 }
             >

@@ -1,5 +1,6 @@
 //! `/setup`: creates the first superadmin. Open only while no platform admin exists.
 
+use leptos::form::ActionForm;
 use leptos::prelude::*;
 use leptos_meta::Title;
 
@@ -18,38 +19,30 @@ pub async fn setup_first_admin(
     let backend = use_backend()?;
     let req = request_info().await?;
     backend.admins.setup(&req, email, password, confirm).await?;
+    crate::auth::redirect_plain_form("/");
     Ok(())
 }
 
-/// The setup wizard.
+/// The setup wizard. The form posts to the server function itself, so it works before
+/// hydration and without JavaScript.
 #[component]
 pub fn SetupPage() -> impl IntoView {
     let email = RwSignal::new(String::new());
     let password = RwSignal::new(String::new());
     let confirm = RwSignal::new(String::new());
-    let action = Action::new(move |(e, p, c): &(String, String, String)| {
-        setup_first_admin(e.clone(), p.clone(), c.clone())
-    });
+    let action = ServerAction::<SetupFirstAdmin>::new();
     let error = Signal::derive(move || action.value().get().and_then(Result::err));
     Effect::new(move |_| {
         if let Some(Ok(())) = action.value().get() {
             go("/");
         }
     });
-    let submit = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
-        action.dispatch((
-            email.get_untracked(),
-            password.get_untracked(),
-            confirm.get_untracked(),
-        ));
-    };
     view! {
         <Title text="Set up Nest"/>
         <div class="auth-card card">
             <h1>"Set up Nest"</h1>
             <p>"No platform admin exists yet. Create the first superadmin: you will be signed in right away."</p>
-            <form on:submit=submit novalidate>
+            <ActionForm action attr:novalidate=true>
                 <FormError error fields=&["email", "password", "confirm"]/>
                 <Field name="email" label="Email" kind="email" autocomplete="username" value=email error/>
                 <Field
@@ -65,7 +58,7 @@ pub fn SetupPage() -> impl IntoView {
                 <button type="submit" class="button" disabled=move || action.pending().get()>
                     "Create superadmin"
                 </button>
-            </form>
+            </ActionForm>
         </div>
     }
 }
