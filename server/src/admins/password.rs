@@ -1,6 +1,7 @@
-//! Password hashing (argon2id, off the async runtime's worker threads) and the strength rule.
+//! Password hashing (argon2id, on a few dedicated threads, one per core, off the async
+//! runtime's) and the strength rule.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 
 use crate::error::{Error, Result};
@@ -59,13 +60,73 @@ pub const QUEUE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10
 /// The `Retry-After` a busy answer suggests, in seconds.
 pub const BUSY_RETRY_AFTER_SECS: u64 = 5;
 
+/// One per core: the hashing threads, and the permits to use them.
+fn hashing_slots() -> usize {
+    std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
+}
+
 /// One permit per core: at most that many argon2 computations (19 MiB each) run at once, so
 /// a burst of logins costs bounded memory and queues instead.
 fn hashing_permits() -> &'static tokio::sync::Semaphore {
     static PERMITS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
-    PERMITS.get_or_init(|| {
-        tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
+    PERMITS.get_or_init(|| tokio::sync::Semaphore::new(hashing_slots()))
+}
+
+type HashJob = Box<dyn FnOnce() + Send>;
+
+/// The hashing threads: long-lived, one per permit. argon2's 19 MiB stays in these threads'
+/// allocator arenas and is reused by the next hash, where `spawn_blocking`'s ever-changing
+/// threads each kept a copy (measured: 400 MB after twenty hashes, for two at a time).
+fn hashing_queue() -> &'static std::sync::mpsc::Sender<HashJob> {
+    static QUEUE: std::sync::OnceLock<std::sync::mpsc::Sender<HashJob>> =
+        std::sync::OnceLock::new();
+    QUEUE.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel::<HashJob>();
+        let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
+        for i in 0..hashing_slots() {
+            let rx = rx.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("nest-argon2-{i}"))
+                .spawn(move || {
+                    loop {
+                        let job = match rx.lock() {
+                            Ok(rx) => rx.recv(),
+                            Err(_) => return,
+                        };
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => return,
+                        }
+                    }
+                });
+            if let Err(e) = spawned {
+                tracing::error!(error.detail = %e, "could not start a password hashing thread");
+            }
+        }
+        tx
     })
+}
+
+/// Runs `work` on a hashing thread, after waiting for a permit.
+async fn on_hashing_thread<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    let _permit = hashing_permit().await?;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    hashing_queue()
+        .send(Box::new(move || {
+            let _ = tx.send(work());
+        }))
+        .map_err(|_| Error::Internal("the password hashing threads are gone".to_owned()))?;
+    match tokio::time::timeout(std::time::Duration::from_secs(60), rx).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(_)) => Err(Error::Internal(
+            "a password hashing thread stopped".to_owned(),
+        )),
+        Err(_) => Err(Error::Internal(
+            "password hashing did not finish".to_owned(),
+        )),
+    }
 }
 
 /// Waits (at most [`QUEUE_TIMEOUT`]) for a hashing permit; `Busy` when none came.
@@ -79,10 +140,9 @@ async fn hashing_permit() -> Result<tokio::sync::SemaphorePermit<'static>> {
     }
 }
 
-/// Hashes a password on a blocking thread (waiting for a permit first).
+/// Hashes a password on a hashing thread (waiting for a permit first).
 pub async fn hash(password: String) -> Result<String> {
-    let _permit = hashing_permit().await?;
-    tokio::task::spawn_blocking(move || {
+    on_hashing_thread(move || {
         let salt = SaltString::encode_b64(&random_salt())
             .map_err(|e| Error::Internal(format!("salt: {e}")))?;
         argon2()?
@@ -91,14 +151,12 @@ pub async fn hash(password: String) -> Result<String> {
             .map_err(|e| Error::Internal(format!("argon2 hash: {e}")))
     })
     .await
-    .map_err(|e| Error::Internal(format!("hashing task: {e}")))?
 }
 
-/// Verifies a password against a stored hash on a blocking thread. `None` as the hash still
+/// Verifies a password against a stored hash on a hashing thread. `None` as the hash still
 /// does the full work against a fixed dummy hash, so unknown accounts take as long as known ones.
 pub async fn verify(password: String, stored: Option<String>) -> Result<bool> {
-    let _permit = hashing_permit().await?;
-    tokio::task::spawn_blocking(move || {
+    on_hashing_thread(move || {
         let dummy = dummy_hash();
         let (phc, real) = match stored.as_deref() {
             Some(h) => (h, true),
@@ -106,13 +164,48 @@ pub async fn verify(password: String, stored: Option<String>) -> Result<bool> {
         };
         let parsed =
             PasswordHash::new(phc).map_err(|e| Error::Internal(format!("stored hash: {e}")))?;
-        let ok = argon2()?
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok();
+        let ok = verify_in_reused_memory(password.as_bytes(), &parsed)?;
         Ok(ok && real)
     })
     .await
-    .map_err(|e| Error::Internal(format!("verification task: {e}")))?
+}
+
+thread_local! {
+    /// argon2's working memory on this hashing thread: allocated by the first verification,
+    /// reused by every later one (so memory stays at one block set per hashing thread).
+    static MEMORY: std::cell::RefCell<Vec<argon2::Block>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Verifies `password` against a parsed PHC hash, computing argon2 in this thread's reused
+/// memory; the comparison is constant-time.
+fn verify_in_reused_memory(password: &[u8], phc: &PasswordHash<'_>) -> Result<bool> {
+    let bad = |what: &str| Error::Internal(format!("stored hash: {what}"));
+    let params = Params::try_from(phc).map_err(|e| bad(&e.to_string()))?;
+    let algorithm = Algorithm::try_from(phc.algorithm).map_err(|e| bad(&e.to_string()))?;
+    let version = match phc.version {
+        Some(v) => Version::try_from(v).map_err(|e| bad(&e.to_string()))?,
+        None => Version::default(),
+    };
+    let (Some(salt), Some(expected)) = (phc.salt, phc.hash) else {
+        return Err(bad("no salt or no hash"));
+    };
+    let mut salt_buf = [0u8; 64];
+    let salt = salt
+        .decode_b64(&mut salt_buf)
+        .map_err(|e| bad(&e.to_string()))?;
+    let mut out = vec![0u8; expected.len()];
+    let blocks = params.block_count();
+    let hasher = Argon2::new(algorithm, version, params);
+    MEMORY
+        .with_borrow_mut(|memory| {
+            if memory.len() < blocks {
+                memory.resize(blocks, argon2::Block::default());
+            }
+            hasher.hash_password_into_with_memory(password, salt, &mut out, &mut memory[..])
+        })
+        .map_err(|e| Error::Internal(format!("argon2 verify: {e}")))?;
+    let computed = argon2::password_hash::Output::new(&out).map_err(|e| bad(&e.to_string()))?;
+    Ok(computed == expected)
 }
 
 fn random_salt() -> [u8; 16] {
