@@ -567,7 +567,32 @@ async fn the_sign_in_forms_work_without_javascript(db: &DatabaseConnection) {
     assert_eq!(bee.status, 200, "{bee:?}");
 }
 
+async fn a_broken_session_store_shows_a_reference_not_its_error(db: &DatabaseConnection) {
+    use sea_orm::{ConnectionTrait, Statement};
+    let server = TestServer::start(db).await;
+    let mut client = setup_superadmin(&server, "ops@nest.test").await;
+    db.execute_raw(Statement::from_string(
+        db.get_database_backend(),
+        "UPDATE sessions SET data = 'not json at all'",
+    ))
+    .await
+    .unwrap();
+    let reply = client.call("current_caller", &[]).await;
+    assert_eq!(reply.status, 500, "{reply:?}");
+    match reply.error() {
+        Some(AppError::Internal(reference)) => {
+            assert!(reference.len() <= 16, "a short reference: {reference}");
+            let body = reply.body.to_string().to_lowercase();
+            for leak in ["json", "decode", "session", "expected"] {
+                assert!(!body.contains(leak), "{leak} in {body}");
+            }
+        }
+        other => panic!("expected an internal error with a reference, got {other:?}"),
+    }
+}
+
 on_both_databases!(
+    a_broken_session_store_shows_a_reference_not_its_error,
     the_sign_in_forms_work_without_javascript,
     a_30_mb_body_is_refused,
     a_live_stream_closes_when_its_session_ends,
