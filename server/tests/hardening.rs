@@ -273,6 +273,21 @@ async fn a_flood_of_blocked_logins_writes_a_bounded_number_of_audit_rows(db: &Da
         .unwrap();
     assert_eq!(again, 0);
     assert_eq!(audit_count(db, "auth.login_blocked").await, 2);
+
+    // A blocked address trying ever new emails is one key too.
+    let into_slot = server.clock.now().timestamp().rem_euclid(900);
+    server
+        .clock
+        .advance(chrono::Duration::seconds(900 - into_slot + 1));
+    for i in 0..20 {
+        let (_, reply) = login(&server, &format!("guess{i}@nest.test"), "wrong password 1").await;
+        assert_eq!(reply.status, 422, "attempt {i}: {reply:?}");
+    }
+    for i in 0..30 {
+        let (_, reply) = login(&server, &format!("new{i}@nest.test"), "wrong password 1").await;
+        assert_eq!(reply.status, 429, "{reply:?}");
+    }
+    assert_eq!(audit_count(db, "auth.login_blocked").await, 3);
 }
 
 async fn a_request_in_flight_cannot_undo_a_logout(db: &DatabaseConnection) {

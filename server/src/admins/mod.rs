@@ -321,22 +321,21 @@ impl AdminService {
             .map(rate_limit::address_key);
         // The attempt is counted before the password is hashed, atomically: a burst of
         // concurrent guesses gets at most the allowed number of verdicts.
-        let reservation = match rate_limit::reserve(&self.db, &typed, address.as_deref(), now).await
-        {
-            Ok(reservation) => reservation,
-            Err(Error::RateLimited(message)) => {
-                rate_limit::record_blocked(
-                    &self.db,
-                    &Actor::new(req, None, &typed),
-                    address.as_deref(),
-                    now,
-                )
-                .await?;
-                crate::metrics::login_failure("rate_limited");
-                return Err(Error::RateLimited(message));
-            }
-            Err(e) => return Err(e),
-        };
+        let reservation =
+            match rate_limit::reserve(&self.db, &typed, address.as_deref(), now).await? {
+                Ok(reservation) => reservation,
+                Err(refusal) => {
+                    rate_limit::record_blocked(
+                        &self.db,
+                        &Actor::new(req, None, &typed),
+                        &refusal.key,
+                        now,
+                    )
+                    .await?;
+                    crate::metrics::login_failure("rate_limited");
+                    return Err(Error::RateLimited(refusal.message));
+                }
+            };
         let user = match typed.parse::<Email>() {
             Ok(email) => {
                 users::Entity::find()

@@ -9,7 +9,7 @@ use sea_orm::{
 };
 
 use crate::entities::{login_attempts, login_blocks, settings};
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// Failures counted within this window.
 pub const WINDOW_MINUTES: i64 = 15;
@@ -114,27 +114,66 @@ fn oldest_if_full(newest_first: &[DateTime<Utc>], limit: u64) -> Option<DateTime
     newest_first.last().map(|oldest| *oldest + window())
 }
 
-/// Refuses the attempt when the account or the address is over its limit.
+/// Which limit refused an attempt, as the key its refusals are counted under: the account
+/// (any address) or the address (any account). So neither rotating addresses against a locked
+/// account nor rotating emails from a blocked address adds audit rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockKey {
+    /// The account, or empty when the address limit refused.
+    pub email: String,
+    /// The address, or empty when the account limit refused.
+    pub address: String,
+}
+
+/// A refused attempt: what to tell the person, and the key it counts under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// "Too many failed sign-in attempts. Try again in N minutes."
+    pub message: String,
+    /// See [`BlockKey`].
+    pub key: BlockKey,
+}
+
+/// Whether the account or the address is over its limit (the address first: it covers every
+/// account tried from it).
 pub async fn check<C: ConnectionTrait>(
     conn: &C,
     email: &str,
     address: Option<&str>,
     now: DateTime<Utc>,
-) -> Result<()> {
-    let mut until = account_locked_until(conn, email, now).await?;
-    if let Some(address) = address {
-        until = Ord::max(until, address_locked_until(conn, address, now).await?);
-    }
-    match until {
-        Some(until) if until > now => {
-            let minutes = ((until - now).num_seconds() + 59) / 60;
-            let unit = if minutes == 1 { "minute" } else { "minutes" };
-            Err(Error::RateLimited(format!(
-                "Too many failed sign-in attempts. Try again in {minutes} {unit}."
-            )))
-        }
-        _ => Ok(()),
-    }
+) -> Result<Option<Refusal>> {
+    let by_address = match address {
+        Some(address) => address_locked_until(conn, address, now)
+            .await?
+            .filter(|until| *until > now),
+        None => None,
+    };
+    let by_account = account_locked_until(conn, email, now)
+        .await?
+        .filter(|until| *until > now);
+    let (until, key) = match (by_address, by_account) {
+        (Some(a), b) => (
+            Ord::max(a, b.unwrap_or(a)),
+            BlockKey {
+                email: String::new(),
+                address: address.unwrap_or_default().to_owned(),
+            },
+        ),
+        (None, Some(b)) => (
+            b,
+            BlockKey {
+                email: email.chars().take(254).collect(),
+                address: String::new(),
+            },
+        ),
+        (None, None) => return Ok(None),
+    };
+    let minutes = ((until - now).num_seconds() + 59) / 60;
+    let unit = if minutes == 1 { "minute" } else { "minutes" };
+    Ok(Some(Refusal {
+        message: format!("Too many failed sign-in attempts. Try again in {minutes} {unit}."),
+        key,
+    }))
 }
 
 /// A login attempt counted before its password is verified (see [`reserve`]).
@@ -151,7 +190,7 @@ pub async fn reserve(
     email: &str,
     address: Option<&str>,
     now: DateTime<Utc>,
-) -> Result<Reservation> {
+) -> Result<Result<Reservation, Refusal>> {
     let txn = db.begin().await?;
     settings::Entity::insert(settings::ActiveModel {
         key: Set("lock.logins".to_owned()),
@@ -165,7 +204,9 @@ pub async fn reserve(
     )
     .exec_without_returning(&txn)
     .await?;
-    check(&txn, email, address, now).await?;
+    if let Some(refusal) = check(&txn, email, address, now).await? {
+        return Ok(Err(refusal));
+    }
     let id = login_attempts::Entity::insert(login_attempts::ActiveModel {
         email: Set(email.chars().take(254).collect()),
         ip: Set(address.map(str::to_owned)),
@@ -177,7 +218,7 @@ pub async fn reserve(
     .await?
     .last_insert_id;
     txn.commit().await?;
-    Ok(Reservation(id))
+    Ok(Ok(Reservation(id)))
 }
 
 /// Marks a reserved attempt as a success (on the login's own transaction).
@@ -205,19 +246,19 @@ pub fn window_start(now: DateTime<Utc>) -> DateTime<Utc> {
     DateTime::from_timestamp(start, 0).unwrap_or(now)
 }
 
-/// Counts a refused attempt. The first refusal of an account and address in a window writes
-/// an `auth.login_blocked` audit row; later ones only raise the window's count, which
-/// [`close_windows`] writes to the audit log once the window is over. A flood therefore writes
-/// at most two audit rows per account, address and window.
+/// Counts a refused attempt under its key ([`BlockKey`]). The first refusal of a key in a
+/// window writes an `auth.login_blocked` audit row; later ones only raise the window's count,
+/// which [`close_windows`] writes to the audit log once the window is over. A flood therefore
+/// writes at most two audit rows per key and window.
 pub async fn record_blocked(
     db: &DatabaseConnection,
     actor: &crate::audit::Actor,
-    address: Option<&str>,
+    key: &BlockKey,
     now: DateTime<Utc>,
 ) -> Result<()> {
     let start = window_start(now);
-    let email: String = actor.email.chars().take(254).collect();
-    let address = address.unwrap_or_default().to_owned();
+    let email = key.email.clone();
+    let address = key.address.clone();
     let txn = db.begin().await?;
     let inserted = login_blocks::Entity::insert(login_blocks::ActiveModel {
         email: Set(email.clone()),
@@ -248,6 +289,7 @@ pub async fn record_blocked(
             ("user", None),
             serde_json::json!({
                 "reason": "too many failures",
+                "limit": if key.email.is_empty() { "address" } else { "account" },
                 "window_start": start,
                 "window_minutes": WINDOW_MINUTES,
             }),
@@ -295,7 +337,11 @@ pub async fn close_windows(db: &DatabaseConnection, now: DateTime<Utc>) -> Resul
         if deleted == 1 && block.blocked_count > 1 {
             let actor = crate::audit::Actor {
                 user_id: None,
-                email: block.email.clone(),
+                email: if block.email.is_empty() {
+                    "(any account)".to_owned()
+                } else {
+                    block.email.clone()
+                },
                 ip: Some(block.address.clone()).filter(|a| !a.is_empty()),
                 user_agent: block.last_user_agent.clone(),
             };
@@ -306,6 +352,7 @@ pub async fn close_windows(db: &DatabaseConnection, now: DateTime<Utc>) -> Resul
                 ("user", None),
                 serde_json::json!({
                     "reason": "too many failures",
+                    "limit": if block.email.is_empty() { "address" } else { "account" },
                     "window_start": block.window_start,
                     "window_minutes": WINDOW_MINUTES,
                     "count": block.blocked_count,
