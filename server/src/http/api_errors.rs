@@ -210,11 +210,10 @@ mod tests {
 
     #[tokio::test]
     async fn a_panic_is_an_internal_error_with_a_reference() {
-        let (status, err) = answer(|| async {
-            let bug: Option<StatusCode> = None;
-            bug.unwrap()
-        })
-        .await;
+        fn handler_with_a_bug() -> StatusCode {
+            panic!("a bug in a handler")
+        }
+        let (status, err) = answer(|| async { handler_with_a_bug() }).await;
         assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
         assert!(matches!(err, AppError::Internal(_)), "{err:?}");
     }
