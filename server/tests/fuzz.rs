@@ -4,8 +4,8 @@
 //! characters, SQL and path fragments, lists and structures where plain values belong, broken
 //! percent-encoding, JSON and multipart where a form belongs) and with proptest-generated
 //! bodies over the shapes serde's data model takes (plain values, lists, structures, numbers,
-//! any text, any bytes), aimed at the argument the function itself names when called without
-//! one.
+//! any text, any bytes), aimed at each argument the function requires. Those are learned as a
+//! client would learn them: call with what is known, read which argument the 400 names.
 //!
 //! Every answer is below 500 and, when it is a refusal, an `AppError` in JSON that is short
 //! (nothing sent is echoed back whole) and free of control and bidi characters; a body that
@@ -256,8 +256,9 @@ fn value() -> impl Strategy<Value = String> {
     ]
 }
 
-/// A generated body: form pairs aimed at `arg` under a random content type, or random bytes.
-fn generated(arg: String) -> impl Strategy<Value = Body> {
+/// A generated body: form pairs aimed at the arguments under a random content type, or random
+/// bytes.
+fn generated(arguments: Vec<String>) -> impl Strategy<Value = Body> {
     let content_type = prop_oneof![
         6 => Just(FORM),
         1 => Just(Some("application/json")),
@@ -266,7 +267,10 @@ fn generated(arg: String) -> impl Strategy<Value = Body> {
     ];
     prop_oneof![
         5 => (
-            proptest::collection::vec((key(arg), value()), 0..6),
+            proptest::collection::vec(
+                (proptest::sample::select(arguments).prop_flat_map(key), value()),
+                0..6
+            ),
             content_type,
         )
             .prop_map(|(kv, ct)| pairs("generated pairs", &kv, ct)),
@@ -278,8 +282,12 @@ fn generated(arg: String) -> impl Strategy<Value = Body> {
     ]
 }
 
-/// Every row of every table but `sessions` and `seaql_migrations`, as text, per table.
-async fn snapshot(db: &DatabaseConnection) -> BTreeMap<String, Vec<String>> {
+/// A snapshot of the database: every row of every table but `sessions` and
+/// `seaql_migrations`, as text, per table.
+type Snapshot = BTreeMap<String, Vec<String>>;
+
+/// The one query that reads a [`Snapshot`] (a `UNION ALL` over the tables, built once).
+async fn snapshot_query(db: &DatabaseConnection) -> String {
     let backend = db.get_database_backend();
     let all = |sql: String| db.query_all_raw(Statement::from_string(backend, sql));
     let tables_sql = match backend {
@@ -296,10 +304,12 @@ async fn snapshot(db: &DatabaseConnection) -> BTreeMap<String, Vec<String>> {
         .map(|r| r.try_get::<String>("", "name").unwrap())
         .filter(|t| t != "sessions" && t != "seaql_migrations")
         .collect();
-    let mut snapshot = BTreeMap::new();
+    let mut selects = Vec::new();
     for table in tables {
-        let rows_sql = match backend {
-            DbBackend::Postgres => format!("SELECT t::text AS r FROM \"{table}\" t"),
+        selects.push(match backend {
+            DbBackend::Postgres => {
+                format!("SELECT '{table}' AS t, x::text AS r FROM \"{table}\" x")
+            }
             _ => {
                 let columns: Vec<String> =
                     all(format!("SELECT name FROM pragma_table_info('{table}')"))
@@ -309,19 +319,33 @@ async fn snapshot(db: &DatabaseConnection) -> BTreeMap<String, Vec<String>> {
                         .map(|r| format!("quote(\"{}\")", r.try_get::<String>("", "name").unwrap()))
                         .collect();
                 format!(
-                    "SELECT {} AS r FROM \"{table}\"",
+                    "SELECT '{table}' AS t, {} AS r FROM \"{table}\"",
                     columns.join(" || ',' || ")
                 )
             }
-        };
-        let mut rows: Vec<String> = all(rows_sql)
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| r.try_get::<String>("", "r").unwrap())
-            .collect();
+        });
+    }
+    selects.join(" UNION ALL ")
+}
+
+/// Reads a [`Snapshot`] with the query from [`snapshot_query`].
+async fn snapshot(db: &DatabaseConnection, query: &str) -> Snapshot {
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            db.get_database_backend(),
+            query.to_owned(),
+        ))
+        .await
+        .unwrap();
+    let mut snapshot = Snapshot::new();
+    for row in rows {
+        snapshot
+            .entry(row.try_get::<String>("", "t").unwrap())
+            .or_insert_with(Vec::new)
+            .push(row.try_get::<String>("", "r").unwrap());
+    }
+    for rows in snapshot.values_mut() {
         rows.sort();
-        snapshot.insert(table, rows);
     }
     snapshot
 }
@@ -389,7 +413,8 @@ struct Fuzzer<'a> {
     server: &'a TestServer,
     db: &'a DatabaseConnection,
     client: Client,
-    snapshot: BTreeMap<String, Vec<String>>,
+    query: String,
+    snapshot: Snapshot,
     calls: usize,
 }
 
@@ -400,7 +425,7 @@ impl Fuzzer<'_> {
             let (client, reply) = login(self.server, SUPERADMIN, PASSWORD).await;
             assert_eq!(reply.status, 200, "signing in again: {reply:?}");
             self.client = client;
-            self.snapshot = snapshot(self.db).await;
+            self.snapshot = snapshot(self.db, &self.query).await;
         }
     }
 
@@ -409,7 +434,7 @@ impl Fuzzer<'_> {
         self.sign_in().await;
         let answer = send(&mut self.client, method, path, body).await;
         self.calls += 1;
-        let after = snapshot(self.db).await;
+        let after = snapshot(self.db, &self.query).await;
         let clipped: String = answer.body.chars().take(300).collect();
         let what = format!("{path} with {body:?} → {} {clipped}", answer.status);
         if answer.status >= 500 {
@@ -461,30 +486,106 @@ impl Fuzzer<'_> {
     }
 }
 
-/// The argument a function requires, as it names it when called without arguments, or `None`
-/// when it requires none (it did not answer 400).
-async fn required_argument(fuzzer: &mut Fuzzer<'_>, method: &str, path: &str) -> Option<String> {
-    fuzzer.sign_in().await;
-    let answer = send(&mut fuzzer.client, method, path, &form("empty", "")).await;
-    fuzzer.snapshot = snapshot(fuzzer.db).await;
-    if answer.status != 400 {
-        return None;
+/// The form key of an argument path: `query.sort` → `query[sort]`.
+fn key_of(path: &str) -> String {
+    let mut segments = path.split('.');
+    let mut key = segments.next().unwrap_or_default().to_owned();
+    for segment in segments {
+        key.push_str(&format!("[{segment}]"));
     }
-    let err: AppError = serde_json::from_str(&answer.body)
-        .unwrap_or_else(|e| panic!("{path} without arguments: {e}: {answer:?}"));
-    let AppError::Transport(message) = &err else {
-        panic!("{path} without arguments answered 400 with {err:?}")
-    };
-    let arg = message
-        .strip_prefix("malformed arguments: argument `")
-        .and_then(|rest| rest.strip_suffix("` is missing"))
-        .unwrap_or_else(|| {
-            panic!(
+    key
+}
+
+/// A value that the error about argument `message` suggests: a number, a boolean, the first of
+/// the variants it lists; or `None` when it suggests nothing.
+fn suggested(message: &str) -> Option<String> {
+    if let Some((_, rest)) = message
+        .split_once("expected one of `")
+        .or_else(|| message.split_once("expected `"))
+    {
+        return rest.split('`').next().map(str::to_owned);
+    }
+    if message.contains("`true` or `false`") || message.contains("boolean") {
+        return Some("true".to_owned());
+    }
+    if [
+        "digit",
+        "number",
+        "integer",
+        "expected i",
+        "expected u",
+        "expected f",
+    ]
+    .iter()
+    .any(|hint| message.contains(hint))
+    {
+        return Some("1".to_owned());
+    }
+    None
+}
+
+/// The arguments a function requires, in order, learned as a client would: call it with what
+/// is known so far and read which argument the 400 names as missing, then find a value it
+/// takes (`x`, or what the error suggests; a structure when it wants one). `Vec::new()` when
+/// it requires none. The last probe may run the function, with plausible values (an accepted
+/// call like any other); every probe must answer below 500.
+async fn required_arguments(fuzzer: &mut Fuzzer<'_>, method: &str, path: &str) -> Vec<String> {
+    fuzzer.sign_in().await;
+    let mut known: Vec<(String, String)> = Vec::new();
+    let mut arguments: Vec<String> = Vec::new();
+    for _ in 0..40 {
+        let answer = send(
+            &mut fuzzer.client,
+            method,
+            path,
+            &pairs("probe", &known, FORM),
+        )
+        .await;
+        assert!(answer.status < 500, "{path} with {known:?}: {answer:?}");
+        if answer.status != 400 {
+            break;
+        }
+        let err: AppError = serde_json::from_str(&answer.body)
+            .unwrap_or_else(|e| panic!("{path} with {known:?}: {e}: {answer:?}"));
+        let AppError::Transport(message) = &err else {
+            panic!("{path} with {known:?} answered 400 with {err:?}")
+        };
+        let Some(rest) = message.strip_prefix("malformed arguments: argument `") else {
+            assert!(
+                !known.is_empty(),
                 "{path} without arguments does not name the missing one ({message}); \
                  declare it with `input = crate::codec::Form`"
-            )
-        });
-    Some(arg.to_owned())
+            );
+            break;
+        };
+        if let Some(missing) = rest.strip_suffix("` is missing") {
+            let top = missing.split('.').next().unwrap_or_default().to_owned();
+            if !arguments.contains(&top) {
+                arguments.push(top);
+            }
+            known.push((key_of(missing), "x".to_owned()));
+            continue;
+        }
+        let Some((argument, problem)) = rest.split_once("`: ") else {
+            break;
+        };
+        let key = key_of(argument);
+        let Some(pair) = known.iter_mut().find(|(k, _)| *k == key) else {
+            break;
+        };
+        if problem.starts_with("expected a structure") {
+            // A structure: an ignored key makes it one; its fields are named next.
+            pair.0 = format!("{key}[_]");
+            pair.1 = String::new();
+        } else if let Some(value) = suggested(problem).filter(|v| *v != pair.1) {
+            pair.1 = value;
+        } else {
+            break;
+        }
+    }
+    fuzzer.sign_in().await;
+    fuzzer.snapshot = snapshot(fuzzer.db, &fuzzer.query).await;
+    arguments
 }
 
 async fn every_server_function_answers_malformed_input_with_a_4xx_naming_the_argument(
@@ -501,26 +602,41 @@ async fn every_server_function_answers_malformed_input_with_a_4xx_naming_the_arg
         .map(|(path, method)| (path.to_owned(), method.to_string()))
         .collect();
     assert!(registered.len() >= 20, "{registered:?}");
+    let query = snapshot_query(db).await;
     let mut fuzzer = Fuzzer {
         server: &server,
         db,
         client,
-        snapshot: snapshot(db).await,
+        snapshot: snapshot(db, &query).await,
+        query,
         calls: 0,
     };
     let mut with_argument = 0;
+    let mut arguments_seen = 0;
     for (path, method) in &registered {
-        let arg = required_argument(&mut fuzzer, method, path).await;
-        with_argument += usize::from(arg.is_some());
-        let target = arg.clone().unwrap_or_else(|| "x".to_owned());
-        for body in hostile_shapes(&target) {
-            let answer = fuzzer
-                .check(method, path, &body)
-                .await
-                .unwrap_or_else(|failure| panic!("{failure}"));
-            // These lack the required argument (or are no form at all) whatever its type.
-            if arg.is_some() && CANNOT_DECODE.contains(&body.label.as_str()) {
-                assert_eq!(answer.status, 400, "{path} with {body:?}: {answer:?}");
+        let arguments = required_arguments(&mut fuzzer, method, path).await;
+        eprintln!("fuzz: {method} {path} requires {arguments:?}");
+        with_argument += usize::from(!arguments.is_empty());
+        arguments_seen += arguments.len();
+        let targets = if arguments.is_empty() {
+            vec!["x".to_owned()]
+        } else {
+            arguments.clone()
+        };
+        for (i, target) in targets.iter().enumerate() {
+            for body in hostile_shapes(target) {
+                let aimless = CANNOT_DECODE.contains(&body.label.as_str());
+                if aimless && i > 0 {
+                    continue; // The same body for every argument: sent once.
+                }
+                let answer = fuzzer
+                    .check(method, path, &body)
+                    .await
+                    .unwrap_or_else(|failure| panic!("{failure}"));
+                // These lack every argument (or are no form at all), whatever their types.
+                if aimless && !arguments.is_empty() {
+                    assert_eq!(answer.status, 400, "{path} with {body:?}: {answer:?}");
+                }
             }
         }
         let other_method = if method == "GET" { "POST" } else { "GET" };
@@ -539,7 +655,7 @@ async fn every_server_function_answers_malformed_input_with_a_4xx_naming_the_arg
                 failure_persistence: None,
                 ..Config::default()
             });
-            runner.run(&generated(target.clone()), |body| {
+            runner.run(&generated(targets.clone()), |body| {
                 let mut fuzzer = shared.borrow_mut();
                 handle
                     .block_on(fuzzer.check(method, path, &body))
@@ -553,9 +669,11 @@ async fn every_server_function_answers_malformed_input_with_a_4xx_naming_the_arg
         fuzzer.healthz().await;
     }
     assert!(with_argument >= 10, "most functions take arguments");
+    assert!(arguments_seen > with_argument, "some take several");
     assert_eq!(PANICS.load(Ordering::SeqCst), 0, "something panicked");
     eprintln!(
-        "fuzz: {} server functions ({with_argument} with a required argument), {} calls",
+        "fuzz: {} server functions ({with_argument} with {arguments_seen} required arguments), \
+         {} checked calls",
         registered.len(),
         fuzzer.calls
     );
@@ -567,7 +685,8 @@ async fn a_plain_value_where_the_organization_query_belongs_is_a_400_naming_it(
     count_panics();
     let server = TestServer::start(db).await;
     let mut client = setup_superadmin(&server, SUPERADMIN).await;
-    let before = snapshot(db).await;
+    let query = snapshot_query(db).await;
+    let before = snapshot(db, &query).await;
     for value in ["aaaa".to_owned(), "a".repeat(1024 * 1024)] {
         let reply = client
             .call("list_organizations", &[("query", &value)])
@@ -615,7 +734,7 @@ async fn a_plain_value_where_the_organization_query_belongs_is_a_400_naming_it(
             "{message}"
         );
     }
-    assert_eq!(snapshot(db).await, before, "nothing changed");
+    assert_eq!(snapshot(db, &query).await, before, "nothing changed");
     assert_eq!(PANICS.load(Ordering::SeqCst), 0);
 }
 
