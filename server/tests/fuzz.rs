@@ -28,13 +28,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use app::error::AppError;
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestCaseError, TestRunner};
+use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRunner};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 use support::{Client, PASSWORD, TestServer, login, setup_superadmin};
 
 const SUPERADMIN: &str = "root@nest.test";
 
-/// Generated bodies per server function (`NEST_FUZZ_CASES` overrides).
+/// Generated bodies per server function (`NEST_FUZZ_CASES` overrides; `NEST_FUZZ_SEED` picks
+/// other ones).
 const CASES: u32 = 24;
 
 /// Longest error body accepted: messages are clipped (to 240 characters, an escaped control
@@ -217,6 +218,23 @@ fn hostile_shapes(arg: &str) -> Vec<Body> {
     bodies
 }
 
+/// The generator for `path`'s bodies: the same on every run, so CI never meets a body no one
+/// has seen; `NEST_FUZZ_SEED=<n>` explores others.
+fn rng_for(path: &str) -> TestRng {
+    let run: u64 = std::env::var("NEST_FUZZ_SEED")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    // FNV-1a of the path, so each function gets its own bodies.
+    let function = path.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    let mut seed = [0u8; 32];
+    seed[..8].copy_from_slice(&run.to_le_bytes());
+    seed[8..16].copy_from_slice(&function.to_le_bytes());
+    TestRng::from_seed(RngAlgorithm::ChaCha, &seed)
+}
+
 /// A key: mostly the argument in some shape, sometimes anything at all.
 fn key(arg: String) -> impl Strategy<Value = String> {
     let a = arg.clone();
@@ -341,7 +359,7 @@ async fn snapshot(db: &DatabaseConnection, query: &str) -> Snapshot {
     for row in rows {
         snapshot
             .entry(row.try_get::<String>("", "t").unwrap())
-            .or_insert_with(Vec::new)
+            .or_default()
             .push(row.try_get::<String>("", "r").unwrap());
     }
     for rows in snapshot.values_mut() {
@@ -650,11 +668,14 @@ async fn every_server_function_answers_malformed_input_with_a_4xx_naming_the_arg
         let handle = tokio::runtime::Handle::current();
         let shared = RefCell::new(&mut fuzzer);
         let result = tokio::task::block_in_place(|| {
-            let mut runner = TestRunner::new(Config {
-                cases,
-                failure_persistence: None,
-                ..Config::default()
-            });
+            let mut runner = TestRunner::new_with_rng(
+                Config {
+                    cases,
+                    failure_persistence: None,
+                    ..Config::default()
+                },
+                rng_for(path),
+            );
             runner.run(&generated(targets.clone()), |body| {
                 let mut fuzzer = shared.borrow_mut();
                 handle
