@@ -91,7 +91,7 @@ impl FromServerFnError for AppError {
 pub const MAX_MESSAGE: usize = 240;
 
 /// Longest quoted value (`"…"` or `` `…` ``) [`clip`] keeps, in characters.
-pub const MAX_QUOTED: usize = 24;
+pub const MAX_QUOTED: usize = 40;
 
 /// `text` made safe to echo: quoted values cut to [`MAX_QUOTED`] characters, control and
 /// bidirectional-formatting characters written as `\u{…}` escapes, and the whole cut to

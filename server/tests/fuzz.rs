@@ -708,6 +708,23 @@ async fn a_plain_value_where_the_organization_query_belongs_is_a_400_naming_it(
     let mut client = setup_superadmin(&server, SUPERADMIN).await;
     let query = snapshot_query(db).await;
     let before = snapshot(db, &query).await;
+    // A value is echoed as a short prefix at most.
+    let reply = client
+        .call(
+            "change_admin_role",
+            &[("user_id", "2"), ("role", &"a".repeat(1024 * 1024))],
+        )
+        .await;
+    let Some(AppError::Transport(message)) = reply.error() else {
+        panic!("{reply:?}")
+    };
+    assert!(
+        message.starts_with("malformed arguments: argument `role`: unknown variant `"),
+        "{message}"
+    );
+    let prefix = format!("{}…`", "a".repeat(app::error::MAX_QUOTED));
+    assert!(message.contains(&prefix), "{message}");
+    assert!(message.len() < 200, "{message}");
     for value in ["aaaa".to_owned(), "a".repeat(1024 * 1024)] {
         let reply = client
             .call("list_organizations", &[("query", &value)])
