@@ -10,7 +10,7 @@ use crate::components::form::{Field, FormError};
 use crate::error::AppError;
 
 /// Logs in; returns where the browser should go next.
-#[server(prefix = "/api", endpoint = "login")]
+#[server(prefix = "/api", endpoint = "login", input = crate::codec::Form)]
 pub async fn login(
     email: String,
     password: String,

@@ -8,7 +8,7 @@ use crate::components::form::{Field, FormError};
 use crate::error::AppError;
 
 /// Creates the first superadmin and logs them in; refused once any admin exists.
-#[server(prefix = "/api", endpoint = "setup")]
+#[server(prefix = "/api", endpoint = "setup", input = crate::codec::Form)]
 pub async fn setup_first_admin(
     email: String,
     password: String,

@@ -1,5 +1,6 @@
 //! The HTTP surface: Leptos pages and server functions, `/healthz`, the browser bundle, and the
-//! layers around them (security perimeter, sessions, page guards).
+//! layers around them (security perimeter, sessions, page guards, the API error shape, and a
+//! panic catcher that answers 500 with a reference instead of dropping the connection).
 
 mod api_errors;
 mod events;
@@ -12,6 +13,7 @@ use axum::middleware::from_fn_with_state;
 use axum::routing::get;
 use leptos::prelude::provide_context;
 use leptos_axum::{LeptosRoutes, generate_route_list};
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::trace::TraceLayer;
 use tower_sessions::cookie::SameSite;
@@ -93,11 +95,13 @@ pub fn router(app: App) -> Router {
             move || app::shell(leptos.clone()),
         )
         .fallback(leptos_axum::file_and_error_handler::<App, _>(app::shell))
-        .route_layer(axum::middleware::from_fn(api_errors_for_api))
+        // A layer, not a route layer: unknown `/api/` paths and wrong methods get the shape too.
+        .layer(axum::middleware::from_fn(api_errors_for_api))
         .layer(from_fn_with_state(app.clone(), guard::pages))
         .layer(sessions)
         .layer(from_fn_with_state(app.clone(), security::perimeter))
         .layer(CompressionLayer::new())
+        .layer(CatchPanicLayer::custom(api_errors::panic_response))
         .layer(TraceLayer::new_for_http())
         // Outermost, so a request's whole time is counted; `Router::layer` runs after routing,
         // so the matched route template is known here.
