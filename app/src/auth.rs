@@ -167,7 +167,7 @@ use leptos::prelude::*;
 use crate::models::Caller;
 
 /// The signed-in user (any user; `role` says whether they are a platform admin).
-#[server(prefix = "/api", endpoint = "current_caller")]
+#[server(prefix = "/api", endpoint = "current_caller", input = crate::codec::Form)]
 pub async fn current_caller() -> Result<Caller, AppError> {
     use crate::backend::{request_info, use_backend};
     let backend = use_backend()?;
@@ -180,7 +180,7 @@ pub async fn current_caller() -> Result<Caller, AppError> {
 }
 
 /// Ends the caller's session; refused without one.
-#[server(prefix = "/api", endpoint = "logout")]
+#[server(prefix = "/api", endpoint = "logout", input = crate::codec::Form)]
 pub async fn logout() -> Result<(), AppError> {
     use crate::backend::{request_info, use_backend};
     let backend = use_backend()?;

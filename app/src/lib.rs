@@ -4,6 +4,7 @@
 //! Compiled twice: with `ssr` into the `nest` server binary, with `hydrate` into the WASM bundle.
 
 pub mod auth;
+pub mod codec;
 pub mod components;
 pub mod error;
 pub mod models;

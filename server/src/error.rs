@@ -108,7 +108,7 @@ impl From<Error> for AppError {
 }
 
 /// A short reference that ties a user-visible error to its log line.
-fn error_reference() -> String {
+pub(crate) fn error_reference() -> String {
     use std::sync::atomic::{AtomicU32, Ordering};
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);

@@ -450,7 +450,11 @@ async fn a_30_mb_body_is_refused(db: &DatabaseConnection) {
         .send()
         .await;
     match response {
-        Ok(response) => assert_eq!(response.status(), 413),
+        Ok(response) => {
+            assert_eq!(response.status(), 413);
+            let err: AppError = response.json().await.unwrap();
+            assert!(matches!(err, AppError::Transport(_)), "{err:?}");
+        }
         // The server may answer and close before the client has finished sending.
         Err(e) => assert!(
             e.is_request() || e.is_body(),

@@ -37,7 +37,7 @@ impl Live {
 
 /// The live-update change count when the current request began (so when this page's data was
 /// read): the browser connects with `?since=` it and refetches only if it missed something.
-#[server(prefix = "/api", endpoint = "live_seq")]
+#[server(prefix = "/api", endpoint = "live_seq", input = crate::codec::Form)]
 pub async fn live_seq() -> Result<u64, crate::error::AppError> {
     let (backend, _req, _admin) = crate::backend::require_admin().await?;
     Ok(use_context::<http::request::Parts>()

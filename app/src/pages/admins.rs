@@ -10,14 +10,14 @@ use crate::error::AppError;
 use crate::models::{AddedAdmin, AdminRole, AdminSummary, InitialPassword};
 
 /// Every platform admin.
-#[server(prefix = "/api", endpoint = "list_admins")]
+#[server(prefix = "/api", endpoint = "list_admins", input = crate::codec::Form)]
 pub async fn list_admins() -> Result<Vec<AdminSummary>, AppError> {
     let (backend, _req, admin) = crate::backend::require_superadmin().await?;
     backend.admins.list(&admin).await
 }
 
 /// Adds a platform admin.
-#[server(prefix = "/api", endpoint = "add_admin")]
+#[server(prefix = "/api", endpoint = "add_admin", input = crate::codec::Form)]
 pub async fn add_admin(
     email: String,
     role: AdminRole,
@@ -32,7 +32,7 @@ pub async fn add_admin(
 }
 
 /// Changes an admin's role.
-#[server(prefix = "/api", endpoint = "change_admin_role")]
+#[server(prefix = "/api", endpoint = "change_admin_role", input = crate::codec::Form)]
 pub async fn change_admin_role(user_id: i64, role: AdminRole) -> Result<(), AppError> {
     let (backend, req, admin) = crate::backend::require_superadmin().await?;
     backend
@@ -42,7 +42,7 @@ pub async fn change_admin_role(user_id: i64, role: AdminRole) -> Result<(), AppE
 }
 
 /// Removes an admin.
-#[server(prefix = "/api", endpoint = "remove_admin")]
+#[server(prefix = "/api", endpoint = "remove_admin", input = crate::codec::Form)]
 pub async fn remove_admin(user_id: i64) -> Result<(), AppError> {
     let (backend, req, admin) = crate::backend::require_superadmin().await?;
     backend.admins.remove(&admin, &req, user_id).await

@@ -1,8 +1,8 @@
 //! `/login`: email + password. One message for unknown email and wrong password; a clear
 //! "try again in N minutes" when the account or address is locked out.
 
-use leptos::form::ActionForm;
 use leptos::prelude::*;
+use leptos::server_fn::ServerFn;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
@@ -11,7 +11,7 @@ use crate::components::form::{Field, FormError};
 use crate::error::AppError;
 
 /// Logs in; returns where the browser should go next.
-#[server(prefix = "/api", endpoint = "login")]
+#[server(prefix = "/api", endpoint = "login", input = crate::codec::Form)]
 pub async fn login(
     email: String,
     password: String,
@@ -45,12 +45,20 @@ pub fn LoginPage() -> impl IntoView {
         }
     });
     let redirect = move || query.with(|q| q.get("redirect")).unwrap_or_default();
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        action.dispatch(Login {
+            email: email.get_untracked(),
+            password: password.get_untracked(),
+            redirect: query.with_untracked(|q| q.get("redirect")),
+        });
+    };
 
     view! {
         <Title text="Sign in"/>
         <div class="auth-card card">
             <h1>"Sign in to Nest"</h1>
-            <ActionForm action attr:novalidate=true>
+            <form method="post" action=Login::url() on:submit=submit novalidate>
                 <FormError error fields=&["email", "password"]/>
                 <input type="hidden" name="redirect" prop:value=redirect value=redirect/>
                 <Field name="email" label="Email" kind="email" autocomplete="username" value=email error/>
@@ -58,7 +66,7 @@ pub fn LoginPage() -> impl IntoView {
                 <button type="submit" class="button" disabled=move || action.pending().get()>
                     {move || if action.pending().get() { "Signing in…" } else { "Sign in" }}
                 </button>
-            </ActionForm>
+            </form>
         </div>
     }
 }

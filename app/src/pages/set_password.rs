@@ -1,7 +1,7 @@
 //! `/set-password?token=…`: a new admin sets their password through a one-time link.
 
-use leptos::form::ActionForm;
 use leptos::prelude::*;
+use leptos::server_fn::ServerFn;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
@@ -10,7 +10,7 @@ use crate::components::form::{Field, FormError};
 use crate::error::AppError;
 
 /// Sets a password through a one-time link (valid 48 hours, once).
-#[server(prefix = "/api", endpoint = "set_password")]
+#[server(prefix = "/api", endpoint = "set_password", input = crate::codec::Form)]
 pub async fn set_password_with_token(
     token: String,
     password: String,
@@ -38,6 +38,14 @@ pub fn SetPasswordPage() -> impl IntoView {
     let error = Signal::derive(move || action.value().get().and_then(Result::err));
     let done = move || matches!(action.value().get(), Some(Ok(())));
     let token = move || query.with(|q| q.get("token")).unwrap_or_default();
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        action.dispatch(SetPasswordWithToken {
+            token: query.with_untracked(|q| q.get("token")).unwrap_or_default(),
+            password: password.get_untracked(),
+            confirm: confirm.get_untracked(),
+        });
+    };
     view! {
         <Title text="Set your password"/>
         <div class="auth-card card">
@@ -46,7 +54,7 @@ pub fn SetPasswordPage() -> impl IntoView {
                 when=done
                 fallback=move || {
                     view! {
-                        <ActionForm action attr:novalidate=true>
+                        <form method="post" action=SetPasswordWithToken::url() on:submit=submit novalidate>
                             <FormError error fields=&["password", "confirm"]/>
                             <input type="hidden" name="token" prop:value=token value=token/>
                             <Field
@@ -60,7 +68,7 @@ pub fn SetPasswordPage() -> impl IntoView {
                             />
                             <Field name="confirm" label="Confirm password" kind="password" autocomplete="new-password" value=confirm error/>
                             <button type="submit" class="button" disabled=move || action.pending().get()>"Set password"</button>
-                        </ActionForm>
+                        </form>
                     }
                 }
             >

@@ -1,7 +1,7 @@
 //! `/setup`: creates the first superadmin. Open only while no platform admin exists.
 
-use leptos::form::ActionForm;
 use leptos::prelude::*;
+use leptos::server_fn::ServerFn;
 use leptos_meta::Title;
 
 use crate::auth::go;
@@ -9,7 +9,7 @@ use crate::components::form::{Field, FormError};
 use crate::error::AppError;
 
 /// Creates the first superadmin and logs them in; refused once any admin exists.
-#[server(prefix = "/api", endpoint = "setup")]
+#[server(prefix = "/api", endpoint = "setup", input = crate::codec::Form)]
 pub async fn setup_first_admin(
     email: String,
     password: String,
@@ -37,12 +37,20 @@ pub fn SetupPage() -> impl IntoView {
             go("/");
         }
     });
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        action.dispatch(SetupFirstAdmin {
+            email: email.get_untracked(),
+            password: password.get_untracked(),
+            confirm: confirm.get_untracked(),
+        });
+    };
     view! {
         <Title text="Set up Nest"/>
         <div class="auth-card card">
             <h1>"Set up Nest"</h1>
             <p>"No platform admin exists yet. Create the first superadmin: you will be signed in right away."</p>
-            <ActionForm action attr:novalidate=true>
+            <form method="post" action=SetupFirstAdmin::url() on:submit=submit novalidate>
                 <FormError error fields=&["email", "password", "confirm"]/>
                 <Field name="email" label="Email" kind="email" autocomplete="username" value=email error/>
                 <Field
@@ -58,7 +66,7 @@ pub fn SetupPage() -> impl IntoView {
                 <button type="submit" class="button" disabled=move || action.pending().get()>
                     "Create superadmin"
                 </button>
-            </ActionForm>
+            </form>
         </div>
     }
 }

@@ -1,5 +1,6 @@
 //! The HTTP surface: Leptos pages and server functions, `/healthz`, the browser bundle, and the
-//! layers around them (security perimeter, sessions, page guards).
+//! layers around them (security perimeter, sessions, page guards, the API error shape, and a
+//! panic catcher that answers 500 with a reference instead of dropping the connection).
 
 mod api_errors;
 mod events;
@@ -14,6 +15,7 @@ use axum::middleware::from_fn_with_state;
 use axum::routing::get;
 use leptos::prelude::provide_context;
 use leptos_axum::{LeptosRoutes, generate_route_list};
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
@@ -24,8 +26,10 @@ use tower_sessions::{Expiry, SessionManagerLayer};
 use crate::admins::session_store::DbSessionStore;
 use crate::state::App;
 
-/// The largest request body accepted (forms and server-function arguments are small).
-pub const MAX_REQUEST_BODY_BYTES: usize = 1024 * 1024;
+/// The largest request body let in at all (forms and server-function arguments are small);
+/// the server functions' own extractor limit (axum's default, 2 MB) answers a smaller excess
+/// with a `400` naming the problem.
+pub const MAX_REQUEST_BODY_BYTES: usize = 4 * 1024 * 1024;
 /// How long a request may take to produce its response head.
 pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
@@ -48,6 +52,37 @@ async fn api_errors_for_api(
     } else {
         next.run(req).await
     }
+}
+
+/// Refuses a request whose declared length is over [`MAX_REQUEST_BODY_BYTES`] before anything
+/// reads it: `413`, as an `AppError` on `/api/` like every failed answer there. (A body sent
+/// without a length is cut at the limit by `RequestBodyLimitLayer` while it is read.)
+async fn refuse_large_bodies(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let declared = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_REQUEST_BODY_BYTES as u64) {
+        let message = format!(
+            "the request body is larger than {} MiB",
+            MAX_REQUEST_BODY_BYTES / (1024 * 1024)
+        );
+        return if req.uri().path().starts_with("/api/") {
+            (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                axum::Json(app::error::AppError::Transport(message)),
+            )
+                .into_response()
+        } else {
+            (StatusCode::PAYLOAD_TOO_LARGE, message).into_response()
+        };
+    }
+    next.run(req).await
 }
 
 /// Records every request's duration by matched route template (`unmatched` when no route
@@ -103,16 +138,18 @@ pub fn router(app: App) -> Router {
             move || app::shell(leptos.clone()),
         )
         .fallback(leptos_axum::file_and_error_handler::<App, _>(app::shell))
-        .route_layer(axum::middleware::from_fn(api_errors_for_api))
+        // A layer, not a route layer: unknown `/api/` paths and wrong methods get the shape too.
+        .layer(axum::middleware::from_fn(api_errors_for_api))
         .layer(from_fn_with_state(app.clone(), guard::pages))
         .layer(sessions)
         .layer(from_fn_with_state(app.clone(), security::perimeter))
         .layer(CompressionLayer::new())
+        .layer(CatchPanicLayer::custom(api_errors::panic_response))
         // Nothing Nest accepts is large: a bigger body is refused before it is read (413), and
         // a request whose response has not started after the timeout is answered 408 (live
         // streams start at once, so their long bodies are not cut).
         .layer(RequestBodyLimitLayer::new(MAX_REQUEST_BODY_BYTES))
-        .layer(axum::extract::DefaultBodyLimit::max(MAX_REQUEST_BODY_BYTES))
+        .layer(axum::middleware::from_fn(refuse_large_bodies))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,

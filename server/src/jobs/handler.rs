@@ -135,10 +135,12 @@ impl Attempt {
         result
     }
 
-    /// Tells open pages the job (and its organization) changed.
+    /// Tells open pages the job and its organization changed. The progress of a job without
+    /// an organization (a periodic task) is not published: it would make every open page
+    /// refetch on each task; `/jobs` hears when such a job fails (see `Worker::publish`).
     pub(crate) fn publish(&self) {
-        self.events.publish(Change::Job(self.job.id));
         if let Some(org) = self.job.organization_id {
+            self.events.publish(Change::Job(self.job.id));
             self.events.publish(Change::Organization(org));
         }
     }

@@ -323,7 +323,7 @@ impl Worker {
         }
         txn.commit().await?;
         crate::metrics::job_finished(job.kind.as_str(), "failed", 0.0);
-        self.publish(job);
+        self.publish(job).await;
         Ok(())
     }
 
@@ -418,7 +418,7 @@ impl Worker {
         if let Err(e) = finished {
             tracing::error!(job.id = job.id, job.kind = %job.kind, error.detail = %e, "could not record the end of a job; its lease will lapse and it will run again");
         }
-        self.publish(&job);
+        self.publish(&job).await;
     }
 
     async fn succeed(&self, attempt: &Attempt, outcome: Outcome, took: f64) -> Result<()> {
@@ -515,10 +515,25 @@ impl Worker {
         Ok(())
     }
 
-    fn publish(&self, job: &jobs::Model) {
-        self.events.publish(Change::Job(job.id));
-        if let Some(org) = job.organization_id {
-            self.events.publish(Change::Organization(org));
+    /// Tells open pages how a job ended: always for an organization's job; for a periodic task
+    /// only when it `failed` for good, so that routine tasks never make open pages refetch.
+    async fn publish(&self, job: &jobs::Model) {
+        match job.organization_id {
+            Some(org) => {
+                self.events.publish(Change::Job(job.id));
+                self.events.publish(Change::Organization(org));
+            }
+            None => {
+                let failed = jobs::Entity::find_by_id(job.id)
+                    .one(&self.db)
+                    .await
+                    .ok()
+                    .flatten()
+                    .is_some_and(|j| j.state == JobState::Failed);
+                if failed {
+                    self.events.publish(Change::Job(job.id));
+                }
+            }
         }
     }
 }

@@ -12,7 +12,7 @@ use crate::error::AppError;
 use crate::models::{JobKind, JobState, OrgDetail, OrgEvent};
 
 /// Everything about one organization.
-#[server(prefix = "/api", endpoint = "get_organization")]
+#[server(prefix = "/api", endpoint = "get_organization", input = crate::codec::Form)]
 pub async fn get_organization(id: i64) -> Result<OrgDetail, AppError> {
     let (backend, _req, _admin) = crate::backend::require_admin().await?;
     backend.organizations.detail(id).await
@@ -40,7 +40,7 @@ pub fn parse_action(name: &str) -> Option<OrgEvent> {
 }
 
 /// Applies an admin action (`approved`, `suspended`, `delete_requested`, `retry:create`, …).
-#[server(prefix = "/api", endpoint = "organization_action")]
+#[server(prefix = "/api", endpoint = "organization_action", input = crate::codec::Form)]
 pub async fn organization_action(
     id: i64,
     action: String,

@@ -1,3 +1,4 @@
+// (Named queue.spec so that it runs after the specs that count every organization.)
 // The fleet-wide jobs page: a provisioning job that failed shows its failed step and error;
 // after the cause is repaired, "Retry" queues it again and the row turns green live.
 import { test, expect, hydrated, asSuperadmin } from './fixtures';
