@@ -292,23 +292,10 @@ impl Worker {
         tracing::error!(job.id = job.id, job.kind = %job.kind, lease.owner = ?job.lease_owner, "a job's lease lapsed after its last attempt; it failed for good");
         let now = self.clock.now();
         let txn = self.db.begin().await?;
-        let mut update = jobs::Entity::update_many()
+        let mut update = released(now)
             .col_expr(jobs::Column::State, Expr::value(JobState::Failed))
             .col_expr(jobs::Column::LastError, Expr::value(Some(message.clone())))
             .col_expr(jobs::Column::FinishedAt, Expr::value(Some(now)))
-            .col_expr(
-                jobs::Column::LeaseOwner,
-                Expr::value(Option::<String>::None),
-            )
-            .col_expr(
-                jobs::Column::LeaseToken,
-                Expr::value(Option::<String>::None),
-            )
-            .col_expr(
-                jobs::Column::LeaseExpiresAt,
-                Expr::value(Option::<DateTime<Utc>>::None),
-            )
-            .col_expr(jobs::Column::UpdatedAt, Expr::value(now))
             .filter(jobs::Column::Id.eq(job.id))
             .filter(jobs::Column::State.eq(JobState::Running))
             .filter(jobs::Column::LeaseExpiresAt.lt(now));
@@ -428,23 +415,10 @@ impl Worker {
             Outcome::Skipped(reason) => Some(format!("skipped: {reason}")),
             Outcome::Done => None,
         };
-        let ended = jobs::Entity::update_many()
+        let ended = released(now)
             .col_expr(jobs::Column::State, Expr::value(JobState::Succeeded))
             .col_expr(jobs::Column::FinishedAt, Expr::value(Some(now)))
-            .col_expr(
-                jobs::Column::LeaseOwner,
-                Expr::value(Option::<String>::None),
-            )
-            .col_expr(
-                jobs::Column::LeaseToken,
-                Expr::value(Option::<String>::None),
-            )
-            .col_expr(
-                jobs::Column::LeaseExpiresAt,
-                Expr::value(Option::<DateTime<Utc>>::None),
-            )
             .col_expr(jobs::Column::LastError, Expr::value(note))
-            .col_expr(jobs::Column::UpdatedAt, Expr::value(now))
             .filter(jobs::Column::Id.eq(job.id))
             .filter(jobs::Column::LeaseToken.eq(attempt.token.as_str()))
             .exec(&self.db)
@@ -468,21 +442,8 @@ impl Worker {
                 .await;
         }
         let txn = self.db.begin().await?;
-        let base = jobs::Entity::update_many()
+        let base = released(now)
             .col_expr(jobs::Column::LastError, Expr::value(Some(message.clone())))
-            .col_expr(
-                jobs::Column::LeaseOwner,
-                Expr::value(Option::<String>::None),
-            )
-            .col_expr(
-                jobs::Column::LeaseToken,
-                Expr::value(Option::<String>::None),
-            )
-            .col_expr(
-                jobs::Column::LeaseExpiresAt,
-                Expr::value(Option::<DateTime<Utc>>::None),
-            )
-            .col_expr(jobs::Column::UpdatedAt, Expr::value(now))
             .filter(jobs::Column::Id.eq(job.id))
             .filter(jobs::Column::LeaseToken.eq(attempt.token.as_str()));
         if failure.retryable && job.attempts < job.max_attempts {
@@ -536,6 +497,25 @@ impl Worker {
             }
         }
     }
+}
+
+/// An update of jobs that gives up the lease (owner, token and expiry cleared) at `now`; the
+/// caller adds the state it ends in and the conditions (always the id and the lease token).
+fn released(now: DateTime<Utc>) -> sea_orm::UpdateMany<jobs::Entity> {
+    jobs::Entity::update_many()
+        .col_expr(
+            jobs::Column::LeaseOwner,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(
+            jobs::Column::LeaseToken,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(
+            jobs::Column::LeaseExpiresAt,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .col_expr(jobs::Column::UpdatedAt, Expr::value(now))
 }
 
 /// What a claim found.
