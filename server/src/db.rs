@@ -161,6 +161,31 @@ pub fn contains_any(
         })
 }
 
+/// Takes the `settings` row `key` as a lock for the rest of `txn`: an upsert, the transaction's
+/// first write, so transactions taking the same key run one after the other on both engines
+/// (PostgreSQL: the row lock; SQLite: the single writer).
+pub async fn lock_row<C: ConnectionTrait>(
+    txn: &C,
+    key: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), DbErr> {
+    use sea_orm::sea_query::OnConflict;
+    use sea_orm::{ActiveValue::Set, EntityTrait};
+    crate::entities::settings::Entity::insert(crate::entities::settings::ActiveModel {
+        key: Set(key.to_owned()),
+        value: Set(String::new()),
+        updated_at: Set(now),
+    })
+    .on_conflict(
+        OnConflict::column(crate::entities::settings::Column::Key)
+            .update_column(crate::entities::settings::Column::UpdatedAt)
+            .to_owned(),
+    )
+    .exec_without_returning(txn)
+    .await?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::escape_like;

@@ -15,7 +15,6 @@ use app::models::{
     AddedAdmin, AdminIdentity, AdminRole, AdminSummary, Caller, Email, InitialPassword,
 };
 use chrono::{DateTime, Duration, Utc};
-use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection,
     DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, TransactionTrait,
@@ -25,7 +24,7 @@ use sha2::{Digest, Sha256};
 
 use crate::audit::{self, Actor};
 use crate::clock::{Clock, hex, random_hex};
-use crate::entities::{platform_admins, settings, user_tokens, users};
+use crate::entities::{platform_admins, user_tokens, users};
 use crate::error::{Error, Result};
 use session_store::{DbSessionStore, LOGGED_IN_AT_KEY, USER_ID_KEY};
 
@@ -86,18 +85,7 @@ pub fn token_hash(token: &str) -> String {
 
 /// Serializes changes to the set of admins (see the module docs).
 async fn lock_admins(txn: &DatabaseTransaction, now: DateTime<Utc>) -> Result<()> {
-    settings::Entity::insert(settings::ActiveModel {
-        key: Set("lock.admins".to_owned()),
-        value: Set(String::new()),
-        updated_at: Set(now),
-    })
-    .on_conflict(
-        OnConflict::column(settings::Column::Key)
-            .update_column(settings::Column::UpdatedAt)
-            .to_owned(),
-    )
-    .exec_without_returning(txn)
-    .await?;
+    crate::db::lock_row(txn, "lock.admins", now).await?;
     Ok(())
 }
 

@@ -8,7 +8,7 @@ use sea_orm::{
     QueryOrder, QuerySelect, TransactionTrait,
 };
 
-use crate::entities::{login_attempts, login_blocks, settings};
+use crate::entities::{login_attempts, login_blocks};
 use crate::error::Result;
 
 /// Failures counted within this window.
@@ -192,18 +192,7 @@ pub async fn reserve(
     now: DateTime<Utc>,
 ) -> Result<Result<Reservation, Refusal>> {
     let txn = db.begin().await?;
-    settings::Entity::insert(settings::ActiveModel {
-        key: Set("lock.logins".to_owned()),
-        value: Set(String::new()),
-        updated_at: Set(now),
-    })
-    .on_conflict(
-        OnConflict::column(settings::Column::Key)
-            .update_column(settings::Column::UpdatedAt)
-            .to_owned(),
-    )
-    .exec_without_returning(&txn)
-    .await?;
+    crate::db::lock_row(&txn, "lock.logins", now).await?;
     if let Some(refusal) = check(&txn, email, address, now).await? {
         return Ok(Err(refusal));
     }
