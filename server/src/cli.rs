@@ -209,14 +209,10 @@ pub fn jobs_table(page: &app::models::JobPage) -> String {
             j.created_at.format("%Y-%m-%d %H:%M:%S")
         );
         if j.state == app::models::JobState::Failed {
-            let step = j
-                .progress
-                .failed_step()
-                .map(|s| format!("{}: ", s.step.label()))
-                .unwrap_or_default();
+            // The error starts with the label of the step that failed.
             let _ = writeln!(
                 out,
-                "          failed: {step}{}",
+                "          failed: {}",
                 j.last_error.as_deref().unwrap_or("no error recorded")
             );
         }

@@ -187,7 +187,6 @@ fn job_row(
 ) -> impl IntoView {
     let id = j.id;
     let failed = j.state == JobState::Failed;
-    let failed_step = j.progress.failed_step().map(|s| s.step.label());
     view! {
         <tr data-testid=format!("job-{id}") data-state=j.state.as_str()>
             <td>{format!("#{id}")}</td>
@@ -201,7 +200,7 @@ fn job_row(
             <td title=j.created_at.format("%Y-%m-%d %H:%M:%S UTC").to_string()>{j.created_at.format("%Y-%m-%d %H:%M").to_string()}</td>
             <td>{progress_view(&j.progress)}</td>
             <td>
-                {failed_step.map(|s| view! { <strong>{format!("{s}: ")}</strong> })}
+                // The error starts with the label of the step that failed.
                 {j.last_error.unwrap_or_default()}
             </td>
             <td>
