@@ -60,13 +60,15 @@ pub trait AdminsBackend: Send + Sync {
         password: String,
         confirm: String,
     ) -> Result<AdminIdentity, AppError>;
-    /// Checks credentials (with brute-force limits) and starts a new session.
+    /// Checks credentials (with brute-force limits) and starts a new session, or, when the
+    /// account signs in with two factors, remembers the verified password in the session for
+    /// the second step.
     async fn login(
         &self,
         req: &RequestInfo,
         email: String,
         password: String,
-    ) -> Result<Caller, AppError>;
+    ) -> Result<crate::models::LoginOutcome, AppError>;
     /// Ends the caller's session.
     async fn logout(&self, req: &RequestInfo) -> Result<(), AppError>;
     /// The logged-in user behind this request, if any (expired sessions are ended here).
@@ -105,6 +107,57 @@ pub trait AdminsBackend: Send + Sync {
         token: String,
         password: String,
         confirm: String,
+    ) -> Result<(), AppError>;
+}
+
+/// TOTP two-factor sign-in: enrolment, the second sign-in step, recovery codes, the policy.
+///
+/// Enrolment works for a signed-in admin (`/account`) and for one whose password was just
+/// verified while two-factor sign-in is required (`/login/enrol`); confirming it then starts
+/// the session.
+#[async_trait::async_trait]
+pub trait TwoFactorBackend: Send + Sync {
+    /// The signed-in admin's two-factor status.
+    async fn status(
+        &self,
+        actor: &AdminIdentity,
+    ) -> Result<crate::models::TwoFactorStatus, AppError>;
+    /// Starts (or restarts) enrolling an authenticator: a new secret, its QR code.
+    async fn begin(&self, req: &RequestInfo) -> Result<crate::models::TotpEnrolment, AppError>;
+    /// Confirms the enrolment with a code from the authenticator; returns the ten recovery
+    /// codes, shown once. Completes the sign-in when enrolling at login.
+    async fn confirm(&self, req: &RequestInfo, code: String) -> Result<Vec<String>, AppError>;
+    /// The second sign-in step: a code from the authenticator or a recovery code.
+    async fn sign_in(&self, req: &RequestInfo, code: String) -> Result<Caller, AppError>;
+    /// Removes the caller's authenticator (confirmed with a current code); refused while the
+    /// policy requires one.
+    async fn disable(
+        &self,
+        actor: &AdminIdentity,
+        req: &RequestInfo,
+        code: String,
+    ) -> Result<(), AppError>;
+    /// Replaces the caller's recovery codes (confirmed with a current code).
+    async fn regenerate_codes(
+        &self,
+        actor: &AdminIdentity,
+        req: &RequestInfo,
+        code: String,
+    ) -> Result<Vec<String>, AppError>;
+    /// Requires (or stops requiring) two-factor sign-in of every admin (superadmin only).
+    async fn set_required(
+        &self,
+        actor: &AdminIdentity,
+        req: &RequestInfo,
+        required: bool,
+    ) -> Result<(), AppError>;
+    /// Removes another admin's authenticator and recovery codes, ending their sessions
+    /// (superadmin only; for a lost device).
+    async fn reset(
+        &self,
+        actor: &AdminIdentity,
+        req: &RequestInfo,
+        user_id: i64,
     ) -> Result<(), AppError>;
 }
 
@@ -194,6 +247,8 @@ pub struct Backend {
     pub system: Arc<dyn SystemBackend>,
     /// Admin access.
     pub admins: Arc<dyn AdminsBackend>,
+    /// Two-factor sign-in.
+    pub two_factor: Arc<dyn TwoFactorBackend>,
     /// The audit log.
     pub audit: Arc<dyn AuditBackend>,
     /// Organizations.

@@ -73,6 +73,9 @@ pub fn App() -> impl IntoView {
                 <Routes fallback=|| view! { <NotFound/> }>
                     <Route path=path!("/") view=HomePage/>
                     <Route path=path!("/login") view=LoginPage/>
+                    <Route path=path!("/login/code") view=crate::pages::two_factor::LoginCodePage/>
+                    <Route path=path!("/login/enrol") view=crate::pages::two_factor::LoginEnrolPage/>
+                    <Route path=path!("/account") view=crate::pages::account::AccountPage/>
                     <Route path=path!("/setup") view=SetupPage/>
                     <Route path=path!("/unauthorized") view=UnauthorizedPage/>
                     <Route path=path!("/set-password") view=SetPasswordPage/>

@@ -8,6 +8,7 @@ mod m20261125_000001_initial_schema;
 mod m20261125_000002_audit_append_only;
 mod m20261126_000003_job_queue;
 mod m20261126_000004_login_blocks;
+mod m20261126_000005_two_factor;
 
 /// The ordered list of Nest's migrations.
 pub struct Migrator;
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000002_audit_append_only::Migration),
             Box::new(m20261126_000003_job_queue::Migration),
             Box::new(m20261126_000004_login_blocks::Migration),
+            Box::new(m20261126_000005_two_factor::Migration),
         ]
     }
 }

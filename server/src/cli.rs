@@ -22,7 +22,8 @@ USAGE:
     nest add-signup --name NAME --slug SLUG --email EMAIL [--tier CODE] [--region REGION]
                                  record a signup awaiting approval on /waitlist (tier code
                                  default starter, region default nbg1)
-    nest reseal-secrets          re-encrypt every VPS's secrets with NEST_SECRETS_KEY (after a
+    nest reseal-secrets          re-encrypt every VPS's secrets and every admin's two-factor
+                                 secret with NEST_SECRETS_KEY (after a
                                  rotation, with the old key in NEST_SECRETS_PREVIOUS_KEYS)
     nest jobs list [--state STATE] [--kind KIND]
                                  list the newest jobs (all replicas), failed ones with their
@@ -377,8 +378,9 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             db::migrate_up(&db).await?;
             let keys = crate::state::Integrations::secrets_only(&config)?;
             let moved = crate::provisioning::secrets::reseal_all(&db, &keys).await?;
+            let factors = crate::admins::two_factor::reseal_all(&db, &keys).await?;
             println!(
-                "re-sealed the secrets of {moved} VPS(es) with key {}",
+                "re-sealed the secrets of {moved} VPS(es) and {factors} two-factor authenticator(s) with key {}",
                 keys.current_key_id()
             );
         }

@@ -336,6 +336,10 @@ impl App {
                 events: self.events.clone(),
             }),
             admins: Arc::new(self.admins()),
+            two_factor: Arc::new(crate::admins::two_factor::TwoFactorService {
+                admins: self.admins(),
+                secrets: self.integrations.secrets.clone(),
+            }),
             audit: Arc::new(AuditService {
                 db: self.db.clone(),
             }),

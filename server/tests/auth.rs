@@ -597,3 +597,395 @@ on_both_databases!(
     a_one_time_link_sets_a_password_once,
     the_audit_log_is_append_only_and_filterable,
 );
+
+// ---- Two-factor sign-in (TOTP) ----
+
+/// The current code of a base32 TOTP secret at `at` (what an authenticator app shows).
+fn code_at(secret: &str, at: chrono::DateTime<chrono::Utc>) -> String {
+    let secret = totp_rs::Secret::try_from_base32(secret).unwrap();
+    let totp = totp_rs::Builder::new()
+        .with_secret(secret)
+        .with_account_name("test")
+        .build()
+        .unwrap();
+    totp.generate(u64::try_from(at.timestamp()).unwrap())
+        .to_string()
+}
+
+/// Enrols an authenticator for the signed-in `client`; returns its secret and recovery codes.
+/// The confirming code's step is used up: the next code is usable 30 s later.
+async fn enrol(server: &TestServer, client: &mut support::Client) -> (String, Vec<String>) {
+    let begun = client.call("two_factor_begin", &[]).await;
+    assert_eq!(begun.status, 200, "{begun:?}");
+    let secret = begun.body["secret"].as_str().unwrap().to_owned();
+    assert!(
+        begun.body["uri"]
+            .as_str()
+            .unwrap()
+            .starts_with("otpauth://totp/Nest:")
+    );
+    assert!(begun.body["qr_svg"].as_str().unwrap().starts_with("<svg"));
+    let code = code_at(&secret, server.clock.now());
+    let confirmed = client.call("two_factor_confirm", &[("code", &code)]).await;
+    assert_eq!(confirmed.status, 200, "{confirmed:?}");
+    let codes: Vec<String> = serde_json::from_value(confirmed.body).unwrap();
+    assert_eq!(codes.len(), 10);
+    server.clock.advance(Duration::seconds(30));
+    (secret, codes)
+}
+
+async fn signed_in(client: &mut support::Client) -> bool {
+    client.call("current_caller", &[]).await.status == 200
+}
+
+async fn an_admin_enrols_an_authenticator_and_signs_in_with_a_code_once(db: &DatabaseConnection) {
+    use server::entities::{recovery_codes, totp_factors};
+    let server = TestServer::start(db).await;
+    let mut root = setup_superadmin(&server, "ops@nest.test").await;
+
+    // A wrong code does not turn it on.
+    let begun = root.call("two_factor_begin", &[]).await;
+    let secret = begun.body["secret"].as_str().unwrap().to_owned();
+    let wrong = root.call("two_factor_confirm", &[("code", "000000")]).await;
+    assert!(
+        wrong.error().unwrap().for_field("code").is_some(),
+        "{wrong:?}"
+    );
+    let status = root.call("two_factor_status", &[]).await;
+    assert!(status.body["enabled_at"].is_null(), "{status:?}");
+    let confirmed = root
+        .call(
+            "two_factor_confirm",
+            &[("code", &code_at(&secret, server.clock.now()))],
+        )
+        .await;
+    assert_eq!(confirmed.status, 200, "{confirmed:?}");
+    let codes: Vec<String> = serde_json::from_value(confirmed.body).unwrap();
+    assert_eq!(audit_count(db, "auth.two_factor_enabled").await, 1);
+
+    // At rest: the secret is sealed, the recovery codes are hashes.
+    let factor = totp_factors::Entity::find().one(db).await.unwrap().unwrap();
+    let raw = totp_rs::Secret::try_from_base32(&secret).unwrap();
+    assert!(
+        !factor
+            .secret_ciphertext
+            .windows(raw.len())
+            .any(|w| w == raw.as_ref()),
+        "the secret is stored in clear"
+    );
+    assert!(factor.confirmed_at.is_some());
+    let stored: Vec<String> = recovery_codes::Entity::find()
+        .all(db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.code_hash)
+        .collect();
+    assert_eq!(stored.len(), 10);
+    for code in &codes {
+        assert!(!stored.iter().any(|h| h.contains(&code.replace('-', ""))));
+    }
+
+    // The confirming code was used: the same code does not sign in.
+    let used = code_at(&secret, server.clock.now());
+    let (mut replay, outcome) = login(&server, "ops@nest.test", PASSWORD).await;
+    assert_eq!(outcome.body, "/login/code?redirect=%2F", "{outcome:?}");
+    assert!(
+        !signed_in(&mut replay).await,
+        "a password alone signs nobody in"
+    );
+    let refused = replay.call("login_code", &[("code", &used)]).await;
+    assert_eq!(
+        refused.error().unwrap().for_field("code"),
+        Some("That code is not valid (or was already used).".to_owned()),
+    );
+    assert!(!signed_in(&mut replay).await);
+
+    // The next step's code signs in, once.
+    server.clock.advance(Duration::seconds(30));
+    let next = code_at(&secret, server.clock.now());
+    let ok = replay
+        .call("login_code", &[("code", &next), ("redirect", "/audit")])
+        .await;
+    assert_eq!(ok.status, 200, "{ok:?}");
+    assert_eq!(ok.body, "/audit");
+    assert!(signed_in(&mut replay).await);
+    let (mut again, _) = login(&server, "ops@nest.test", PASSWORD).await;
+    let twice = again.call("login_code", &[("code", &next)]).await;
+    assert!(
+        twice.error().unwrap().for_field("code").is_some(),
+        "{twice:?}"
+    );
+
+    // A code one step old is still accepted (clock drift), two steps old is not.
+    server.clock.advance(Duration::seconds(30));
+    let (mut late, _) = login(&server, "ops@nest.test", PASSWORD).await;
+    let stale = code_at(&secret, server.clock.now() - Duration::seconds(60));
+    assert!(late.call("login_code", &[("code", &stale)]).await.status >= 400);
+    let drifted = code_at(&secret, server.clock.now() + Duration::seconds(30));
+    assert_eq!(
+        late.call("login_code", &[("code", &drifted)]).await.status,
+        200
+    );
+    let logins = audit_log::Entity::find()
+        .filter(audit_log::Column::Action.eq("auth.login"))
+        .all(db)
+        .await
+        .unwrap();
+    assert!(
+        logins.iter().any(|r| r.detail["second_factor"] == "totp"),
+        "{logins:?}"
+    );
+}
+
+async fn recovery_codes_sign_in_once_each(db: &DatabaseConnection) {
+    let server = TestServer::start(db).await;
+    let mut root = setup_superadmin(&server, "ops@nest.test").await;
+    let (_, codes) = enrol(&server, &mut root).await;
+
+    let (mut first, _) = login(&server, "ops@nest.test", PASSWORD).await;
+    // Typed with capitals and spaces, as people do.
+    let typed = format!(" {} ", codes[3].to_uppercase());
+    let ok = first.call("login_code", &[("code", &typed)]).await;
+    assert_eq!(ok.status, 200, "{ok:?}");
+    let status = first.call("two_factor_status", &[]).await;
+    assert_eq!(status.body["recovery_codes_left"], 9);
+
+    let (mut second, _) = login(&server, "ops@nest.test", PASSWORD).await;
+    let reused = second.call("login_code", &[("code", &codes[3])]).await;
+    assert!(
+        reused.error().unwrap().for_field("code").is_some(),
+        "{reused:?}"
+    );
+    assert!(!signed_in(&mut second).await);
+
+    // New codes replace the old ones (confirmed with a current code; a recovery code is one).
+    let refused = first
+        .call("recovery_codes_regenerate", &[("code", "000000")])
+        .await;
+    assert!(
+        refused.error().unwrap().for_field("code").is_some(),
+        "{refused:?}"
+    );
+    let unused_old = codes[4].clone();
+    let regenerated = first
+        .call("recovery_codes_regenerate", &[("code", &codes[5])])
+        .await;
+    assert_eq!(regenerated.status, 200, "{regenerated:?}");
+    let new_codes: Vec<String> = serde_json::from_value(regenerated.body).unwrap();
+    assert_eq!(new_codes.len(), 10);
+    let (mut third, _) = login(&server, "ops@nest.test", PASSWORD).await;
+    let old = third.call("login_code", &[("code", &unused_old)]).await;
+    assert!(old.status >= 400, "old codes stop working: {old:?}");
+    assert_eq!(
+        third
+            .call("login_code", &[("code", &new_codes[0])])
+            .await
+            .status,
+        200
+    );
+    assert_eq!(audit_count(db, "auth.recovery_codes_regenerated").await, 1);
+}
+
+async fn wrong_codes_count_toward_the_lockout_and_a_pending_password_expires(
+    db: &DatabaseConnection,
+) {
+    let server = TestServer::start(db).await;
+    let mut root = setup_superadmin(&server, "ops@nest.test").await;
+    let (secret, _) = enrol(&server, &mut root).await;
+
+    // The password step counts until its code succeeds: with 4 wrong codes, 5 failures.
+    let (mut guesser, _) = login(&server, "ops@nest.test", PASSWORD).await;
+    for _ in 0..4 {
+        let reply = guesser.call("login_code", &[("code", "123456")]).await;
+        assert_eq!(reply.status, 422, "{reply:?}");
+    }
+    let right = code_at(&secret, server.clock.now());
+    let locked = guesser.call("login_code", &[("code", &right)]).await;
+    assert_eq!(locked.status, 429, "{locked:?}");
+    assert!(!signed_in(&mut guesser).await);
+    assert_eq!(audit_count(db, "auth.second_factor_failed").await, 4);
+    let (_, password_too) = login(&server, "ops@nest.test", PASSWORD).await;
+    assert_eq!(
+        password_too.status, 429,
+        "the account is locked for passwords too"
+    );
+
+    // After the window, a verified password waits 5 minutes for its code, no longer.
+    server.clock.advance(Duration::minutes(16));
+    let (mut slow, outcome) = login(&server, "ops@nest.test", PASSWORD).await;
+    assert_eq!(outcome.status, 200, "{outcome:?}");
+    server.clock.advance(Duration::minutes(6));
+    let late = slow
+        .call(
+            "login_code",
+            &[("code", &code_at(&secret, server.clock.now()))],
+        )
+        .await;
+    assert!(
+        late.error()
+            .unwrap()
+            .for_field("form")
+            .unwrap()
+            .contains("expired"),
+        "{late:?}"
+    );
+    assert!(!signed_in(&mut slow).await);
+}
+
+async fn required_two_factor_sends_an_admin_to_enrolment_after_the_password(
+    db: &DatabaseConnection,
+) {
+    let server = TestServer::start(db).await;
+    let mut root = setup_superadmin(&server, "ops@nest.test").await;
+    let added = root
+        .call(
+            "add_admin",
+            &[
+                ("email", "ada@nest.test"),
+                ("role", "admin"),
+                ("initial", "Typed"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(added.status, 200, "{added:?}");
+
+    // Requiring it first needs the superadmin's own authenticator.
+    let early = root
+        .call("set_two_factor_required", &[("required", "true")])
+        .await;
+    assert!(
+        matches!(early.error(), Some(AppError::Conflict(_))),
+        "{early:?}"
+    );
+    let (root_secret, _) = enrol(&server, &mut root).await;
+    let on = root
+        .call("set_two_factor_required", &[("required", "true")])
+        .await;
+    assert_eq!(on.status, 200, "{on:?}");
+    assert_eq!(audit_count(db, "settings.two_factor_required").await, 1);
+    // Admins cannot change the policy.
+    let (mut ada, outcome) = login(&server, "ada@nest.test", PASSWORD).await;
+    assert_eq!(outcome.body, "/login/enrol?redirect=%2F", "{outcome:?}");
+    assert!(!signed_in(&mut ada).await, "not signed in before enrolment");
+    assert_eq!(
+        ada.call("list_vpses", &[("query[include_deleted]", "false")])
+            .await
+            .status,
+        401
+    );
+
+    let begun = ada.call("two_factor_begin", &[]).await;
+    assert_eq!(begun.status, 200, "{begun:?}");
+    let secret = begun.body["secret"].as_str().unwrap().to_owned();
+    let confirmed = ada
+        .call(
+            "two_factor_confirm",
+            &[("code", &code_at(&secret, server.clock.now()))],
+        )
+        .await;
+    assert_eq!(confirmed.status, 200, "{confirmed:?}");
+    assert!(signed_in(&mut ada).await, "enrolling completes the sign-in");
+    let policy = ada
+        .call("set_two_factor_required", &[("required", "false")])
+        .await;
+    assert!(
+        matches!(policy.error(), Some(AppError::Forbidden(_))),
+        "{policy:?}"
+    );
+
+    // While required, nobody turns theirs off.
+    server.clock.advance(Duration::seconds(30));
+    let off = root
+        .call(
+            "two_factor_disable",
+            &[("code", &code_at(&root_secret, server.clock.now()))],
+        )
+        .await;
+    assert!(
+        matches!(off.error(), Some(AppError::Conflict(_))),
+        "{off:?}"
+    );
+}
+
+async fn a_superadmin_resets_another_admins_two_factor(db: &DatabaseConnection) {
+    let server = TestServer::start(db).await;
+    let mut root = setup_superadmin(&server, "ops@nest.test").await;
+    root.call(
+        "add_admin",
+        &[
+            ("email", "ada@nest.test"),
+            ("role", "admin"),
+            ("initial", "Typed"),
+            ("password", PASSWORD),
+        ],
+    )
+    .await;
+    let (mut ada, _) = login(&server, "ada@nest.test", PASSWORD).await;
+    let (_, _) = enrol(&server, &mut ada).await;
+    let admins = root.call("list_admins", &[]).await;
+    let ada_row = admins
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["email"] == "ada@nest.test")
+        .unwrap()
+        .clone();
+    assert_eq!(ada_row["two_factor"], true);
+    let ada_id = ada_row["user_id"].as_i64().unwrap().to_string();
+
+    // Only superadmins, never on themselves.
+    let by_admin = ada.call("reset_two_factor", &[("user_id", &ada_id)]).await;
+    assert!(
+        matches!(by_admin.error(), Some(AppError::Forbidden(_))),
+        "{by_admin:?}"
+    );
+    let root_id = admins
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["email"] == "ops@nest.test")
+        .unwrap()["user_id"]
+        .as_i64()
+        .unwrap()
+        .to_string();
+    let own = root
+        .call("reset_two_factor", &[("user_id", &root_id)])
+        .await;
+    assert!(
+        matches!(own.error(), Some(AppError::Conflict(_))),
+        "{own:?}"
+    );
+
+    let reset = root.call("reset_two_factor", &[("user_id", &ada_id)]).await;
+    assert_eq!(reset.status, 200, "{reset:?}");
+    assert!(!signed_in(&mut ada).await, "the reset ends their sessions");
+    let rows = audit_log::Entity::find()
+        .filter(audit_log::Column::Action.eq("admin.two_factor_reset"))
+        .all(db)
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].target_id.as_deref(), Some(ada_id.as_str()));
+    let again = root.call("reset_two_factor", &[("user_id", &ada_id)]).await;
+    assert!(
+        matches!(again.error(), Some(AppError::Conflict(_))),
+        "{again:?}"
+    );
+
+    // Without the policy, the password alone signs them in again.
+    let (mut back, outcome) = login(&server, "ada@nest.test", PASSWORD).await;
+    assert_eq!(outcome.body, "/", "{outcome:?}");
+    assert!(signed_in(&mut back).await);
+}
+
+on_both_databases!(
+    an_admin_enrols_an_authenticator_and_signs_in_with_a_code_once,
+    recovery_codes_sign_in_once_each,
+    wrong_codes_count_toward_the_lockout_and_a_pending_password_expires,
+    required_two_factor_sends_an_admin_to_enrolment_after_the_password,
+    a_superadmin_resets_another_admins_two_factor,
+);

@@ -26,6 +26,7 @@ const PUBLIC: &[(&str, &[(&str, &str)])] = &[
             ("confirm", "correct horse battery 9"),
         ],
     ),
+    ("/api/login_code", &[("code", "123456")]),
     (
         "/api/set_password",
         &[
@@ -62,6 +63,13 @@ const PROTECTED: &[(&str, &[(&str, &str)])] = &[
         &[("user_id", "1"), ("role", "admin")],
     ),
     ("/api/remove_admin", &[("user_id", "2")]),
+    ("/api/two_factor_begin", &[]),
+    ("/api/two_factor_confirm", &[("code", "123456")]),
+    ("/api/two_factor_status", &[]),
+    ("/api/two_factor_disable", &[("code", "123456")]),
+    ("/api/recovery_codes_regenerate", &[("code", "123456")]),
+    ("/api/set_two_factor_required", &[("required", "true")]),
+    ("/api/reset_two_factor", &[("user_id", "2")]),
     ("/api/list_audit", &[("filter[action]", "")]),
     ("/api/list_tiers", &[]),
     ("/api/list_waitlist", &[]),

@@ -61,7 +61,14 @@ const NAV: &[NavItem] = &[
 ];
 
 /// Pages shown without the dashboard frame.
-const PUBLIC_PAGES: &[&str] = &["/login", "/setup", "/unauthorized", "/set-password"];
+const PUBLIC_PAGES: &[&str] = &[
+    "/login",
+    "/login/code",
+    "/login/enrol",
+    "/setup",
+    "/unauthorized",
+    "/set-password",
+];
 
 /// A button that signs out and goes to the login page.
 #[component]
@@ -144,6 +151,7 @@ pub fn Layout(children: Children) -> impl IntoView {
                                 " · "
                                 {c.role.map(|r| r.as_str()).unwrap_or("no role")}
                             </span>
+                            <a href="/account" class="account-link">"Your account"</a>
                             <SignOutButton/>
                         </div>
                     })}

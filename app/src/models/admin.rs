@@ -42,6 +42,42 @@ pub struct AdminSummary {
     pub last_login_at: Option<DateTime<Utc>>,
     /// Whether they still have to set a password through their one-time link.
     pub password_pending: bool,
+    /// Whether they sign in with a TOTP authenticator.
+    pub two_factor: bool,
+}
+
+/// Where a correct password leads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LoginOutcome {
+    /// Signed in: the session is started.
+    SignedIn(Caller),
+    /// The account has an authenticator: its code comes next (`/login/code`).
+    CodeRequired,
+    /// Two-factor sign-in is required and the account has none yet: enrolment comes next
+    /// (`/login/enrol`); the session starts once it is confirmed.
+    EnrolmentRequired,
+}
+
+/// An admin's two-factor sign-in, as `/account` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TwoFactorStatus {
+    /// When their authenticator was confirmed; `None` when they have none.
+    pub enabled_at: Option<DateTime<Utc>>,
+    /// Recovery codes not used yet.
+    pub recovery_codes_left: u32,
+    /// Whether a superadmin requires two-factor sign-in of every admin.
+    pub required: bool,
+}
+
+/// A TOTP authenticator being enrolled: shown once, confirmed with a code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TotpEnrolment {
+    /// The secret in base32, for typing into an authenticator app.
+    pub secret: String,
+    /// The `otpauth://totp/…` URI the QR code holds.
+    pub uri: String,
+    /// The QR code as an SVG document (rendered on the server).
+    pub qr_svg: String,
 }
 
 /// How a new admin gets their first password.

@@ -1,5 +1,7 @@
 //! `/admins` (superadmin): the platform admins; add one (typed password or a one-time link shown
 //! once), change a role, remove one. The last superadmin can be neither demoted nor removed.
+//! Also the two-factor policy (required for every admin, or not) and resetting another admin's
+//! two-factor sign-in when they lose their authenticator.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -48,6 +50,23 @@ pub async fn remove_admin(user_id: i64) -> Result<(), AppError> {
     backend.admins.remove(&admin, &req, user_id).await
 }
 
+/// Requires (or stops requiring) two-factor sign-in of every admin.
+#[server(prefix = "/api", endpoint = "set_two_factor_required", input = crate::codec::Form)]
+pub async fn set_two_factor_required(required: bool) -> Result<(), AppError> {
+    let (backend, req, admin) = crate::backend::require_superadmin().await?;
+    backend
+        .two_factor
+        .set_required(&admin, &req, required)
+        .await
+}
+
+/// Removes another admin's authenticator and recovery codes (they lost their device).
+#[server(prefix = "/api", endpoint = "reset_two_factor", input = crate::codec::Form)]
+pub async fn reset_two_factor(user_id: i64) -> Result<(), AppError> {
+    let (backend, req, admin) = crate::backend::require_superadmin().await?;
+    backend.two_factor.reset(&admin, &req, user_id).await
+}
+
 fn date(t: &chrono::DateTime<chrono::Utc>) -> String {
     t.format("%Y-%m-%d %H:%M UTC").to_string()
 }
@@ -64,6 +83,7 @@ pub fn AdminsPage() -> impl IntoView {
         <Title text="Admins"/>
         <h1>"Platform admins"</h1>
         <AddAdminForm on_added=move || version.update(|v| *v += 1)/>
+        <TwoFactorPolicy/>
         {move || notice.get().map(|n| view! { <p class="notice" role="status">{n}</p> })}
         <section class="card" aria-labelledby="admins-heading">
             <h2 id="admins-heading">"Admins"</h2>
@@ -81,6 +101,7 @@ pub fn AdminsPage() -> impl IntoView {
                                     <th scope="col">"Role"</th>
                                     <th scope="col">"Added"</th>
                                     <th scope="col">"Last sign-in"</th>
+                                    <th scope="col">"Two-factor"</th>
                                     <th scope="col">"Actions"</th>
                                 </tr>
                             </thead>
@@ -116,6 +137,8 @@ fn AdminRow(
     let confirming = RwSignal::new(false);
     let change = Action::new(move |role: &AdminRole| change_admin_role(user_id, *role));
     let remove = Action::new(move |_: &()| remove_admin(user_id));
+    let reset = Action::new(move |_: &()| reset_two_factor(user_id));
+    let confirming_reset = RwSignal::new(false);
     let error = RwSignal::new(None::<AppError>);
     Effect::new(move |_| match change.value().get() {
         Some(Ok(())) => on_changed(),
@@ -131,7 +154,19 @@ fn AdminRow(
         Some(Err(e)) => error.set(Some(e)),
         None => {}
     });
+    let reset_email = email.clone();
+    Effect::new(move |_| match reset.value().get() {
+        Some(Ok(())) => {
+            notice.set(Some(format!(
+                "{reset_email}'s two-factor sign-in was reset; they set up a new authenticator at their next sign-in."
+            )));
+            on_changed();
+        }
+        Some(Err(e)) => error.set(Some(e)),
+        None => {}
+    });
     let label_email = email.clone();
+    let reset_label = format!("Reset two-factor sign-in of {email}");
     view! {
         <tr>
             <td>
@@ -141,6 +176,32 @@ fn AdminRow(
             <td><span class="badge">{admin.role.as_str()}</span></td>
             <td>{date(&admin.created_at)}</td>
             <td>{admin.last_login_at.as_ref().map(date).unwrap_or_else(|| "never".to_owned())}</td>
+            <td>
+                {if admin.two_factor { "on" } else { "off" }}
+                {(admin.two_factor && !is_self).then(|| view! {
+                    " "
+                    <Show
+                        when=move || confirming_reset.get()
+                        fallback={
+                            let reset_label = reset_label.clone();
+                            move || view! {
+                                <button type="button" class="button secondary" aria-label=reset_label.clone() on:click=move |_| confirming_reset.set(true)>
+                                    "Reset"
+                                </button>
+                            }
+                        }
+                    >
+                        <span role="group" aria-label="Confirm two-factor reset">
+                            "Remove their authenticator and recovery codes, and sign them out? "
+                            <button type="button" class="button danger" on:click=move |_| { reset.dispatch(()); confirming_reset.set(false); }>
+                                "Yes, reset"
+                            </button>
+                            " "
+                            <button type="button" class="button secondary" on:click=move |_| confirming_reset.set(false)>"Cancel"</button>
+                        </span>
+                    </Show>
+                })}
+            </td>
             <td class="actions">
                 <button
                     type="button"
@@ -178,6 +239,7 @@ fn AdminRow(
             </td>
         </tr>
     }
+    .into_any()
 }
 
 #[component]
@@ -267,6 +329,51 @@ fn AddAdminForm(on_added: impl Fn() + Copy + Send + Sync + 'static) -> impl Into
                     })}
                 </div>
             })}
+        </section>
+    }
+}
+
+/// The two-factor policy: required for every admin, or each admin's choice.
+#[component]
+fn TwoFactorPolicy() -> impl IntoView {
+    let version = RwSignal::new(0u32);
+    let status = Resource::new(
+        move || version.get(),
+        |_| crate::pages::account::my_two_factor(),
+    );
+    let set = Action::new(move |required: &bool| set_two_factor_required(*required));
+    let error = Signal::derive(move || set.value().get().and_then(Result::err));
+    Effect::new(move |_| {
+        if let Some(Ok(())) = set.value().get() {
+            version.update(|v| *v += 1);
+        }
+    });
+    view! {
+        <section class="card" aria-labelledby="policy-heading">
+            <h2 id="policy-heading">"Two-factor sign-in"</h2>
+            <Transition fallback=|| view! { <p role="status">"Loading…"</p> }>
+                {move || status.get().and_then(Result::ok).map(|s| {
+                    let required = s.required;
+                    view! {
+                        <p data-testid="two-factor-policy">
+                            {if required {
+                                "Required: every admin signs in with an authenticator code. An admin without one sets it up right after their password."
+                            } else {
+                                "Optional: each admin decides on “Your account”."
+                            }}
+                        </p>
+                        <button
+                            type="button"
+                            class="button secondary"
+                            disabled=move || set.pending().get()
+                            on:click=move |_| { set.dispatch(!required); }
+                        >
+                            {if required { "Stop requiring two-factor sign-in" } else { "Require two-factor sign-in for every admin" }}
+                        </button>
+                    }
+                })}
+            </Transition>
+            {move || error.get().map(|e| view! { <p class="field-error" role="alert">{e.to_string()}</p> })}
         </section>
     }
 }

@@ -1,5 +1,7 @@
 //! `/login`: email + password. One message for unknown email and wrong password; a clear
-//! "try again in N minutes" when the account or address is locked out.
+//! "try again in N minutes" when the account or address is locked out. An account with an
+//! authenticator continues at `/login/code`; while two-factor sign-in is required, an admin
+//! without one continues at `/login/enrol`.
 
 use leptos::prelude::*;
 use leptos::server_fn::ServerFn;
@@ -20,11 +22,22 @@ pub async fn login(
     use crate::backend::{request_info, use_backend};
     let backend = use_backend()?;
     let req = request_info().await?;
-    let caller = backend.admins.login(&req, email, password).await?;
-    let to = if caller.role.is_some() {
-        crate::auth::safe_redirect(redirect.as_deref())
-    } else {
-        "/unauthorized".to_owned()
+    let next = crate::auth::safe_redirect(redirect.as_deref());
+    let to = match backend.admins.login(&req, email, password).await? {
+        crate::models::LoginOutcome::SignedIn(caller) if caller.role.is_some() => next,
+        crate::models::LoginOutcome::SignedIn(_) => "/unauthorized".to_owned(),
+        crate::models::LoginOutcome::CodeRequired => {
+            format!(
+                "/login/code?redirect={}",
+                crate::auth::encode_component(&next)
+            )
+        }
+        crate::models::LoginOutcome::EnrolmentRequired => {
+            format!(
+                "/login/enrol?redirect={}",
+                crate::auth::encode_component(&next)
+            )
+        }
     };
     crate::auth::redirect_plain_form(&to);
     Ok(to)

@@ -1,5 +1,6 @@
 //! One module per page of the dashboard (spec: "Pages"), each with its own `#[server]` functions.
 
+pub mod account;
 pub mod admins;
 pub mod audit;
 pub mod home;
@@ -10,6 +11,7 @@ pub mod organizations;
 pub mod set_password;
 pub mod setup;
 pub mod tiers;
+pub mod two_factor;
 pub mod unauthorized;
 pub mod vpses;
 pub mod waitlist;

@@ -8,11 +8,13 @@
 pub mod password;
 pub mod rate_limit;
 pub mod session_store;
+pub mod two_factor;
 
 use app::backend::{AdminsBackend, RequestInfo};
 use app::error::AppError;
 use app::models::{
     AddedAdmin, AdminIdentity, AdminRole, AdminSummary, Caller, Email, InitialPassword,
+    LoginOutcome,
 };
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{
@@ -287,7 +289,7 @@ impl AdminService {
         req: &RequestInfo,
         email: String,
         password: String,
-    ) -> Result<Caller> {
+    ) -> Result<LoginOutcome> {
         let typed = email.trim().to_lowercase();
         if typed.is_empty() {
             return Err(Error::Validation {
@@ -302,11 +304,7 @@ impl AdminService {
             });
         }
         let now = self.clock.now();
-        let address = req
-            .ip
-            .as_deref()
-            .and_then(|ip| ip.parse().ok())
-            .map(rate_limit::address_key);
+        let address = rate_limit::request_address(req);
         // The attempt is counted before the password is hashed, atomically: a burst of
         // concurrent guesses gets at most the allowed number of verdicts.
         let reservation =
@@ -366,15 +364,30 @@ impl AdminService {
                 message: BAD_CREDENTIALS.to_owned(),
             });
         };
-        rate_limit::succeed(&txn, reservation).await?;
-        let mut active: users::ActiveModel = user.clone().into();
-        active.last_login_at = Set(Some(now));
-        active.update(&txn).await?;
         let role = platform_admins::Entity::find()
             .filter(platform_admins::Column::UserId.eq(user.id))
             .one(&txn)
             .await?
             .map(|a| a.role);
+        // A second step comes next: the password's attempt stays counted as a failure until
+        // it succeeds, so guessing codes with a known password still meets the lockout.
+        let second_step = if two_factor::enrolled(&txn, user.id).await? {
+            Some(LoginOutcome::CodeRequired)
+        } else if role.is_some() && two_factor::required(&txn).await? {
+            Some(LoginOutcome::EnrolmentRequired)
+        } else {
+            None
+        };
+        if let Some(outcome) = second_step {
+            txn.commit().await?;
+            let enrol = outcome == LoginOutcome::EnrolmentRequired;
+            two_factor::remember_pending(req, user.id, enrol, now).await?;
+            return Ok(outcome);
+        }
+        rate_limit::succeed(&txn, reservation).await?;
+        let mut active: users::ActiveModel = user.clone().into();
+        active.last_login_at = Set(Some(now));
+        active.update(&txn).await?;
         audit::record(
             &txn,
             &Actor::new(req, Some(user.id), user.email.as_str()),
@@ -386,11 +399,11 @@ impl AdminService {
         .await?;
         txn.commit().await?;
         self.start_session(req, user.id, now).await?;
-        Ok(Caller {
+        Ok(LoginOutcome::SignedIn(Caller {
             user_id: user.id,
             email: user.email.to_string(),
             role,
-        })
+        }))
     }
 
     async fn logout_inner(&self, req: &RequestInfo) -> Result<()> {
@@ -496,6 +509,14 @@ impl AdminService {
             .order_by_asc(platform_admins::Column::CreatedAt)
             .all(&self.db)
             .await?;
+        let with_two_factor: std::collections::HashSet<i64> =
+            crate::entities::totp_factors::Entity::find()
+                .filter(crate::entities::totp_factors::Column::ConfirmedAt.is_not_null())
+                .all(&self.db)
+                .await?
+                .into_iter()
+                .map(|f| f.user_id)
+                .collect();
         let mut admins: Vec<AdminSummary> = rows
             .into_iter()
             .filter_map(|(admin, user)| {
@@ -507,6 +528,7 @@ impl AdminService {
                     created_at: admin.created_at,
                     last_login_at: user.last_login_at,
                     password_pending: user.password_hash.is_none(),
+                    two_factor: with_two_factor.contains(&user.id),
                 })
             })
             .collect();
@@ -568,6 +590,7 @@ impl AdminService {
                 created_at: now,
                 last_login_at: user.last_login_at,
                 password_pending: user.password_hash.is_none(),
+                two_factor: false,
             },
             set_password_path,
         })
@@ -736,7 +759,7 @@ impl AdminsBackend for AdminService {
         req: &RequestInfo,
         email: String,
         password: String,
-    ) -> Result<Caller, AppError> {
+    ) -> Result<LoginOutcome, AppError> {
         Ok(self.login_inner(req, email, password).await?)
     }
 

@@ -35,6 +35,14 @@ pub fn address_key(ip: std::net::IpAddr) -> String {
     }
 }
 
+/// The address a request's attempts are counted under (see [`address_key`]).
+pub fn request_address(req: &app::backend::RequestInfo) -> Option<String> {
+    req.ip
+        .as_deref()
+        .and_then(|ip| ip.parse().ok())
+        .map(address_key)
+}
+
 fn window() -> Duration {
     Duration::minutes(WINDOW_MINUTES)
 }

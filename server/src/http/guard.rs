@@ -15,6 +15,8 @@ use crate::state::App;
 /// Pages anyone may open.
 const PUBLIC_PAGES: &[&str] = &[
     "/login",
+    "/login/code",
+    "/login/enrol",
     "/setup",
     "/unauthorized",
     "/set-password",

@@ -152,6 +152,19 @@ impl SecretBox {
 
     /// Encrypts `secrets` for VPS `vps_id`.
     pub fn seal(&self, vps_id: i64, secrets: &VpsSecrets) -> Result<Sealed, SecretsError> {
+        let plaintext = serde_json::to_vec(secrets).map_err(|_| SecretsError::Decrypt)?;
+        self.seal_bytes(&aad(vps_id), &plaintext)
+    }
+
+    /// Decrypts the secrets of VPS `vps_id`.
+    pub fn open(&self, vps_id: i64, sealed: &Sealed) -> Result<VpsSecrets, SecretsError> {
+        let plaintext = self.open_bytes(&aad(vps_id), sealed)?;
+        serde_json::from_slice(&plaintext).map_err(|_| SecretsError::Decrypt)
+    }
+
+    /// Encrypts `plaintext` with the current key, bound to `aad` (what it belongs to, e.g.
+    /// `nest/user/7/totp`): it opens only with the same `aad`.
+    pub fn seal_bytes(&self, aad: &[u8], plaintext: &[u8]) -> Result<Sealed, SecretsError> {
         let cipher = self
             .keys
             .get(&self.current)
@@ -160,14 +173,12 @@ impl SecretBox {
         // The OS RNG failing means the machine cannot do cryptography at all.
         #[allow(clippy::expect_used)]
         getrandom::fill(&mut nonce).expect("the operating system's random number generator failed");
-        let plaintext = serde_json::to_vec(secrets).map_err(|_| SecretsError::Decrypt)?;
-        let aad = aad(vps_id);
         let ciphertext = cipher
             .encrypt(
                 Nonce::from_slice(&nonce),
                 Payload {
-                    msg: &plaintext,
-                    aad: &aad,
+                    msg: plaintext,
+                    aad,
                 },
             )
             .map_err(|_| SecretsError::Decrypt)?;
@@ -178,8 +189,8 @@ impl SecretBox {
         })
     }
 
-    /// Decrypts the secrets of VPS `vps_id`.
-    pub fn open(&self, vps_id: i64, sealed: &Sealed) -> Result<VpsSecrets, SecretsError> {
+    /// Decrypts what [`Self::seal_bytes`] sealed with the same `aad`.
+    pub fn open_bytes(&self, aad: &[u8], sealed: &Sealed) -> Result<Vec<u8>, SecretsError> {
         let cipher = self
             .keys
             .get(&sealed.key_id)
@@ -187,17 +198,15 @@ impl SecretBox {
         if sealed.nonce.len() != 12 {
             return Err(SecretsError::Decrypt);
         }
-        let aad = aad(vps_id);
-        let plaintext = cipher
+        cipher
             .decrypt(
                 Nonce::from_slice(&sealed.nonce),
                 Payload {
                     msg: &sealed.ciphertext,
-                    aad: &aad,
+                    aad,
                 },
             )
-            .map_err(|_| SecretsError::Decrypt)?;
-        serde_json::from_slice(&plaintext).map_err(|_| SecretsError::Decrypt)
+            .map_err(|_| SecretsError::Decrypt)
     }
 }
 
