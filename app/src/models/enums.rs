@@ -198,6 +198,19 @@ string_enum! {
 }
 
 string_enum! {
+    /// A service every tenant server runs (the instance contract; see `models::health`).
+    "service",
+    pub enum Service {
+        /// The self-hosted Convex backend (database and API).
+        Convex => "convex",
+        /// The web front end (what Caddy routes the org's domain to).
+        Web => "web",
+        /// The mail transfer agent.
+        Mta => "mta",
+    }
+}
+
+string_enum! {
     /// The result of one health check (spec: "Status determination").
     "health status",
     pub enum HealthStatus {
@@ -205,7 +218,7 @@ string_enum! {
         Healthy => "healthy",
         /// Convex up and at least one other service up.
         Degraded => "degraded",
-        /// Only one service responds (or Convex is down while others respond).
+        /// Only one service responds, or Convex is down (see `models::health::status`).
         Unhealthy => "unhealthy",
         /// No service responds.
         Unreachable => "unreachable",

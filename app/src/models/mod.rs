@@ -5,6 +5,7 @@
 
 mod admin;
 mod enums;
+pub mod health;
 mod job;
 mod lifecycle;
 mod newtypes;

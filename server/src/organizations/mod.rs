@@ -29,7 +29,7 @@ use crate::jobs::NewJob;
 use crate::routing::RoutingService;
 
 /// The port Caddy proxies to on each VPS (the web service).
-pub const UPSTREAM_PORT: i32 = 3000;
+pub const UPSTREAM_PORT: i32 = app::models::health::UPSTREAM.port() as i32;
 
 /// The input of `/organizations/new` (and of signups).
 #[derive(Debug, Clone)]

@@ -37,12 +37,15 @@ pub async fn run(e: &Provisioner, job: &Attempt) -> Result<Outcome, JobFailure> 
         .await
         .map_err(|err| JobFailure::database(Some(JobStep::SelfUpdate), &err))?;
     // Signed, never sent: the request crosses the network in clear.
-    let path = "/api/self-update";
+    let path = app::models::health::SELF_UPDATE_PATH;
     let timestamp = chrono::Utc::now().timestamp();
     let signature = signing::sign(&secrets.instance_secret, "POST", path, timestamp, b"");
     let update = e
         .http
-        .post(format!("http://{ip}:3000{path}"))
+        .post(format!(
+            "http://{ip}:{}{path}",
+            app::models::health::UPSTREAM.port()
+        ))
         .header(signing::TIMESTAMP_HEADER, timestamp.to_string())
         .header(signing::SIGNATURE_HEADER, signature)
         .timeout(Duration::from_secs(30))

@@ -1,10 +1,10 @@
-//! The smoke test: polls Convex (`:3210/version`) and Web (`:3000/`) on a server until both
-//! answer 2xx, or gives up after the configured time with what each service last said.
+//! The smoke test: polls the services of `app::models::health::SMOKE_TESTED` (Convex
+//! `:3210/version`, Web `:3000/`) on a server until each answers 2xx, or gives up after the
+//! configured time with what each service last said.
 
 use std::time::Duration;
 
-/// The services the smoke test checks, with their URL paths and ports.
-pub const CHECKS: &[(&str, u16, &str)] = &[("Convex", 3210, "/version"), ("Web", 3000, "/")];
+use app::models::health::SMOKE_TESTED;
 
 async fn probe(http: &reqwest::Client, ip: &str, port: u16, path: &str) -> Result<(), String> {
     match http
@@ -29,16 +29,16 @@ pub async fn run(
     interval: Duration,
 ) -> Result<(), String> {
     let deadline = tokio::time::Instant::now() + timeout;
-    let mut passed = [false; CHECKS.len()];
-    let mut last: Vec<String> = vec![String::new(); CHECKS.len()];
+    let mut passed = [false; SMOKE_TESTED.len()];
+    let mut last: Vec<String> = vec![String::new(); SMOKE_TESTED.len()];
     loop {
-        for (i, (name, port, path)) in CHECKS.iter().enumerate() {
+        for (i, service) in SMOKE_TESTED.iter().enumerate() {
             if passed[i] {
                 continue;
             }
-            match probe(http, ip, *port, path).await {
+            match probe(http, ip, service.port(), service.path()).await {
                 Ok(()) => passed[i] = true,
-                Err(e) => last[i] = format!("{name} :{port}{path} {e}"),
+                Err(e) => last[i] = format!("{} {e}", service.endpoint()),
             }
         }
         if passed.iter().all(|p| *p) {

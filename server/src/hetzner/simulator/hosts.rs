@@ -15,8 +15,8 @@ use axum::routing::{get, post};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-/// The services a simulated server runs, with their ports.
-pub const SERVICES: &[(&str, u16)] = &[("convex", 3210), ("web", 3000), ("mta", 3100)];
+use app::models::Service;
+use app::models::health::SELF_UPDATE_PATH;
 
 struct HostState {
     /// When the services answer; `None` while powered off.
@@ -70,8 +70,8 @@ impl FakeHost {
         instance_secret: Option<String>,
     ) -> std::io::Result<Self> {
         let mut listeners = Vec::new();
-        for (service, port) in SERVICES {
-            let listener = std::net::TcpListener::bind(SocketAddr::from((ip, *port)))?;
+        for service in Service::ALL {
+            let listener = std::net::TcpListener::bind(SocketAddr::from((ip, service.port())))?;
             listener.set_nonblocking(true)?;
             listeners.push((*service, listener));
         }
@@ -90,11 +90,11 @@ impl FakeHost {
         for (service, listener) in listeners {
             let listener = tokio::net::TcpListener::from_std(listener)?;
             let router = match service {
-                "convex" => Router::new().route("/version", get(convex_version)),
-                "web" => Router::new()
-                    .route("/", get(web_home))
-                    .route("/api/self-update", post(self_update)),
-                _ => Router::new().route("/health", get(mta_health)),
+                Service::Convex => Router::new().route(service.path(), get(convex_version)),
+                Service::Web => Router::new()
+                    .route(service.path(), get(web_home))
+                    .route(SELF_UPDATE_PATH, post(self_update)),
+                Service::Mta => Router::new().route(service.path(), get(mta_health)),
             }
             .with_state(host.clone());
             tasks.push(tokio::spawn(async move {
@@ -131,7 +131,7 @@ impl FakeHost {
 
     /// Makes `service` fail (or recover); false for an unknown service.
     pub fn set_failing(&self, service: &str, failing: bool) -> bool {
-        if !SERVICES.iter().any(|(s, _)| *s == service) {
+        if service.parse::<Service>().is_err() {
             return false;
         }
         let mut state = self.host.lock();
@@ -200,7 +200,7 @@ async fn self_update(State(host): St, headers: HeaderMap, body: axum::body::Byte
     let checked = verify(
         secret,
         "POST",
-        "/api/self-update",
+        SELF_UPDATE_PATH,
         header(TIMESTAMP_HEADER),
         signature,
         &body,
