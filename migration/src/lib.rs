@@ -9,6 +9,7 @@ mod m20261125_000002_audit_append_only;
 mod m20261126_000003_job_queue;
 mod m20261126_000004_login_blocks;
 mod m20261126_000005_two_factor;
+mod m20261126_000006_health;
 
 /// The ordered list of Nest's migrations.
 pub struct Migrator;
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000003_job_queue::Migration),
             Box::new(m20261126_000004_login_blocks::Migration),
             Box::new(m20261126_000005_two_factor::Migration),
+            Box::new(m20261126_000006_health::Migration),
         ]
     }
 }

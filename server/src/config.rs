@@ -198,6 +198,187 @@ pub struct Config {
     pub metrics_addr: Option<SocketAddr>,
     /// `NEST_TRUSTED_PROXIES`: the reverse proxies whose `X-Forwarded-For` is believed.
     pub trusted_proxies: Vec<IpNetwork>,
+    /// Health monitoring.
+    pub health: HealthConfig,
+    /// Where alerts are sent.
+    pub alerts: AlertChannels,
+}
+
+/// Health monitoring (`NEST_HEALTH_*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthConfig {
+    /// `NEST_HEALTH_INTERVAL_SECS` (300): one sweep per period, across replicas.
+    pub interval_secs: u32,
+    /// `NEST_HEALTH_PROBE_TIMEOUT_MS` (5000): one probe's limit; at most a third of the interval.
+    pub probe_timeout_ms: u32,
+    /// `NEST_HEALTH_CONCURRENCY` (256): probes in flight at once.
+    pub concurrency: u32,
+    /// `NEST_HEALTH_GRACE_SECS` (600): a server is not checked this long after it was
+    /// created, rebooted, resized or redeployed.
+    pub grace_secs: u32,
+    /// `NEST_HEALTH_REBOOT_COOLDOWN_MINS` (60): at most one automatic reboot per server within.
+    pub reboot_cooldown_mins: u32,
+    /// `NEST_HEALTH_BREAKER_PERCENT` (30): above this share of failing servers in one sweep, no
+    /// reboots.
+    pub breaker_percent: u32,
+    /// `NEST_HEALTH_RAW_RETENTION_HOURS` (48): raw checks kept.
+    pub raw_retention_hours: u32,
+    /// `NEST_HEALTH_ROLLUP_RETENTION_DAYS` (400): hourly roll-ups kept.
+    pub rollup_retention_days: u32,
+}
+
+/// Alert notification channels; each is off until configured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertChannels {
+    /// `NEST_ALERT_WEBHOOK_URL`: receives each new alert as JSON (Slack-compatible `text`).
+    pub webhook_url: Option<Url>,
+    /// `NEST_ALERT_WEBHOOK_SECRET`: signs the webhook body (HMAC-SHA256); required with the URL.
+    pub webhook_secret: Option<Secret>,
+    /// `NEST_SMTP_URL`: e.g. `smtp://user:pass@mail.example.com:587` (`smtps://` for TLS on
+    /// connect, `smtp://…?tls=required` for STARTTLS).
+    pub smtp_url: Option<Secret>,
+    /// `NEST_ALERT_EMAIL_TO`: comma-separated recipients; required with the SMTP URL.
+    pub email_to: Vec<String>,
+    /// `NEST_ALERT_EMAIL_FROM` (`nest@<base domain>`).
+    pub email_from: String,
+}
+
+/// A whole number of `unit` between `min` and `max`, or `default` when unset.
+fn bounded_u32(
+    get: &dyn Fn(&str) -> Option<String>,
+    var: &'static str,
+    default: u32,
+    (min, max): (u32, u32),
+    unit: &str,
+) -> Result<u32, ConfigError> {
+    match get(var) {
+        None => Ok(default),
+        Some(v) => v
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (min..=max).contains(n))
+            .ok_or_else(|| {
+                err(
+                    var,
+                    format!("`{v}` must be a whole number of {unit} between {min} and {max}"),
+                )
+            }),
+    }
+}
+
+impl HealthConfig {
+    fn parse(get: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let interval_secs =
+            bounded_u32(get, "NEST_HEALTH_INTERVAL_SECS", 300, (5, 86_400), "seconds")?;
+        let probe_timeout_ms = bounded_u32(
+            get,
+            "NEST_HEALTH_PROBE_TIMEOUT_MS",
+            5000.min(interval_secs * 1000 / 3),
+            (50, 60_000),
+            "milliseconds",
+        )?;
+        if probe_timeout_ms > interval_secs * 1000 / 3 {
+            return Err(err(
+                "NEST_HEALTH_PROBE_TIMEOUT_MS",
+                format!(
+                    "{probe_timeout_ms} ms is more than a third of NEST_HEALTH_INTERVAL_SECS ({interval_secs} s)"
+                ),
+            ));
+        }
+        Ok(Self {
+            interval_secs,
+            probe_timeout_ms,
+            concurrency: bounded_u32(get, "NEST_HEALTH_CONCURRENCY", 256, (1, 4096), "probes")?,
+            grace_secs: bounded_u32(get, "NEST_HEALTH_GRACE_SECS", 600, (0, 86_400), "seconds")?,
+            reboot_cooldown_mins: bounded_u32(
+                get,
+                "NEST_HEALTH_REBOOT_COOLDOWN_MINS",
+                60,
+                (1, 10_080),
+                "minutes",
+            )?,
+            breaker_percent: bounded_u32(
+                get,
+                "NEST_HEALTH_BREAKER_PERCENT",
+                30,
+                (1, 100),
+                "percent",
+            )?,
+            raw_retention_hours: bounded_u32(
+                get,
+                "NEST_HEALTH_RAW_RETENTION_HOURS",
+                48,
+                (1, 24 * 90),
+                "hours",
+            )?,
+            rollup_retention_days: bounded_u32(
+                get,
+                "NEST_HEALTH_ROLLUP_RETENTION_DAYS",
+                400,
+                (1, 3650),
+                "days",
+            )?,
+        })
+    }
+}
+
+impl AlertChannels {
+    fn parse(
+        get: &dyn Fn(&str) -> Option<String>,
+        base_domain: &str,
+    ) -> Result<Self, ConfigError> {
+        let webhook_url = get("NEST_ALERT_WEBHOOK_URL")
+            .map(|v| parse_http_url("NEST_ALERT_WEBHOOK_URL", &v))
+            .transpose()?;
+        let webhook_secret = get("NEST_ALERT_WEBHOOK_SECRET").map(Secret::from);
+        if webhook_url.is_some() && webhook_secret.as_ref().is_none_or(|s| s.expose().len() < 16) {
+            return Err(err(
+                "NEST_ALERT_WEBHOOK_SECRET",
+                "is required with NEST_ALERT_WEBHOOK_URL: at least 16 characters, to sign each alert",
+            ));
+        }
+        let smtp_url = get("NEST_SMTP_URL");
+        if let Some(v) = &smtp_url {
+            let scheme = v.split("://").next().unwrap_or_default();
+            if !matches!(scheme, "smtp" | "smtps") || !v.contains("://") {
+                return Err(err(
+                    "NEST_SMTP_URL",
+                    "must be smtp://[user:password@]host[:port] or smtps://…",
+                ));
+            }
+        }
+        let email_to: Vec<String> = get("NEST_ALERT_EMAIL_TO")
+            .map(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|a| !a.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
+        for address in &email_to {
+            if !address.contains('@') || address.contains(char::is_whitespace) {
+                return Err(err(
+                    "NEST_ALERT_EMAIL_TO",
+                    format!("`{address}` is not an e-mail address"),
+                ));
+            }
+        }
+        if smtp_url.is_some() && email_to.is_empty() {
+            return Err(err(
+                "NEST_ALERT_EMAIL_TO",
+                "is required with NEST_SMTP_URL: the comma-separated recipients of alerts",
+            ));
+        }
+        Ok(Self {
+            webhook_url,
+            webhook_secret,
+            smtp_url: smtp_url.map(Secret::from),
+            email_to,
+            email_from: get("NEST_ALERT_EMAIL_FROM")
+                .unwrap_or_else(|| format!("nest@{base_domain}")),
+        })
+    }
 }
 
 /// An address range (`10.0.0.0/8`, `2001:db8::/32`) or a single address (a full-length prefix).
@@ -649,7 +830,12 @@ impl Config {
             .transpose()?
             .unwrap_or_default();
 
+        let health = HealthConfig::parse(&get)?;
+        let alerts = AlertChannels::parse(&get, &caddy.base_domain)?;
+
         Ok(Self {
+            health,
+            alerts,
             provisioning,
             metrics_addr,
             trusted_proxies,

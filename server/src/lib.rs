@@ -13,6 +13,7 @@ pub mod db;
 pub mod entities;
 pub mod error;
 pub mod events;
+pub mod health;
 pub mod hetzner;
 pub mod http;
 pub mod jobs;

@@ -248,7 +248,39 @@ impl App {
             ),
             routing: self.routing(),
         };
+        let health = Arc::new(self.health_settings());
+        let channels = crate::health::alerts::Channels::of(&self.config.alerts);
         Registry::default()
+            .with(
+                &[app::models::JobKind::HealthSweep],
+                Arc::new(self.sweeper(health.clone())),
+            )
+            .with(
+                &[app::models::JobKind::HealthRollup],
+                Arc::new(crate::health::history::History {
+                    db: self.db.clone(),
+                    clock: self.clock.clone(),
+                    settings: health,
+                }),
+            )
+            .with(
+                &[app::models::JobKind::Reboot],
+                Arc::new(crate::health::reboot::Rebooter {
+                    db: self.db.clone(),
+                    clock: self.clock.clone(),
+                    hetzner: self.integrations.hetzner.clone(),
+                    action_timeout: provisioner.config.action_timeout,
+                    channels,
+                }),
+            )
+            .with(
+                &[app::models::JobKind::NotifyAlert],
+                Arc::new(crate::health::notify::Notifier {
+                    db: self.db.clone(),
+                    channels: self.config.alerts.clone(),
+                    http: reqwest::Client::new(),
+                }),
+            )
             .with(Provisioner::KINDS, Arc::new(provisioner))
             .with(
                 &[
@@ -278,6 +310,25 @@ impl App {
         self.worker_with(self.queue_config(), registry)
     }
 
+    /// The health monitor's settings from the configuration.
+    pub fn health_settings(&self) -> crate::health::HealthSettings {
+        crate::health::HealthSettings::from_config(&self.config)
+    }
+
+    /// The health sweep's runner with `settings` (tests call `sweep()` on it directly).
+    pub fn sweeper(&self, settings: Arc<crate::health::HealthSettings>) -> crate::health::sweep::Sweeper {
+        let http = crate::health::probe::client(settings.probe_timeout)
+            .unwrap_or_else(|_| reqwest::Client::new());
+        crate::health::sweep::Sweeper {
+            db: self.db.clone(),
+            clock: self.clock.clone(),
+            settings,
+            http,
+            channels: crate::health::alerts::Channels::of(&self.config.alerts),
+            events: self.events.clone(),
+        }
+    }
+
     /// The scheduler of this process (its ticks are reported by `/healthz`).
     pub fn scheduler(&self) -> Scheduler {
         Scheduler {
@@ -286,6 +337,7 @@ impl App {
             events: self.events.clone(),
             tasks: Arc::new(schedule(&SchedulePeriods {
                 caddy_reconcile: self.queue_config().interval,
+                health_sweep: self.health_settings().interval,
             })),
             health: self.scheduler_health.clone(),
         }

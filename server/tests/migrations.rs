@@ -11,6 +11,9 @@ const TABLES: &[&str] = &[
     "audit_log",
     "health_alerts",
     "health_checks",
+    "health_fleet_alerts",
+    "health_incidents",
+    "health_rollups",
     "invoices",
     "jobs",
     "login_attempts",
@@ -27,6 +30,7 @@ const TABLES: &[&str] = &[
     "totp_factors",
     "user_tokens",
     "users",
+    "vps_health",
     "vpses",
 ];
 

@@ -17,6 +17,9 @@ pub struct Live {
     /// Bumped when a job changed (`/jobs` keys on this, and on `tick`); job changes alone do
     /// not bump `tick`, so Nest's periodic tasks never make other pages refetch.
     pub job_tick: RwSignal<u64>,
+    /// Bumped when health changed (a sweep, an alert, an incident); health changes also bump
+    /// `tick` and `vps_tick`, since the lists show each server's health.
+    pub health_tick: RwSignal<u64>,
     /// The last change received (to let a page ignore changes about other things).
     pub last: RwSignal<Option<Change>>,
     /// Whether the channel is open.
@@ -29,6 +32,7 @@ impl Live {
             tick: RwSignal::new(0),
             vps_tick: RwSignal::new(0),
             job_tick: RwSignal::new(0),
+            health_tick: RwSignal::new(0),
             last: RwSignal::new(None),
             connected: RwSignal::new(false),
         }
@@ -81,6 +85,7 @@ fn connect(live: Live, since: u64) {
     let vps_changed = std::rc::Rc::new(std::cell::Cell::new(false));
     let job_changed = std::rc::Rc::new(std::cell::Cell::new(false));
     let other_changed = std::rc::Rc::new(std::cell::Cell::new(false));
+    let health_changed = std::rc::Rc::new(std::cell::Cell::new(false));
     let on_change =
         Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |ev: web_sys::MessageEvent| {
             let change = ev
@@ -91,6 +96,11 @@ fn connect(live: Live, since: u64) {
                 Some(Change::Job(_)) => job_changed.set(true),
                 Some(Change::Organization(_)) => other_changed.set(true),
                 Some(Change::Sessions(_)) => {}
+                Some(Change::Health) => {
+                    health_changed.set(true);
+                    vps_changed.set(true);
+                    other_changed.set(true);
+                }
                 // A VPS, or a change Nest could not describe (e.g. "resync"): everything.
                 Some(Change::Vps(_)) | None => {
                     vps_changed.set(true);
@@ -107,6 +117,7 @@ fn connect(live: Live, since: u64) {
                 let vps_changed = vps_changed.clone();
                 let job_changed = job_changed.clone();
                 let other_changed = other_changed.clone();
+                let health_changed = health_changed.clone();
                 set_timeout(
                     move || {
                         pending.set(false);
@@ -115,6 +126,9 @@ fn connect(live: Live, since: u64) {
                         }
                         if job_changed.replace(false) {
                             live.job_tick.update(|t| *t += 1);
+                        }
+                        if health_changed.replace(false) {
+                            live.health_tick.update(|t| *t += 1);
                         }
                         if other_changed.replace(false) {
                             live.tick.update(|t| *t += 1);

@@ -129,6 +129,14 @@ string_enum! {
         CaddyReconcile => "caddy_reconcile",
         /// Delete finished periodic jobs past their retention.
         JobPrune => "job_prune",
+        /// Probe every running server's services (one job per sweep).
+        HealthSweep => "health_sweep",
+        /// Roll raw health checks up per hour and prune both past their retention.
+        HealthRollup => "health_rollup",
+        /// Reboot an organization's server after it failed too many health checks.
+        Reboot => "reboot",
+        /// Send one alert to one notification channel.
+        NotifyAlert => "notify_alert",
     }
 }
 
@@ -207,6 +215,17 @@ string_enum! {
         Web => "web",
         /// The mail transfer agent.
         Mta => "mta",
+    }
+}
+
+string_enum! {
+    /// Where alerts are sent.
+    "notification channel",
+    pub enum NotifyChannel {
+        /// `NEST_ALERT_WEBHOOK_URL` (signed JSON, Slack-compatible `text`).
+        Webhook => "webhook",
+        /// SMTP to `NEST_ALERT_EMAIL_TO`.
+        Email => "email",
     }
 }
 
@@ -404,6 +423,16 @@ string_enum! {
         HetznerDelete => "hetzner_delete",
         /// Delete: the routing entry removed.
         RouteRemoved => "route_removed",
+        /// Health sweep: every running server probed.
+        Probe => "probe",
+        /// Health sweep: checks, alerts and reboots written.
+        RecordChecks => "record_checks",
+        /// Automatic recovery: Hetzner reboot.
+        AutoReboot => "auto_reboot",
+        /// Notification: the alert sent.
+        Deliver => "deliver",
+        /// Health history: hours rolled up, old rows pruned.
+        Rollup => "rollup",
     }
 }
 
@@ -425,6 +454,11 @@ impl JobStep {
             Self::Reboot => "Reboot (fallback)",
             Self::HetznerDelete => "Delete the server at Hetzner",
             Self::RouteRemoved => "Remove the routing entry",
+            Self::Probe => "Probe every running server",
+            Self::RecordChecks => "Record checks, alerts and reboots",
+            Self::AutoReboot => "Reboot the server at Hetzner",
+            Self::Deliver => "Send the alert",
+            Self::Rollup => "Roll up and prune health history",
         }
     }
 }

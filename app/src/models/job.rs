@@ -43,6 +43,40 @@ pub enum JobPayload {
     CaddyReconcile,
     /// Delete finished periodic jobs past their retention.
     JobPrune,
+    /// Probe every running server (one sweep).
+    HealthSweep,
+    /// Roll health checks up per hour; prune raw checks and roll-ups past their retention.
+    HealthRollup,
+    /// Reboot an organization's server (automatic recovery).
+    Reboot {
+        /// The organization.
+        organization_id: i64,
+        /// Its server.
+        vps_id: i64,
+    },
+    /// Send one alert to one channel.
+    NotifyAlert {
+        /// Which alert.
+        alert: AlertRef,
+        /// Where to.
+        channel: crate::models::NotifyChannel,
+    },
+}
+
+/// An alert, of a server (in `health_alerts`) or of the fleet (in `health_fleet_alerts`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum AlertRef {
+    /// A server's alert.
+    Server {
+        /// `health_alerts.id`.
+        id: i64,
+    },
+    /// A fleet alert.
+    Fleet {
+        /// `health_fleet_alerts.id`.
+        id: i64,
+    },
 }
 
 impl JobPayload {
@@ -56,6 +90,10 @@ impl JobPayload {
             Self::SessionPurge => JobKind::SessionPurge,
             Self::CaddyReconcile => JobKind::CaddyReconcile,
             Self::JobPrune => JobKind::JobPrune,
+            Self::HealthSweep => JobKind::HealthSweep,
+            Self::HealthRollup => JobKind::HealthRollup,
+            Self::Reboot { .. } => JobKind::Reboot,
+            Self::NotifyAlert { .. } => JobKind::NotifyAlert,
         }
     }
 
@@ -67,8 +105,16 @@ impl JobPayload {
                 organization_id, ..
             }
             | Self::Delete { organization_id }
-            | Self::Redeploy { organization_id } => Some(*organization_id),
-            Self::SessionPurge | Self::CaddyReconcile | Self::JobPrune => None,
+            | Self::Redeploy { organization_id }
+            | Self::Reboot {
+                organization_id, ..
+            } => Some(*organization_id),
+            Self::SessionPurge
+            | Self::CaddyReconcile
+            | Self::JobPrune
+            | Self::HealthSweep
+            | Self::HealthRollup
+            | Self::NotifyAlert { .. } => None,
         }
     }
 
@@ -88,7 +134,11 @@ impl JobPayload {
             JobKind::Resize
             | JobKind::SessionPurge
             | JobKind::CaddyReconcile
-            | JobKind::JobPrune => None,
+            | JobKind::JobPrune
+            | JobKind::HealthSweep
+            | JobKind::HealthRollup
+            | JobKind::Reboot
+            | JobKind::NotifyAlert => None,
         }
     }
 }

@@ -71,6 +71,8 @@ pub enum Change {
     Vps(i64),
     /// A job changed (queued, claimed, a step, its end); `/jobs` listens to these.
     Job(i64),
+    /// Health changed: a sweep recorded its checks, or an alert or incident changed.
+    Health,
     /// A user's sessions were ended or their role changed (logout, admin removed, role
     /// changed): open live streams re-check their session. Never sent to browsers.
     Sessions(i64),

@@ -16,6 +16,8 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     pub resolved_at: Option<DateTimeUtc>,
     pub acknowledged_by_user_id: Option<i64>,
+    /// The incident it belongs to.
+    pub incident_id: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

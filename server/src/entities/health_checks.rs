@@ -17,7 +17,12 @@ pub struct Model {
     pub mta_up: bool,
     /// Failed checks in a row, this one included (0 when healthy).
     pub consecutive_failures: i32,
+    /// How long the whole probe of this server took.
     pub duration_ms: i32,
+    /// Response time per service (`None` when it did not answer).
+    pub convex_ms: Option<i32>,
+    pub web_ms: Option<i32>,
+    pub mta_ms: Option<i32>,
     pub error: Option<String>,
 }
 

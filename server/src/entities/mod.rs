@@ -6,6 +6,9 @@
 pub mod audit_log;
 pub mod health_alerts;
 pub mod health_checks;
+pub mod health_fleet_alerts;
+pub mod health_incidents;
+pub mod health_rollups;
 pub mod invoices;
 pub mod jobs;
 pub mod login_attempts;
@@ -21,5 +24,6 @@ pub mod stripe_events;
 pub mod tiers;
 pub mod totp_factors;
 pub mod user_tokens;
+pub mod vps_health;
 pub mod users;
 pub mod vpses;

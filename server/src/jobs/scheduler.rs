@@ -40,10 +40,11 @@ pub struct Periodic {
 pub struct SchedulePeriods {
     /// Caddy reconcile (`NEST_JOB_INTERVAL_SECS`).
     pub caddy_reconcile: Duration,
+    /// The health sweep (`NEST_HEALTH_INTERVAL_SECS`).
+    pub health_sweep: Duration,
 }
 
-/// Every periodic task of Nest. (The health sweep, every `NEST_HEALTH_INTERVAL_SECS`, and the
-/// daily invoice run join this list with their handlers.)
+/// Every periodic task of Nest. (The daily invoice run joins this list with its handler.)
 pub fn schedule(periods: &SchedulePeriods) -> Vec<Periodic> {
     vec![
         Periodic {
@@ -57,6 +58,19 @@ pub fn schedule(periods: &SchedulePeriods) -> Vec<Periodic> {
             period: periods.caddy_reconcile,
             payload: JobPayload::CaddyReconcile,
             max_attempts: 1,
+        },
+        Periodic {
+            name: "health_sweep",
+            period: periods.health_sweep,
+            payload: JobPayload::HealthSweep,
+            // A failed sweep is not retried: the next slot sweeps again.
+            max_attempts: 1,
+        },
+        Periodic {
+            name: "health_rollup",
+            period: Duration::from_secs(3600),
+            payload: JobPayload::HealthRollup,
+            max_attempts: 3,
         },
         Periodic {
             name: "job_prune",
@@ -205,6 +219,7 @@ mod tests {
     fn every_task_has_its_own_name_and_a_period() {
         let tasks = schedule(&SchedulePeriods {
             caddy_reconcile: Duration::from_secs(60),
+            health_sweep: Duration::from_secs(300),
         });
         let mut names: Vec<_> = tasks.iter().map(|t| t.name).collect();
         names.sort_unstable();

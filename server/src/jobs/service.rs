@@ -48,7 +48,9 @@ impl JobService {
                 job.state
             )));
         }
-        if let Some(org_id) = job.organization_id {
+        // An organization's provisioning job is retried through the lifecycle; any other job
+        // (a reboot, a notification, a periodic task) is queued again as it is.
+        if let (Some(org_id), true) = (job.organization_id, job.kind.is_provisioning()) {
             return self.retry_organization_job(actor, &job, org_id).await;
         }
         let now = self.clock.now();
