@@ -31,7 +31,8 @@ pub enum VpsHealth {
     LastRebootAt,
 }
 
-/// Per-service latency columns added to `health_checks`.
+/// Per-service latency columns added to `health_checks` (named as the columns).
+#[allow(clippy::enum_variant_names)]
 #[derive(DeriveIden)]
 pub enum CheckLatency {
     ConvexMs,
@@ -144,7 +145,11 @@ impl MigrationTrait for Migration {
                 false,
             ))
             .await?;
-        for column in [CheckLatency::ConvexMs, CheckLatency::WebMs, CheckLatency::MtaMs] {
+        for column in [
+            CheckLatency::ConvexMs,
+            CheckLatency::WebMs,
+            CheckLatency::MtaMs,
+        ] {
             manager
                 .alter_table(
                     Table::alter()
@@ -326,7 +331,11 @@ impl MigrationTrait for Migration {
         manager
             .drop_table(Table::drop().table(HealthRollups::Table).to_owned())
             .await?;
-        for column in [CheckLatency::ConvexMs, CheckLatency::WebMs, CheckLatency::MtaMs] {
+        for column in [
+            CheckLatency::ConvexMs,
+            CheckLatency::WebMs,
+            CheckLatency::MtaMs,
+        ] {
             manager
                 .alter_table(
                     Table::alter()

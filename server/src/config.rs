@@ -268,8 +268,13 @@ fn bounded_u32(
 
 impl HealthConfig {
     fn parse(get: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let interval_secs =
-            bounded_u32(get, "NEST_HEALTH_INTERVAL_SECS", 300, (5, 86_400), "seconds")?;
+        let interval_secs = bounded_u32(
+            get,
+            "NEST_HEALTH_INTERVAL_SECS",
+            300,
+            (5, 86_400),
+            "seconds",
+        )?;
         let probe_timeout_ms = bounded_u32(
             get,
             "NEST_HEALTH_PROBE_TIMEOUT_MS",
@@ -323,15 +328,16 @@ impl HealthConfig {
 }
 
 impl AlertChannels {
-    fn parse(
-        get: &dyn Fn(&str) -> Option<String>,
-        base_domain: &str,
-    ) -> Result<Self, ConfigError> {
+    fn parse(get: &dyn Fn(&str) -> Option<String>, base_domain: &str) -> Result<Self, ConfigError> {
         let webhook_url = get("NEST_ALERT_WEBHOOK_URL")
             .map(|v| parse_http_url("NEST_ALERT_WEBHOOK_URL", &v))
             .transpose()?;
         let webhook_secret = get("NEST_ALERT_WEBHOOK_SECRET").map(Secret::from);
-        if webhook_url.is_some() && webhook_secret.as_ref().is_none_or(|s| s.expose().len() < 16) {
+        if webhook_url.is_some()
+            && webhook_secret
+                .as_ref()
+                .is_none_or(|s| s.expose().len() < 16)
+        {
             return Err(err(
                 "NEST_ALERT_WEBHOOK_SECRET",
                 "is required with NEST_ALERT_WEBHOOK_URL: at least 16 characters, to sign each alert",

@@ -316,7 +316,10 @@ impl App {
     }
 
     /// The health sweep's runner with `settings` (tests call `sweep()` on it directly).
-    pub fn sweeper(&self, settings: Arc<crate::health::HealthSettings>) -> crate::health::sweep::Sweeper {
+    pub fn sweeper(
+        &self,
+        settings: Arc<crate::health::HealthSettings>,
+    ) -> crate::health::sweep::Sweeper {
         let http = crate::health::probe::client(settings.probe_timeout)
             .unwrap_or_else(|_| reqwest::Client::new());
         crate::health::sweep::Sweeper {

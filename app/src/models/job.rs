@@ -306,16 +306,29 @@ mod tests {
     #[test]
     fn every_kind_has_exactly_one_payload_variant() {
         for kind in JobKind::ALL {
-            let json = if *kind == JobKind::Resize {
-                serde_json::json!({"kind": kind.as_str(), "organization_id": 1, "server_type": "cx22"})
-            } else if kind.is_provisioning() {
-                serde_json::json!({"kind": kind.as_str(), "organization_id": 1})
-            } else {
-                serde_json::json!({"kind": kind.as_str()})
+            let json = match kind {
+                JobKind::Resize => {
+                    serde_json::json!({"kind": kind.as_str(), "organization_id": 1, "server_type": "cx22"})
+                }
+                JobKind::Reboot => {
+                    serde_json::json!({"kind": kind.as_str(), "organization_id": 1, "vps_id": 2})
+                }
+                JobKind::NotifyAlert => serde_json::json!({
+                    "kind": kind.as_str(),
+                    "alert": {"type": "server", "id": 3},
+                    "channel": "webhook",
+                }),
+                k if k.is_provisioning() => {
+                    serde_json::json!({"kind": kind.as_str(), "organization_id": 1})
+                }
+                _ => serde_json::json!({"kind": kind.as_str()}),
             };
             let payload: JobPayload = serde_json::from_value(json).unwrap();
             assert_eq!(payload.kind(), *kind);
-            assert_eq!(payload.organization_id().is_some(), kind.is_provisioning());
+            assert_eq!(
+                payload.organization_id().is_some(),
+                kind.is_provisioning() || *kind == JobKind::Reboot
+            );
         }
     }
 

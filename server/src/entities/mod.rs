@@ -24,6 +24,6 @@ pub mod stripe_events;
 pub mod tiers;
 pub mod totp_factors;
 pub mod user_tokens;
-pub mod vps_health;
 pub mod users;
+pub mod vps_health;
 pub mod vpses;

@@ -96,18 +96,20 @@ pub async fn open_incident<C: ConnectionTrait>(
     status: HealthStatus,
     now: DateTime<Utc>,
 ) -> Result<i64> {
-    Ok(health_incidents::Entity::insert(health_incidents::ActiveModel {
-        vps_id: Set(vps_id),
-        organization_id: Set(organization_id),
-        opened_at: Set(now),
-        closed_at: Set(None),
-        last_status: Set(status),
-        reboots: Set(0),
-        ..Default::default()
-    })
-    .exec(conn)
-    .await?
-    .last_insert_id)
+    Ok(
+        health_incidents::Entity::insert(health_incidents::ActiveModel {
+            vps_id: Set(vps_id),
+            organization_id: Set(organization_id),
+            opened_at: Set(now),
+            closed_at: Set(None),
+            last_status: Set(status),
+            reboots: Set(0),
+            ..Default::default()
+        })
+        .exec(conn)
+        .await?
+        .last_insert_id,
+    )
 }
 
 /// Closes an incident (the server is healthy again) and resolves its alerts.
@@ -178,7 +180,8 @@ pub async fn raise<C: ConnectionTrait>(
         kind: Set(alert.kind),
         message: Set(alert.message.clone()),
         created_at: Set(now),
-        resolved_at: Set(None),
+        // A recovery resolves itself (and closed its incident's other alerts).
+        resolved_at: Set((alert.kind == AlertKind::Recovered).then_some(now)),
         acknowledged_by_user_id: Set(None),
         incident_id: Set(alert.incident_id),
         ..Default::default()

@@ -173,9 +173,7 @@ impl History {
     /// prunes.
     pub async fn run_once(&self) -> Result<HistoryReport> {
         let now = self.clock.now();
-        let this_hour = now
-            .duration_trunc(Duration::hours(1))
-            .unwrap_or(now);
+        let this_hour = now.duration_trunc(Duration::hours(1)).unwrap_or(now);
         let last: Option<DateTime<Utc>> = health_rollups::Entity::find()
             .select_only()
             .column(health_rollups::Column::Hour)

@@ -146,7 +146,10 @@ impl Notifier {
         if response.status().is_success() {
             Ok(())
         } else {
-            Err(format!("the webhook answered HTTP {}", response.status().as_u16()))
+            Err(format!(
+                "the webhook answered HTTP {}",
+                response.status().as_u16()
+            ))
         }
     }
 
@@ -159,9 +162,13 @@ impl Notifier {
             .email_from
             .parse()
             .map_err(|e| format!("NEST_ALERT_EMAIL_FROM: {e}"))?;
-        let mut message = Message::builder().from(from).subject(n.text.chars().take(200).collect::<String>());
+        let mut message = Message::builder()
+            .from(from)
+            .subject(n.text.chars().take(200).collect::<String>());
         for to in &self.channels.email_to {
-            message = message.to(to.parse().map_err(|e| format!("NEST_ALERT_EMAIL_TO: {e}"))?);
+            message = message.to(to
+                .parse()
+                .map_err(|e| format!("NEST_ALERT_EMAIL_TO: {e}"))?);
         }
         let body = format!(
             "{}\n\n{}\n",
@@ -186,7 +193,10 @@ impl Notifier {
 impl Handler for Notifier {
     async fn run(&self, attempt: &Attempt) -> std::result::Result<Outcome, JobFailure> {
         let JobPayload::NotifyAlert { alert, channel } = attempt.payload() else {
-            return Err(JobFailure::fatal(None, "the notifier runs only notifications"));
+            return Err(JobFailure::fatal(
+                None,
+                "the notifier runs only notifications",
+            ));
         };
         let Some(notification) = self.compose(*alert).await? else {
             return Ok(Outcome::Skipped("the alert no longer exists".to_owned()));

@@ -37,7 +37,11 @@ fn millis(d: Duration) -> i32 {
     i32::try_from(d.as_millis()).unwrap_or(i32::MAX)
 }
 
-async fn one(http: &reqwest::Client, ip: &str, service: Service) -> (bool, Option<i32>, Option<String>) {
+async fn one(
+    http: &reqwest::Client,
+    ip: &str,
+    service: Service,
+) -> (bool, Option<i32>, Option<String>) {
     let started = Instant::now();
     let url = format!("http://{ip}:{}{}", service.port(), service.path());
     match http.get(url).send().await {
@@ -45,7 +49,11 @@ async fn one(http: &reqwest::Client, ip: &str, service: Service) -> (bool, Optio
         Ok(r) => (
             false,
             Some(millis(started.elapsed())),
-            Some(format!("{} answered HTTP {}", service.endpoint(), r.status().as_u16())),
+            Some(format!(
+                "{} answered HTTP {}",
+                service.endpoint(),
+                r.status().as_u16()
+            )),
         ),
         Err(e) => {
             let why = if e.is_timeout() {
@@ -66,13 +74,19 @@ pub async fn probe(http: &reqwest::Client, ip: &str) -> ProbeResult {
     let [convex, web, mta] = Service::ALL else {
         return ProbeResult::default();
     };
-    let (c, w, m) = tokio::join!(one(http, ip, *convex), one(http, ip, *web), one(http, ip, *mta));
+    let (c, w, m) = tokio::join!(
+        one(http, ip, *convex),
+        one(http, ip, *web),
+        one(http, ip, *mta)
+    );
     let mut result = ProbeResult {
         duration_ms: millis(started.elapsed()),
         ..ProbeResult::default()
     };
     let mut errors = Vec::new();
-    for (i, (service, (up, ms, error))) in [(*convex, c), (*web, w), (*mta, m)].into_iter().enumerate() {
+    for (i, (service, (up, ms, error))) in
+        [(*convex, c), (*web, w), (*mta, m)].into_iter().enumerate()
+    {
         result.up.set(service, up);
         result.ms[i] = ms;
         result.answered |= ms.is_some();

@@ -34,7 +34,10 @@ pub struct Rebooter {
 impl Handler for Rebooter {
     async fn run(&self, attempt: &Attempt) -> std::result::Result<Outcome, JobFailure> {
         let JobPayload::Reboot { vps_id, .. } = attempt.payload() else {
-            return Err(JobFailure::fatal(None, "the rebooter runs only reboot jobs"));
+            return Err(JobFailure::fatal(
+                None,
+                "the rebooter runs only reboot jobs",
+            ));
         };
         let vps = vpses::Entity::find_by_id(*vps_id)
             .one(&self.db)
@@ -51,7 +54,8 @@ impl Handler for Rebooter {
         };
         attempt
             .step(JobStep::AutoReboot, async {
-                let hz = |e: crate::hetzner::HetznerError| JobFailure::hetzner(JobStep::AutoReboot, &e);
+                let hz =
+                    |e: crate::hetzner::HetznerError| JobFailure::hetzner(JobStep::AutoReboot, &e);
                 let action = self.hetzner.power(server_id, "reboot").await.map_err(hz)?;
                 self.hetzner
                     .wait_for(action, self.action_timeout)

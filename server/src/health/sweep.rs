@@ -9,9 +9,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use app::models::health::{Decision, Tracker, decide, status};
-use app::models::{
-    AlertKind, HealthStatus, JobPayload, JobState, JobStep, OrgStatus, VpsStatus,
-};
+use app::models::{AlertKind, HealthStatus, JobPayload, JobState, JobStep, OrgStatus, VpsStatus};
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use sea_orm::sea_query::{Expr, OnConflict, Query};
@@ -236,12 +234,15 @@ impl Sweeper {
                     )
                     .await?;
                     incident_id = Some(id);
-                    let message = format!(
-                        "{status} for {} checks in a row: {why}",
-                        tracker.failures
-                    );
-                    alerts::raise(&txn, self.channels, alert(AlertKind::Unhealthy, incident_id, message), now)
-                        .await?;
+                    let message =
+                        format!("{status} for {} checks in a row: {why}", tracker.failures);
+                    alerts::raise(
+                        &txn,
+                        self.channels,
+                        alert(AlertKind::Unhealthy, incident_id, message),
+                        now,
+                    )
+                    .await?;
                     report.alerts += 1;
                 }
                 Some(Decision::Reboot) => {
@@ -252,7 +253,11 @@ impl Sweeper {
                                 organization_id: target.organization_id,
                                 vps_id: target.vps_id,
                             },
-                            unique_key: Some(format!("reboot:{}:{}", target.vps_id, now.timestamp())),
+                            unique_key: Some(format!(
+                                "reboot:{}:{}",
+                                target.vps_id,
+                                now.timestamp()
+                            )),
                             max_attempts: 1,
                             run_after: now,
                         },
@@ -266,8 +271,13 @@ impl Sweeper {
                         "rebooting after {} failed checks in a row ({status}: {why})",
                         tracker.failures
                     );
-                    alerts::raise(&txn, self.channels, alert(AlertKind::AutoReboot, incident_id, message), now)
-                        .await?;
+                    alerts::raise(
+                        &txn,
+                        self.channels,
+                        alert(AlertKind::AutoReboot, incident_id, message),
+                        now,
+                    )
+                    .await?;
                     report.alerts += 1;
                     report.reboots += 1;
                 }
@@ -280,8 +290,13 @@ impl Sweeper {
                         "healthy again after {} failed checks",
                         target.tracker.failures
                     );
-                    alerts::raise(&txn, self.channels, alert(AlertKind::Recovered, incident_id, message), now)
-                        .await?;
+                    alerts::raise(
+                        &txn,
+                        self.channels,
+                        alert(AlertKind::Recovered, incident_id, message),
+                        now,
+                    )
+                    .await?;
                     incident_id = None;
                     report.alerts += 1;
                 }
@@ -375,9 +390,20 @@ impl Sweeper {
                     self.settings.breaker_percent, report.held
                 ),
             };
-            tracing::warn!(health.checked = checked, health.failing = failing, "{message}");
-            alerts::raise_fleet(&txn, self.channels, reason, (checked, failing), message, now)
-                .await?;
+            tracing::warn!(
+                health.checked = checked,
+                health.failing = failing,
+                "{message}"
+            );
+            alerts::raise_fleet(
+                &txn,
+                self.channels,
+                reason,
+                (checked, failing),
+                message,
+                now,
+            )
+            .await?;
             report.alerts += 1;
         }
         txn.commit().await?;
@@ -389,7 +415,10 @@ impl Sweeper {
 impl Handler for Sweeper {
     async fn run(&self, attempt: &Attempt) -> std::result::Result<Outcome, JobFailure> {
         if !matches!(attempt.payload(), JobPayload::HealthSweep) {
-            return Err(JobFailure::fatal(None, "the sweeper runs only health sweeps"));
+            return Err(JobFailure::fatal(
+                None,
+                "the sweeper runs only health sweeps",
+            ));
         }
         // A sweep still running from the previous slot (a slow fleet) finishes alone.
         let running = jobs::Entity::find()
