@@ -161,6 +161,38 @@ pub trait TwoFactorBackend: Send + Sync {
     ) -> Result<(), AppError>;
 }
 
+/// Health monitoring as admins see it: incidents and their alerts (`/alerts`, the overview),
+/// one server's health (`/vpses/:id`).
+#[async_trait::async_trait]
+pub trait HealthBackend: Send + Sync {
+    /// A page of incidents, newest first, and the latest fleet alerts.
+    async fn incidents(
+        &self,
+        query: crate::models::health::IncidentQuery,
+        limit: u64,
+    ) -> Result<crate::models::health::IncidentPage, AppError>;
+    /// Acknowledges an incident (someone is on it), with a reason; audited.
+    async fn acknowledge(
+        &self,
+        actor: &AdminIdentity,
+        req: &RequestInfo,
+        incident_id: i64,
+        reason: String,
+    ) -> Result<(), AppError>;
+    /// Silences an incident's notifications for `minutes`, with a reason; audited.
+    async fn silence(
+        &self,
+        actor: &AdminIdentity,
+        req: &RequestInfo,
+        incident_id: i64,
+        minutes: u32,
+        reason: String,
+    ) -> Result<(), AppError>;
+    /// One server's health: uptime, charts, recent checks, incidents, reboots.
+    async fn server(&self, vps_id: i64)
+    -> Result<crate::models::health::VpsHealthDetail, AppError>;
+}
+
 /// The audit log.
 #[async_trait::async_trait]
 pub trait AuditBackend: Send + Sync {
@@ -249,6 +281,8 @@ pub struct Backend {
     pub admins: Arc<dyn AdminsBackend>,
     /// Two-factor sign-in.
     pub two_factor: Arc<dyn TwoFactorBackend>,
+    /// Health monitoring.
+    pub health: Arc<dyn HealthBackend>,
     /// The audit log.
     pub audit: Arc<dyn AuditBackend>,
     /// Organizations.

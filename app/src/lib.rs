@@ -85,6 +85,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/waitlist") view=WaitlistPage/>
                     <Route path=path!("/tiers") view=TiersPage/>
                     <Route path=path!("/vpses") view=crate::pages::vpses::VpsesPage/>
+                    <Route path=path!("/vpses/:id") view=crate::pages::vps_detail::VpsDetailPage/>
+                    <Route path=path!("/alerts") view=crate::pages::alerts::AlertsPage/>
                     <Route path=path!("/jobs") view=crate::pages::jobs::JobsPage/>
                     <Route path=path!("/organizations/new") view=NewOrganizationPage/>
                     <Route path=path!("/organizations/:id") view=OrganizationPage/>

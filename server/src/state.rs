@@ -395,6 +395,11 @@ impl App {
                 admins: self.admins(),
                 secrets: self.integrations.secrets.clone(),
             }),
+            health: Arc::new(crate::health::queries::HealthService {
+                db: self.db.clone(),
+                clock: self.clock.clone(),
+                events: self.events.clone(),
+            }),
             audit: Arc::new(AuditService {
                 db: self.db.clone(),
             }),

@@ -16,7 +16,41 @@ pub struct VpsService {
     pub db: DatabaseConnection,
 }
 
+fn row(v: vpses::Model, org: Option<organizations::Model>) -> VpsRow {
+    VpsRow {
+        id: v.id,
+        organization_id: v.organization_id,
+        organization: org.as_ref().map(|o| o.name.clone()).unwrap_or_default(),
+        slug: org.map(|o| o.slug.to_string()).unwrap_or_default(),
+        name: v.name,
+        hetzner_server_id: v.hetzner_server_id,
+        server_type: v.server_type.to_string(),
+        region: v.region,
+        ipv4: v.ipv4,
+        status: v.status,
+        created_at: v.created_at,
+        deleted_at: v.deleted_at,
+        health: None,
+    }
+}
+
 impl VpsService {
+    /// One VPS with its organization and health badge.
+    pub async fn one(&self, id: i64) -> Result<Option<VpsRow>> {
+        let Some((v, org)) = vpses::Entity::find_by_id(id)
+            .find_also_related(organizations::Entity)
+            .one(&self.db)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let mut found = row(v, org);
+        found.health = crate::health::queries::badges_by_vps(&self.db, vec![id])
+            .await?
+            .remove(&id);
+        Ok(Some(found))
+    }
+
     /// A page of VPSes, newest first; `limit` rows at most.
     pub async fn page(&self, query: VpsQuery, limit: u64) -> Result<VpsPage> {
         let mut select = vpses::Entity::find()
@@ -28,6 +62,11 @@ impl VpsService {
         }
         if let Some(region) = query.region {
             select = select.filter(vpses::Column::Region.eq(region));
+        }
+        if let Some(health) = query.health {
+            select = select.filter(
+                vpses::Column::Id.in_subquery(crate::health::queries::vpses_with_status(health)),
+            );
         }
         if !query.include_deleted {
             select = select.filter(vpses::Column::DeletedAt.is_null());
@@ -55,21 +94,14 @@ impl VpsService {
             .all(&self.db)
             .await?
             .into_iter()
-            .map(|(v, org)| VpsRow {
-                id: v.id,
-                organization_id: v.organization_id,
-                organization: org.as_ref().map(|o| o.name.clone()).unwrap_or_default(),
-                slug: org.map(|o| o.slug.to_string()).unwrap_or_default(),
-                name: v.name,
-                hetzner_server_id: v.hetzner_server_id,
-                server_type: v.server_type.to_string(),
-                region: v.region,
-                ipv4: v.ipv4,
-                status: v.status,
-                created_at: v.created_at,
-                deleted_at: v.deleted_at,
-            })
+            .map(|(v, org)| row(v, org))
             .collect();
+        let badges =
+            crate::health::queries::badges_by_vps(&self.db, rows.iter().map(|r| r.id).collect())
+                .await?;
+        for row in &mut rows {
+            row.health = badges.get(&row.id).copied();
+        }
         let next = if rows.len() as u64 > limit {
             rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
             rows.last().map(|r| r.id)

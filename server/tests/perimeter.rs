@@ -46,6 +46,16 @@ const PROTECTED: &[(&str, &[(&str, &str)])] = &[
     ("/api/cloud_mode", &[]),
     ("/api/live_seq", &[]),
     ("/api/list_vpses", &[("query[include_deleted]", "false")]),
+    ("/api/vps_health", &[("id", "1")]),
+    ("/api/list_incidents", &[("query[search]", "")]),
+    (
+        "/api/acknowledge_incident",
+        &[("id", "1"), ("reason", "on it")],
+    ),
+    (
+        "/api/silence_incident",
+        &[("id", "1"), ("minutes", "60"), ("reason", "maintenance")],
+    ),
     ("/api/list_jobs", &[("query[organization]", "")]),
     ("/api/retry_job", &[("id", "1")]),
     ("/api/logout", &[]),

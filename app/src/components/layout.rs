@@ -34,6 +34,11 @@ const NAV: &[NavItem] = &[
         superadmin_only: false,
     },
     NavItem {
+        href: "/alerts",
+        label: "Alerts",
+        superadmin_only: false,
+    },
+    NavItem {
         href: "/jobs",
         label: "Jobs",
         superadmin_only: false,

@@ -1,6 +1,7 @@
 //! Reusable pieces of the dashboard's UI.
 
 pub mod form;
+pub mod health;
 pub mod job_progress;
 pub mod layout;
 pub mod live;

@@ -187,6 +187,187 @@ pub fn decide(
     (next, None)
 }
 
+/// A server's latest health, as the lists show it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthBadge {
+    /// The latest sweep's verdict.
+    pub status: HealthStatus,
+    /// When.
+    pub checked_at: DateTime<Utc>,
+    /// Failed sweeps in a row.
+    pub failures: i32,
+}
+
+/// One alert of an incident.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertView {
+    /// Id.
+    pub id: i64,
+    /// Which alert.
+    pub kind: super::AlertKind,
+    /// What happened.
+    pub message: String,
+    /// When.
+    pub created_at: DateTime<Utc>,
+}
+
+/// An incident: one failure episode of one server, with its alerts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IncidentView {
+    /// Id.
+    pub id: i64,
+    /// The server.
+    pub vps_id: i64,
+    /// Its name at Hetzner.
+    pub vps_name: String,
+    /// The organization.
+    pub organization_id: i64,
+    /// Its name.
+    pub organization: String,
+    /// When the alert threshold was reached.
+    pub opened_at: DateTime<Utc>,
+    /// When the server was healthy again.
+    pub closed_at: Option<DateTime<Utc>>,
+    /// The latest status while open.
+    pub last_status: HealthStatus,
+    /// Automatic reboots during the incident.
+    pub reboots: i32,
+    /// Who acknowledged it, when, and why.
+    pub acknowledged: Option<Note>,
+    /// Who silenced its notifications, until when, and why.
+    pub silenced: Option<Silence>,
+    /// Its alerts, oldest first.
+    pub alerts: Vec<AlertView>,
+}
+
+/// An admin's acknowledgement.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Note {
+    /// Who (email).
+    pub by: String,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Why.
+    pub reason: String,
+}
+
+/// A silence: no notifications for the incident's new alerts until `until`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Silence {
+    /// Who (email).
+    pub by: String,
+    /// Until when.
+    pub until: DateTime<Utc>,
+    /// Why.
+    pub reason: String,
+}
+
+/// A fleet alert (the breaker held reboots).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FleetAlertView {
+    /// Id.
+    pub id: i64,
+    /// When.
+    pub created_at: DateTime<Utc>,
+    /// `breaker` or `checker_offline`.
+    pub reason: String,
+    /// What happened.
+    pub message: String,
+}
+
+/// Filters and cursor of `/alerts`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct IncidentQuery {
+    /// `Some(true)`: open only; `Some(false)`: closed only; `None`: both.
+    pub open: Option<bool>,
+    /// Organization name or slug, or server name, contains this.
+    pub search: Option<String>,
+    /// Only incidents of this server.
+    pub vps_id: Option<i64>,
+    /// Incidents older than this id (newest first).
+    pub after: Option<i64>,
+}
+
+/// A page of incidents, and the latest fleet alerts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IncidentPage {
+    /// Newest first.
+    pub incidents: Vec<IncidentView>,
+    /// Cursor of the next page.
+    pub next: Option<i64>,
+    /// The five latest fleet alerts.
+    pub fleet: Vec<FleetAlertView>,
+    /// The server's time of the read.
+    pub now: DateTime<Utc>,
+}
+
+/// Uptime over a window: the share of checks that were `healthy`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Uptime {
+    /// "24 h", "7 d", "30 d".
+    pub window: String,
+    /// Checks in the window.
+    pub checks: i64,
+    /// Healthy checks, in hundredths of a percent (`None` without checks).
+    pub basis_points: Option<u32>,
+}
+
+impl Uptime {
+    /// "99.93 %", or "no checks".
+    pub fn percent(&self) -> String {
+        self.basis_points.map_or_else(
+            || "no checks".to_owned(),
+            |bp| format!("{}.{:02} %", bp / 100, bp % 100),
+        )
+    }
+}
+
+/// One check of the status strip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckDot {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Its verdict.
+    pub status: HealthStatus,
+}
+
+/// A reboot of the server (automatic recovery).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RebootView {
+    /// The job.
+    pub job_id: i64,
+    /// When it was queued.
+    pub at: DateTime<Utc>,
+    /// Its state.
+    pub state: super::JobState,
+    /// Why it failed.
+    pub error: Option<String>,
+}
+
+/// Everything `/vpses/:id` shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VpsHealthDetail {
+    /// The server.
+    pub vps: super::VpsRow,
+    /// Its latest health.
+    pub latest: Option<HealthBadge>,
+    /// Which services answered the latest check, with their response times.
+    pub services: Vec<(super::Service, bool, Option<i32>)>,
+    /// Uptime over 24 h, 7 d and 30 d.
+    pub uptime: Vec<Uptime>,
+    /// Response time over the last 24 h, one SVG per service (rendered on the server).
+    pub charts: Vec<(super::Service, String)>,
+    /// The latest checks, oldest first.
+    pub strip: Vec<CheckDot>,
+    /// Its incidents, newest first.
+    pub incidents: Vec<IncidentView>,
+    /// Its automatic reboots, newest first.
+    pub reboots: Vec<RebootView>,
+    /// The server's time of the read.
+    pub now: DateTime<Utc>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

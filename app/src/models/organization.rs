@@ -43,6 +43,9 @@ pub struct OrgSummary {
     pub region: Region,
     /// Created.
     pub created_at: DateTime<Utc>,
+    /// The latest health check of its current server (`None`: not checked yet).
+    #[serde(default)]
+    pub health: Option<super::health::HealthBadge>,
 }
 
 /// How `/organizations` is sorted.
@@ -88,6 +91,8 @@ pub struct OrgQuery {
     pub region: Option<Region>,
     /// Name, slug or owner email contains this.
     pub search: Option<String>,
+    /// Only organizations whose current server's latest check had this status.
+    pub health: Option<super::HealthStatus>,
     /// Order.
     pub sort: OrgSort,
     /// Opaque cursor from the previous page.
@@ -103,6 +108,8 @@ pub struct OrgPage {
     pub next: Option<String>,
     /// Tiers, for the filter.
     pub tiers: Vec<TierOption>,
+    /// The server's time of the read (health ages are relative to it).
+    pub now: DateTime<Utc>,
 }
 
 /// The VPS as shown on the organization page.

@@ -17,6 +17,8 @@ pub struct VpsQuery {
     pub search: Option<String>,
     /// Include deleted servers.
     pub include_deleted: bool,
+    /// Only servers whose latest health check had this status.
+    pub health: Option<super::HealthStatus>,
     /// Rows after this VPS id (newest first).
     pub after: Option<i64>,
 }
@@ -48,6 +50,8 @@ pub struct VpsRow {
     pub created_at: DateTime<Utc>,
     /// When the server was deleted.
     pub deleted_at: Option<DateTime<Utc>>,
+    /// Its latest health check (`None`: not checked yet).
+    pub health: Option<super::health::HealthBadge>,
 }
 
 /// A page of VPSes.

@@ -83,6 +83,48 @@ fn PendingQueue() -> impl IntoView {
     }
 }
 
+/// The overview's alerts card: open incidents, live.
+#[component]
+fn OpenIncidents() -> impl IntoView {
+    let live = crate::components::live::use_live();
+    let open = Resource::new(
+        move || live.health_tick.get(),
+        |_| {
+            crate::pages::alerts::list_incidents(crate::models::health::IncidentQuery {
+                open: Some(true),
+                ..Default::default()
+            })
+        },
+    );
+    view! {
+        <section aria-labelledby="alerts-heading" class="card" data-testid="open-incidents">
+            <h2 id="alerts-heading">"Health alerts"</h2>
+            <Transition fallback=|| view! { <p role="status">"Loading…"</p> }>
+                {move || open.get().map(|r| match r {
+                    Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
+                    Ok(page) if page.incidents.is_empty() => view! {
+                        <p class="empty">"No open incidents: every checked server is healthy or recovering."</p>
+                        <a href="/alerts">"Alert history"</a>
+                    }.into_any(),
+                    Ok(page) => view! {
+                        <ul class="incident-list">
+                            {page.incidents.into_iter().take(5).map(|i| view! {
+                                <li>
+                                    <span class=format!("badge health-{}", i.last_status)>{i.last_status.as_str()}</span>
+                                    " "<a href=format!("/vpses/{}", i.vps_id)>{i.organization.clone()}</a>
+                                    <span class="muted">{format!(" · {} · since {}", i.vps_name, i.opened_at.format("%H:%M UTC"))}</span>
+                                    {i.acknowledged.map(|n| view! { <span class="muted">{format!(" · acknowledged by {}", n.by)}</span> })}
+                                </li>
+                            }).collect_view()}
+                        </ul>
+                        <a href="/alerts?state=open">"All open incidents"</a>
+                    }.into_any(),
+                })}
+            </Transition>
+        </section>
+    }
+}
+
 #[component]
 fn StatusPanel(status: PlatformStatus) -> impl IntoView {
     let total: u64 = status.organizations_by_status.iter().map(|(_, n)| n).sum();
@@ -97,10 +139,7 @@ fn StatusPanel(status: PlatformStatus) -> impl IntoView {
             <p class="muted">"Monthly tier prices of all active organizations. Invoices arrive with billing."</p>
         </section>
         <PendingQueue/>
-        <section aria-labelledby="alerts-heading" class="card">
-            <h2 id="alerts-heading">"Health alerts"</h2>
-            <p class="empty">"No health alerts. Health checks are not running yet."</p>
-        </section>
+        <OpenIncidents/>
         <section aria-labelledby="platform-heading" class="card">
             <h2 id="platform-heading">"Platform"</h2>
             <dl class="facts" data-testid="platform-status">

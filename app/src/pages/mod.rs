@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod admins;
+pub mod alerts;
 pub mod audit;
 pub mod home;
 pub mod jobs;
@@ -13,5 +14,6 @@ pub mod setup;
 pub mod tiers;
 pub mod two_factor;
 pub mod unauthorized;
+pub mod vps_detail;
 pub mod vpses;
 pub mod waitlist;

@@ -33,6 +33,7 @@ fn query_from(map: &leptos_router::params::ParamsMap) -> VpsQuery {
         region: non_empty("region").and_then(|s| s.parse().ok()),
         search: non_empty("q"),
         include_deleted: non_empty("deleted").is_some_and(|v| v == "1"),
+        health: non_empty("health").and_then(|s| s.parse().ok()),
         after: non_empty("after").and_then(|s| s.parse().ok()),
     }
 }
@@ -91,6 +92,10 @@ pub fn VpsesPage() -> impl IntoView {
                             }).collect_view()}
                         </select>
                     </div>
+                    <crate::components::health::HealthFilter
+                        id="v-health"
+                        selected=Signal::derive(move || params.get().get("health").unwrap_or_default())
+                    />
                     <div class="field checkbox">
                         <input id="v-deleted" name="deleted" type="checkbox" value="1" prop:checked=selected("deleted", "1")/>
                         <label for="v-deleted">"Include deleted servers"</label>
@@ -116,7 +121,7 @@ pub fn VpsesPage() -> impl IntoView {
 #[component]
 fn VpsTable(page: VpsPage, params: leptos_router::params::ParamsMap) -> impl IntoView {
     if page.rows.is_empty() {
-        let filtered = is_filtered(&params, &["q", "status", "region"]);
+        let filtered = is_filtered(&params, &["q", "status", "region", "health"]);
         return if filtered {
             view! { <p class="empty">"No server matches these filters."</p> }.into_any()
         } else {
@@ -129,7 +134,7 @@ fn VpsTable(page: VpsPage, params: leptos_router::params::ParamsMap) -> impl Int
         page_link(
             "/vpses",
             &params,
-            &["q", "status", "region", "deleted"],
+            &["q", "status", "region", "deleted", "health"],
             after.map(|a| a.to_string()).as_deref(),
         )
     };
@@ -150,14 +155,14 @@ fn VpsTable(page: VpsPage, params: leptos_router::params::ParamsMap) -> impl Int
             <tbody>
                 {page.rows.into_iter().map(|v| view! {
                     <tr>
-                        <td><code>{v.name}</code></td>
+                        <td><a href=format!("/vpses/{}", v.id)><code>{v.name}</code></a></td>
                         <td><a href=format!("/organizations/{}", v.organization_id)>{v.organization}</a></td>
                         <td>{v.server_type}</td>
                         <td>{v.region.as_str()}</td>
                         <td>{v.ipv4.unwrap_or_else(|| "—".into())}</td>
                         <td><span class=format!("badge status-{}", v.status)>{v.status.as_str()}</span></td>
                         <td title=v.created_at.format("%Y-%m-%d %H:%M UTC").to_string()>{age(v.created_at, now)}</td>
-                        <td class="muted" title="Health checks arrive with the health monitoring work">"not checked yet"</td>
+                        <td><crate::components::health::HealthCell badge=v.health now/></td>
                     </tr>
                 }).collect_view()}
             </tbody>

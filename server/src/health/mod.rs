@@ -16,6 +16,7 @@ pub mod alerts;
 pub mod history;
 pub mod notify;
 pub mod probe;
+pub mod queries;
 pub mod reboot;
 pub mod sweep;
 

@@ -49,6 +49,7 @@ fn summary(org: organizations::Model, tiers: &[TierOption]) -> OrgSummary {
         tier,
         region: org.region,
         created_at: org.created_at,
+        health: None,
     }
 }
 
@@ -64,6 +65,11 @@ pub async fn list(db: &DatabaseConnection, query: OrgQuery, limit: u64) -> Resul
     }
     if let Some(region) = query.region {
         select = select.filter(organizations::Column::Region.eq(region));
+    }
+    if let Some(health) = query.health {
+        select = select.filter(
+            organizations::Column::Id.in_subquery(crate::health::queries::orgs_with_status(health)),
+        );
     }
     if let Some(search) = query
         .search
@@ -153,10 +159,22 @@ pub async fn list(db: &DatabaseConnection, query: OrgQuery, limit: u64) -> Resul
         None
     };
     let tiers = tier_options(db).await?;
+    let badges =
+        crate::health::queries::badges_by_org(db, rows.iter().map(|o| o.id).collect()).await?;
     Ok(OrgPage {
-        rows: rows.into_iter().map(|o| summary(o, &tiers)).collect(),
+        rows: rows
+            .into_iter()
+            .map(|o| {
+                let health = badges.get(&o.id).copied();
+                OrgSummary {
+                    health,
+                    ..summary(o, &tiers)
+                }
+            })
+            .collect(),
         next,
         tiers,
+        now: Utc::now(),
     })
 }
 

@@ -32,6 +32,7 @@ fn query_from(map: &leptos_router::params::ParamsMap) -> OrgQuery {
         tier_id: non_empty("tier").and_then(|s| s.parse().ok()),
         region: non_empty("region").and_then(|s| s.parse().ok()),
         search: non_empty("q"),
+        health: non_empty("health").and_then(|s| s.parse().ok()),
         sort: OrgSort::parse(&non_empty("sort").unwrap_or_default()),
         after: non_empty("after"),
     }
@@ -96,6 +97,10 @@ pub fn OrganizationsPage() -> impl IntoView {
                             }).collect_view()}
                         </select>
                     </div>
+                    <crate::components::health::HealthFilter
+                        id="f-health"
+                        selected=Signal::derive(move || params.get().get("health").unwrap_or_default())
+                    />
                     <div class="field">
                         <label for="f-sort">"Sort by"</label>
                         <select id="f-sort" name="sort">
@@ -125,7 +130,7 @@ pub fn OrganizationsPage() -> impl IntoView {
 #[component]
 fn OrgTable(page: OrgPage, params: leptos_router::params::ParamsMap) -> impl IntoView {
     if page.rows.is_empty() {
-        let filtered = is_filtered(&params, &["q", "status", "tier", "region"]);
+        let filtered = is_filtered(&params, &["q", "status", "tier", "region", "health"]);
         return if filtered {
             view! { <p class="empty">"No organization matches these filters."</p> }.into_any()
         } else {
@@ -133,11 +138,12 @@ fn OrgTable(page: OrgPage, params: leptos_router::params::ParamsMap) -> impl Int
         };
     }
     let first_page = params.get("after").is_none();
+    let now = page.now;
     let link = move |after: Option<&str>| {
         page_link(
             "/organizations",
             &params,
-            &["q", "status", "tier", "region", "sort"],
+            &["q", "status", "tier", "region", "health", "sort"],
             after,
         )
     };
@@ -162,7 +168,7 @@ fn OrgTable(page: OrgPage, params: leptos_router::params::ParamsMap) -> impl Int
                         <td><span class=format!("badge status-{}", o.status)>{o.status.as_str()}</span></td>
                         <td>{o.tier}</td>
                         <td>{o.region.as_str()}</td>
-                        <td class="muted" title="Health checks arrive with the health monitoring work">"not checked yet"</td>
+                        <td><crate::components::health::HealthCell badge=o.health now/></td>
                         <td>{o.created_at.format("%Y-%m-%d %H:%M").to_string()}</td>
                     </tr>
                 }).collect_view()}
