@@ -922,7 +922,10 @@ async fn hetzners_official_python_client_accepts_everything_the_simulator_answer
     })
     .await
     .unwrap();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/hcloud/hcloud_sim_test.py");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/hcloud/hcloud_sim_test.py"
+    );
     let mut child = std::process::Command::new(&python)
         .arg(script)
         .env("HCLOUD_SIM_URL", sim.api_url().as_str())
@@ -948,13 +951,19 @@ async fn hetzners_official_python_client_accepts_everything_the_simulator_answer
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     println!("{stdout}");
-    assert!(finished, "the hcloud script ran over 60 s:\n{stdout}\n{stderr}");
+    assert!(
+        finished,
+        "the hcloud script ran over 60 s:\n{stdout}\n{stderr}"
+    );
     assert!(
         output.status.success() && stdout.contains("all checks passed"),
         "the hcloud script failed ({}):\n{stdout}\n{stderr}",
         output.status
     );
-    assert!(sim.servers().is_empty(), "the script deletes what it creates");
+    assert!(
+        sim.servers().is_empty(),
+        "the script deletes what it creates"
+    );
 }
 
 /// Descriptors this process has open.
@@ -1097,21 +1106,27 @@ async fn ten_thousand_simulated_servers_share_three_listening_sockets_and_take_s
     assert_eq!(unknown.status(), 404);
 
     assert_eq!(status(url(&servers[0], Service::Web)).await.unwrap(), 500);
-    assert_eq!(status(url(&servers[0], Service::Convex)).await.unwrap(), 200);
-    assert_eq!(status(url(&servers[1000], Service::Web)).await.unwrap(), 200);
-    let slow_server = servers.iter().find(|s| s.id == slow[0]).unwrap();
-    let started = std::time::Instant::now();
     assert_eq!(
-        status(url(slow_server, Service::Mta)).await.unwrap(),
+        status(url(&servers[0], Service::Convex)).await.unwrap(),
         200
     );
+    assert_eq!(
+        status(url(&servers[1000], Service::Web)).await.unwrap(),
+        200
+    );
+    let slow_server = servers.iter().find(|s| s.id == slow[0]).unwrap();
+    let started = std::time::Instant::now();
+    assert_eq!(status(url(slow_server, Service::Mta)).await.unwrap(), 200);
     assert!(started.elapsed() >= Duration::from_millis(300));
     let short = http
         .get(url(hung[0], Service::Convex))
         .timeout(Duration::from_millis(400))
         .send()
         .await;
-    assert!(short.as_ref().is_err_and(reqwest::Error::is_timeout), "{short:?}");
+    assert!(
+        short.as_ref().is_err_and(reqwest::Error::is_timeout),
+        "{short:?}"
+    );
     // A hanging request is released when its fault is cleared.
     let waiting = tokio::spawn(status(url(hung[1], Service::Convex)));
     tokio::time::sleep(Duration::from_millis(200)).await;

@@ -44,7 +44,11 @@ impl ApiError {
     }
 
     fn not_found(what: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", &format!("{what} not found"))
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            &format!("{what} not found"),
+        )
     }
 
     /// Hetzner's `invalid_input` (400) naming each field and what is wrong with it.
@@ -116,7 +120,11 @@ impl<S: Send + Sync> FromRequest<S> for Body {
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let bytes = Bytes::from_request(req, state).await.map_err(|e| {
-            ApiError::new(e.status(), "invalid_input", "the request body could not be read")
+            ApiError::new(
+                e.status(),
+                "invalid_input",
+                "the request body could not be read",
+            )
         })?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(Self(Map::new()));
@@ -320,15 +328,16 @@ async fn list_servers(State(shared): Shd, RawQuery(query): RawQuery) -> Result<R
         match key.as_ref() {
             "name" => name = Some(value.into_owned()),
             "label_selector" => {
-                selector = Some(value.parse().map_err(
-                    |e: super::selector::SelectorError| {
-                        ApiError::field("label_selector", &e.to_string())
-                    },
-                )?);
+                selector = Some(value.parse().map_err(|e: super::selector::SelectorError| {
+                    ApiError::field("label_selector", &e.to_string())
+                })?);
             }
             "status" => {
                 if !STATUSES.contains(&value.as_ref()) {
-                    return Err(ApiError::field("status", "Must be one of the server statuses."));
+                    return Err(ApiError::field(
+                        "status",
+                        "Must be one of the server statuses.",
+                    ));
                 }
                 statuses.push(value.into_owned());
             }
@@ -492,7 +501,14 @@ async fn create_server(State(shared): Shd, Body(body): Body) -> Result<Response,
         None,
     );
     let next: Vec<i64> = if start {
-        vec![inner.new_action(config, id, "start_server", Effect::PowerOn, None, Some(create))]
+        vec![inner.new_action(
+            config,
+            id,
+            "start_server",
+            Effect::PowerOn,
+            None,
+            Some(create),
+        )]
     } else {
         Vec::new()
     };

@@ -20,6 +20,7 @@ pub struct ServerType {
     hourly_net_eur: &'static str,
 }
 
+#[allow(clippy::too_many_arguments)] // one row of the table below
 const fn st(
     id: i64,
     name: &'static str,
@@ -350,7 +351,10 @@ mod tests {
         );
         assert_eq!(server_type(&Ref::Id(105)).map(|t| t.name), Some("cx32"));
         assert_eq!(
-            Ref::from_json(&json!("105")).as_ref().and_then(server_type).map(|t| t.name),
+            Ref::from_json(&json!("105"))
+                .as_ref()
+                .and_then(server_type)
+                .map(|t| t.name),
             Some("cx32")
         );
         assert_eq!(location(&Ref::Id(2)).map(|l| l.name), Some("nbg1"));

@@ -292,10 +292,7 @@ async fn set_service(
         .parse()
         .map_err(|_| ControlError(StatusCode::NOT_FOUND, format!("no server {id}")))?;
     let inner = shared.lock();
-    let server = inner
-        .servers
-        .get(&id)
-        .ok_or(SimError::UnknownServer(id))?;
+    let server = inner.servers.get(&id).ok_or(SimError::UnknownServer(id))?;
     server.host.set_fault(service, fault);
     Ok(StatusCode::NO_CONTENT)
 }
@@ -320,10 +317,7 @@ async fn add_service_faults(
     let services = match &req.services {
         None => Service::ALL.to_vec(),
         Some(names) if names.is_empty() => return Err(invalid("`services` is empty")),
-        Some(names) => names
-            .iter()
-            .map(|n| service(n))
-            .collect::<Result<_, _>>()?,
+        Some(names) => names.iter().map(|n| service(n)).collect::<Result<_, _>>()?,
     };
     let target = match (req.server, &req.servers, req.percent) {
         (Some(id), None, None) => Target::Servers(vec![id]),

@@ -221,7 +221,10 @@ impl Fleet {
             .write(true)
             .open(&path)?;
         lock.try_lock().map_err(|e| {
-            std::io::Error::other(format!("{} is held by another process ({e})", path.display()))
+            std::io::Error::other(format!(
+                "{} is held by another process ({e})",
+                path.display()
+            ))
         })?;
         let mut listeners = Vec::new();
         for service in Service::ALL {
@@ -327,9 +330,7 @@ impl axum::serve::Listener for Dispatch {
     }
 }
 
-impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, Dispatch>>
-    for Reached
-{
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, Dispatch>> for Reached {
     fn connect_info(stream: axum::serve::IncomingStream<'_, Dispatch>) -> Self {
         stream.remote_addr().clone()
     }
@@ -425,7 +426,10 @@ impl FakeHost {
         if !self.host.removed.swap(true, Ordering::AcqRel) {
             if let Ok(fleet) = fleet() {
                 let mut hosts = fleet.hosts_mut();
-                if hosts.get(&self.ip).is_some_and(|h| Arc::ptr_eq(h, &self.host)) {
+                if hosts
+                    .get(&self.ip)
+                    .is_some_and(|h| Arc::ptr_eq(h, &self.host))
+                {
                     hosts.remove(&self.ip);
                 }
             }
@@ -495,7 +499,11 @@ pub fn mode() -> Option<Listening> {
 
 type Conn = ConnectInfo<Reached>;
 
-async fn answer(service: Service, reached: Reached, ok: impl FnOnce(&Host) -> Response) -> Response {
+async fn answer(
+    service: Service,
+    reached: Reached,
+    ok: impl FnOnce(&Host) -> Response,
+) -> Response {
     let Some(host) = reached.0 else {
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     };

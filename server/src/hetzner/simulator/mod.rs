@@ -344,7 +344,6 @@ impl Inner {
         Ok(id)
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn new_action(
         &mut self,
         config: &SimConfig,
@@ -510,10 +509,7 @@ impl Simulator {
     /// Makes `service` fail on the next server created (until told otherwise).
     pub fn fail_service_on_next_server(&self, service: &str) {
         if let Ok(service) = service.parse() {
-            self.shared
-                .lock()
-                .failing_on_create
-                .push((None, service));
+            self.shared.lock().failing_on_create.push((None, service));
         }
     }
 

@@ -162,7 +162,10 @@ mod tests {
         assert!(hits("env=prod", &web) && !hits("env=prod", &bare));
         assert!(hits("env==prod", &web) && !hits("env==prod", &bare));
         assert!(!hits("env!=prod", &web) && hits("env!=prod", &bare));
-        assert!(hits("role!=db", &bare), "an absent label differs from any value");
+        assert!(
+            hits("role!=db", &bare),
+            "an absent label differs from any value"
+        );
         assert!(hits("role", &web) && !hits("role", &bare));
         assert!(!hits("!role", &web) && hits("!role", &bare));
         assert!(hits("env in (prod,staging)", &web) && !hits("env in (prod, staging)", &bare));
