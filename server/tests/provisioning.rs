@@ -875,3 +875,282 @@ on_both_databases!(
     redeploy_uses_the_self_update_endpoint_with_the_instance_secret,
     redeploy_falls_back_to_a_reboot_when_self_update_is_refused,
 );
+
+/// The Python interpreter with Hetzner's official client (`hcloud==2.27.0`): `NEST_HCLOUD_PYTHON`,
+/// or the virtual environment CI installs at `$HOME/.cache/nest-venv`. Missing: fatal in CI,
+/// skipped (and said so) elsewhere.
+fn hcloud_python() -> Option<std::path::PathBuf> {
+    let python = std::env::var_os("NEST_HCLOUD_PYTHON")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            let home = std::env::var_os("HOME").unwrap_or_default();
+            std::path::Path::new(&home).join(".cache/nest-venv/bin/python3")
+        });
+    let ready = std::process::Command::new(&python)
+        .args([
+            "-c",
+            "import sys, hcloud, requests; sys.exit(hcloud.__version__ != '2.27.0')",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if ready {
+        return Some(python);
+    }
+    let why = format!(
+        "{} has no hcloud 2.27.0 (python3 -m venv ~/.cache/nest-venv && ~/.cache/nest-venv/bin/pip install hcloud==2.27.0, or set NEST_HCLOUD_PYTHON)",
+        python.display()
+    );
+    assert!(!support::ci(), "CI=true but {why}");
+    eprintln!("SKIPPED: {why}");
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hetzners_official_python_client_accepts_everything_the_simulator_answers() {
+    use server::hetzner::simulator::SimConfig;
+    let Some(python) = hcloud_python() else {
+        return;
+    };
+    server::install_tls_provider();
+    let sim = Simulator::start(SimConfig {
+        boot_delay: Duration::ZERO,
+        action_delay: Duration::from_millis(50),
+        first_ip: support::random_first_ip().parse().unwrap(),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/hcloud/hcloud_sim_test.py"
+    );
+    let mut child = std::process::Command::new(&python)
+        .arg(script)
+        .env("HCLOUD_SIM_URL", sim.api_url().as_str())
+        .env("HCLOUD_TOKEN", "nest-test-token")
+        .env("HCLOUD_SIM_DEADLINE", "50")
+        .env("NO_PROXY", "*")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let finished = loop {
+        if child.try_wait().unwrap().is_some() {
+            break true;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            break false;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    println!("{stdout}");
+    assert!(
+        finished,
+        "the hcloud script ran over 60 s:\n{stdout}\n{stderr}"
+    );
+    assert!(
+        output.status.success() && stdout.contains("all checks passed"),
+        "the hcloud script failed ({}):\n{stdout}\n{stderr}",
+        output.status
+    );
+    assert!(
+        sim.servers().is_empty(),
+        "the script deletes what it creates"
+    );
+}
+
+/// Descriptors this process has open.
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_simulated_servers_share_three_listening_sockets_and_take_scripted_faults() {
+    use app::models::Service;
+    use server::hetzner::simulator::SimConfig;
+    use server::hetzner::simulator::hosts::{FakeHost, Listening};
+
+    server::install_tls_provider();
+    if FakeHost::listening().unwrap() != Listening::Shared {
+        let why = "the shared service ports (3000, 3210, 3100) are held by another process";
+        assert!(!support::ci(), "CI=true but {why}");
+        eprintln!("SKIPPED: {why}");
+        return;
+    }
+    let sim = Simulator::start(SimConfig {
+        first_ip: support::random_first_ip().parse().unwrap(),
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let fds_before = open_fds();
+    let started = std::time::Instant::now();
+    let servers: Vec<_> = (0..10_000)
+        .map(|i| {
+            sim.add_running_server(&format!("fleet-{i}"), Default::default())
+                .unwrap()
+        })
+        .collect();
+    let registered = started.elapsed();
+    let fds_after = open_fds();
+    println!(
+        "10,000 simulated servers registered in {registered:?}; open descriptors {fds_before} -> {fds_after}"
+    );
+    // Per-server sockets would be 30,000 more; parallel tests open a few of their own.
+    assert!(fds_after < fds_before + 500, "{fds_before} -> {fds_after}");
+
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let url = |server: &server::hetzner::Server, service: Service| {
+        format!(
+            "http://{}:{}{}",
+            server.public_net.ipv4.as_ref().unwrap().ip,
+            service.port(),
+            service.path()
+        )
+    };
+    let status = |u: String| {
+        let http = http.clone();
+        async move { http.get(u).send().await.map(|r| r.status().as_u16()) }
+    };
+    // A sample of the fleet, every service, all at once.
+    let sample: Vec<_> = servers.iter().step_by(97).collect();
+    let started = std::time::Instant::now();
+    let answers = futures::future::join_all(
+        sample
+            .iter()
+            .flat_map(|s| Service::ALL.iter().map(|svc| status(url(s, *svc)))),
+    )
+    .await;
+    println!(
+        "{} probes of {} servers answered in {:?}",
+        answers.len(),
+        sample.len(),
+        started.elapsed()
+    );
+    assert!(answers.iter().all(|a| matches!(a, Ok(200))), "{answers:?}");
+
+    let control = |method: reqwest::Method, body: serde_json::Value| {
+        http.request(method, format!("{}/service-faults", sim.control_url()))
+            .header("x-sim-token", sim.control_token())
+            .json(&body)
+            .send()
+    };
+    let ids = |v: &serde_json::Value| -> Vec<i64> {
+        v["servers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_i64().unwrap())
+            .collect()
+    };
+    // 10 % of the fleet, the first by id: web fails.
+    let failing = control(
+        reqwest::Method::POST,
+        serde_json::json!({"percent": 10, "services": ["web"], "fault": "fail"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(failing.status(), 200);
+    let failing = ids(&failing.json().await.unwrap());
+    assert_eq!(
+        failing,
+        servers[..1000].iter().map(|s| s.id).collect::<Vec<_>>()
+    );
+    // 1 % chosen by a seed (the same seed, the same servers): MTA answers slowly.
+    let slow_body = serde_json::json!({"percent": 1, "seed": 7, "services": ["mta"], "fault": "slow", "delay_ms": 300});
+    let slow = ids(&control(reqwest::Method::POST, slow_body.clone())
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap());
+    let again = ids(&control(reqwest::Method::POST, slow_body)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap());
+    assert_eq!((slow.len(), &slow), (100, &again));
+    assert_ne!(
+        slow,
+        servers[..100].iter().map(|s| s.id).collect::<Vec<_>>(),
+        "seeded, not the first by id"
+    );
+    // A list of servers: Convex hangs.
+    let hung = [&servers[5000], &servers[5001]];
+    let hanging = control(
+        reqwest::Method::POST,
+        serde_json::json!({"servers": [hung[0].id, hung[1].id], "services": ["convex"], "fault": "hang"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(hanging.status(), 200);
+    // An unknown server changes nothing.
+    let unknown = control(
+        reqwest::Method::POST,
+        serde_json::json!({"servers": [servers[0].id, 1], "fault": "hang"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(unknown.status(), 404);
+
+    assert_eq!(status(url(&servers[0], Service::Web)).await.unwrap(), 500);
+    assert_eq!(
+        status(url(&servers[0], Service::Convex)).await.unwrap(),
+        200
+    );
+    assert_eq!(
+        status(url(&servers[1000], Service::Web)).await.unwrap(),
+        200
+    );
+    let slow_server = servers.iter().find(|s| s.id == slow[0]).unwrap();
+    let started = std::time::Instant::now();
+    assert_eq!(status(url(slow_server, Service::Mta)).await.unwrap(), 200);
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    let short = http
+        .get(url(hung[0], Service::Convex))
+        .timeout(Duration::from_millis(400))
+        .send()
+        .await;
+    assert!(
+        short.as_ref().is_err_and(reqwest::Error::is_timeout),
+        "{short:?}"
+    );
+    // A hanging request is released when its fault is cleared.
+    let waiting = tokio::spawn(status(url(hung[1], Service::Convex)));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let listed: serde_json::Value = http
+        .get(format!("{}/service-faults", sim.control_url()))
+        .header("x-sim-token", sim.control_token())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["faults"].as_array().unwrap().len(), 1000 + 100 + 2);
+    let cleared: serde_json::Value = control(reqwest::Method::DELETE, serde_json::json!({}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(cleared["cleared"], 1000 + 100 + 2);
+    assert_eq!(waiting.await.unwrap().unwrap(), 200);
+    assert_eq!(status(url(&servers[0], Service::Web)).await.unwrap(), 200);
+
+    // No simulated server at this loopback address: the connection is closed unanswered.
+    let nobody = format!("http://127.0.0.1:{}/", Service::Web.port());
+    assert!(http.get(nobody).send().await.is_err());
+}

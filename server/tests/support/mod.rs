@@ -46,7 +46,8 @@ fn postgres_admin_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
 }
 
-fn ci() -> bool {
+/// Whether this is CI (`CI=true` or `1`): missing services fail tests instead of skipping them.
+pub fn ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
 }
 

@@ -2,35 +2,42 @@
 //! lifecycle, error codes, name uniqueness and rate-limit headers of the real API, for what
 //! Nest uses. Nest starts it when `HETZNER_API_TOKEN` is unset; the tests start their own.
 //!
-//! Each simulated server gets its own loopback IPv4 (`127.0.0.2`, `127.0.0.3`, … by default)
-//! where fake Convex, Web and MTA endpoints ([`hosts`]) come up after a boot delay. A control
-//! API under `/_sim` scripts faults: HTTP errors, hanging requests, failing actions, failing
-//! services.
+//! [`api`] answers as Hetzner does (complete objects, Hetzner's error shape for every
+//! rejection), checked with Hetzner's official Python client (`server/tests/hcloud/`). Each
+//! simulated server gets its own loopback IPv4 (`127.0.0.2`, `127.0.0.3`, … by default) where
+//! fake Convex, Web and MTA endpoints ([`hosts`], shared listeners for the whole fleet) come up
+//! after a boot delay. A control API under `/_sim` ([`control`]) scripts faults: HTTP errors,
+//! hanging requests, failing actions, and services that fail, hang or answer slowly on one
+//! server, a list of them or a share of the fleet.
 
+pub mod api;
+pub mod catalog;
+pub mod control;
 pub mod hosts;
+pub mod selector;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use axum::Json;
 use axum::Router;
-use axum::extract::{Path, Query, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::middleware::{self, Next};
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use chrono::Utc;
+use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 use url::Url;
 
-use self::hosts::FakeHost;
-use super::{Action, ApiErrorBody, CreateServer, Ipv4Info, PublicNet, Server, ServerTypeRef};
+use self::catalog::{Image, Location, ServerType};
+use self::hosts::{FakeHost, ServiceFault};
+use super::{ApiErrorBody, Ipv4Info, PublicNet, Server, ServerTypeRef};
+use app::models::Service;
 
-/// Server types the simulator knows (a subset of Hetzner's).
+/// Names of the server types the simulator knows (a subset of Hetzner's).
 pub const SERVER_TYPES: &[&str] = &[
     "cx22", "cx32", "cx42", "cx52", "cpx11", "cpx21", "cpx31", "cpx41", "cpx51", "ccx13", "ccx23",
     "ccx33",
@@ -40,6 +47,8 @@ pub const LOCATIONS: &[&str] = &["fsn1", "nbg1", "hel1", "ash", "hil", "sin"];
 /// Hetzner's user-data limit.
 pub const USER_DATA_LIMIT: usize = 32 * 1024;
 const RATE_LIMIT: f64 = 3600.0;
+/// How many loopback addresses a new server may try before the simulator gives up.
+const ADDRESS_ATTEMPTS: u32 = 1024;
 
 /// How the simulated cloud behaves.
 #[derive(Debug, Clone)]
@@ -66,6 +75,20 @@ impl Default for SimConfig {
             control_token: None,
         }
     }
+}
+
+/// Why the simulator could not do what it was asked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SimError {
+    /// Another server has this name.
+    #[error("server name {0} is already used")]
+    NameTaken(String),
+    /// No loopback address could be given to a new server.
+    #[error("the simulator found no free loopback address for a new server: {0}")]
+    NoAddress(String),
+    /// No server has this id.
+    #[error("server {0} not found")]
+    UnknownServer(i64),
 }
 
 /// A scripted HTTP fault: the next `times` API requests matching `method` and `path` (a
@@ -108,9 +131,9 @@ fn action_failed() -> String {
     "action_failed".to_owned()
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Effect {
-    Created,
+    Created { start: bool },
     PowerOff,
     PowerOn,
     Reboot,
@@ -119,17 +142,113 @@ enum Effect {
 }
 
 struct SimAction {
-    action: Action,
+    id: i64,
+    command: &'static str,
+    status: &'static str,
+    progress: i32,
+    started: DateTime<Utc>,
+    finished: Option<DateTime<Utc>>,
+    error: Option<ApiErrorBody>,
     server_id: i64,
     finish_at: Instant,
     effect: Effect,
-    target_type: Option<String>,
+    target_type: Option<&'static ServerType>,
     fail: Option<String>,
+    /// An action that must succeed first (a create's `start_server` follows the create).
+    after: Option<i64>,
+}
+
+fn timestamp(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, false)
+}
+
+impl SimAction {
+    fn json(&self) -> Value {
+        json!({
+            "id": self.id,
+            "command": self.command,
+            "status": self.status,
+            "progress": self.progress,
+            "started": timestamp(self.started),
+            "finished": self.finished.map(timestamp),
+            "resources": [{"id": self.server_id, "type": "server"}],
+            "error": self.error.as_ref().map(|e| json!({"code": e.code, "message": e.message})),
+        })
+    }
 }
 
 struct SimServer {
-    server: Server,
-    host: Arc<FakeHost>,
+    id: i64,
+    name: String,
+    status: &'static str,
+    server_type: &'static ServerType,
+    location: &'static Location,
+    image: &'static Image,
+    labels: BTreeMap<String, String>,
+    created: DateTime<Utc>,
+    ipv6: bool,
+    host: FakeHost,
+}
+
+impl SimServer {
+    /// The complete object the API returns.
+    fn json(&self, locked: bool) -> Value {
+        let ip = self.host.ip();
+        let [a, b, c, d] = ip.octets();
+        let ipv6 = self.ipv6.then(|| {
+            json!({"id": self.id * 10 + 2, "ip": format!("2001:db8:{:x}::/64", self.id), "blocked": false, "dns_ptr": []})
+        });
+        json!({
+            "id": self.id,
+            "name": self.name,
+            "status": self.status,
+            "created": timestamp(self.created),
+            "public_net": {
+                "ipv4": {"id": self.id * 10 + 1, "ip": ip.to_string(), "blocked": false,
+                         "dns_ptr": format!("static.{d}.{c}.{b}.{a}.clients.your-server.de")},
+                "ipv6": ipv6,
+                "floating_ips": [],
+                "firewalls": [],
+            },
+            "private_net": [],
+            "server_type": self.server_type.json(),
+            "location": self.location.json(),
+            "datacenter": self.location.datacenter_json(),
+            "image": self.image.json(),
+            "iso": null,
+            "rescue_enabled": false,
+            "locked": locked,
+            "backup_window": null,
+            "outgoing_traffic": 0,
+            "ingoing_traffic": 0,
+            "included_traffic": catalog::INCLUDED_TRAFFIC,
+            "protection": {"delete": false, "rebuild": false},
+            "labels": self.labels,
+            "volumes": [],
+            "load_balancers": [],
+            "primary_disk_size": self.server_type.disk_gb,
+            "placement_group": null,
+        })
+    }
+
+    /// The subset Nest's client reads.
+    fn view(&self) -> Server {
+        Server {
+            id: self.id,
+            name: self.name.clone(),
+            status: self.status.to_owned(),
+            public_net: PublicNet {
+                ipv4: Some(Ipv4Info {
+                    ip: self.host.ip().to_string(),
+                }),
+            },
+            server_type: ServerTypeRef {
+                name: self.server_type.name.to_owned(),
+            },
+            labels: self.labels.clone(),
+            created: self.created,
+        }
+    }
 }
 
 struct Inner {
@@ -140,11 +259,126 @@ struct Inner {
     faults: VecDeque<Fault>,
     action_faults: Vec<ActionFault>,
     /// Services to fail on the next server created (with this name, when one is given).
-    failing_on_create: Vec<(Option<String>, String)>,
+    failing_on_create: Vec<(Option<String>, Service)>,
     calls: u64,
     servers_created: u64,
     tokens: f64,
     tokens_at: Instant,
+}
+
+/// What a new server is made of (validated by the API, or given by a test).
+struct NewServer {
+    name: String,
+    server_type: &'static ServerType,
+    location: &'static Location,
+    image: &'static Image,
+    labels: BTreeMap<String, String>,
+    user_data: String,
+    ipv6: bool,
+}
+
+impl Inner {
+    fn next_id(&mut self) -> i64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    fn locked(&self, server_id: i64) -> bool {
+        self.actions
+            .values()
+            .any(|a| a.server_id == server_id && a.status == "running")
+    }
+
+    /// Puts a new server on its own loopback address; `initializing` until its actions end.
+    fn add_server(&mut self, new: NewServer) -> Result<i64, SimError> {
+        if self.servers.values().any(|s| s.name == new.name) {
+            return Err(SimError::NameTaken(new.name));
+        }
+        let mut last_error = String::from("none tried");
+        let mut host = None;
+        for _ in 0..ADDRESS_ATTEMPTS {
+            let candidate = Ipv4Addr::from(self.next_ip);
+            self.next_ip = self.next_ip.wrapping_add(1);
+            let octets = candidate.octets();
+            if octets[0] != 127 {
+                return Err(SimError::NoAddress(
+                    "the loopback range is exhausted".to_owned(),
+                ));
+            }
+            if octets[3] == 0 || octets[3] == 255 {
+                continue;
+            }
+            match FakeHost::register(candidate, &new.name, instance_secret(&new.user_data)) {
+                Ok(h) => {
+                    host = Some(h);
+                    break;
+                }
+                Err(e) => last_error = format!("{candidate}: {e}"),
+            }
+        }
+        let host = host.ok_or(SimError::NoAddress(last_error))?;
+        let (now, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.failing_on_create)
+            .into_iter()
+            .partition(|(name, _)| name.as_ref().is_none_or(|n| *n == new.name));
+        self.failing_on_create = later;
+        for (_, service) in now {
+            host.set_fault(service, Some(ServiceFault::Fail));
+        }
+        let id = self.next_id();
+        self.servers_created += 1;
+        self.servers.insert(
+            id,
+            SimServer {
+                id,
+                name: new.name,
+                status: "initializing",
+                server_type: new.server_type,
+                location: new.location,
+                image: new.image,
+                labels: new.labels,
+                created: Utc::now(),
+                ipv6: new.ipv6,
+                host,
+            },
+        );
+        Ok(id)
+    }
+
+    fn new_action(
+        &mut self,
+        config: &SimConfig,
+        server_id: i64,
+        command: &'static str,
+        effect: Effect,
+        target_type: Option<&'static ServerType>,
+        after: Option<i64>,
+    ) -> i64 {
+        let id = self.next_id();
+        let fail = self
+            .action_faults
+            .iter()
+            .position(|f| f.command == command)
+            .map(|i| self.action_faults.remove(i).code);
+        self.actions.insert(
+            id,
+            SimAction {
+                id,
+                command,
+                status: "running",
+                progress: 0,
+                started: Utc::now(),
+                finished: None,
+                error: None,
+                server_id,
+                finish_at: Instant::now() + config.action_delay,
+                effect,
+                target_type,
+                fail,
+                after,
+            },
+        );
+        id
+    }
 }
 
 struct Shared {
@@ -159,6 +393,13 @@ impl Shared {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
+
+    /// The state with every due action completed.
+    fn settled(&self) -> MutexGuard<'_, Inner> {
+        let mut inner = self.lock();
+        settle(&mut inner, &self.config);
+        inner
+    }
 }
 
 /// A running simulator.
@@ -172,42 +413,12 @@ pub struct Simulator {
 /// The header carrying the control API's token.
 pub const CONTROL_TOKEN_HEADER: &str = "x-sim-token";
 
-/// Guards the control API: a request carrying an `Origin` comes from a web page (any site can
-/// POST to loopback) and is refused; others need the token.
-async fn control_gate(State(token): State<Arc<str>>, req: Request, next: Next) -> Response {
-    if req.headers().contains_key(axum::http::header::ORIGIN) {
-        return (
-            StatusCode::FORBIDDEN,
-            "the simulator's control API does not answer web pages",
-        )
-            .into_response();
-    }
-    let given = req
-        .headers()
-        .get(CONTROL_TOKEN_HEADER)
-        .map(HeaderValue::as_bytes)
-        .unwrap_or_default();
-    if !constant_time_eq(given, token.as_bytes()) {
-        return (
-            StatusCode::UNAUTHORIZED,
-            "the simulator's control API needs its token in an X-Sim-Token header",
-        )
-            .into_response();
-    }
-    next.run(req).await
-}
-
-/// Compares without an early exit on the first differing byte.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 impl Drop for Simulator {
     fn drop(&mut self) {
         self.task.abort();
-        for server in self.shared.lock().servers.values() {
-            server.host.shut_down();
-        }
+        // Dropping the servers takes their addresses off the network.
+        let servers = std::mem::take(&mut self.shared.lock().servers);
+        drop(servers);
     }
 }
 
@@ -238,25 +449,10 @@ impl Simulator {
             }),
             config,
         });
-        let api = Router::new()
-            .route("/servers", get(list_servers).post(create_server))
-            .route("/servers/{id}", get(get_server).delete(delete_server))
-            .route("/servers/{id}/actions/{command}", post(server_action))
-            .route("/actions/{id}", get(get_action))
-            .layer(middleware::from_fn_with_state(shared.clone(), api_gate));
-        let control = Router::new()
-            .route("/faults", post(add_fault))
-            .route("/action-faults", post(add_action_fault))
-            .route("/next-server/services/{service}", post(fail_on_next_server))
-            .route("/servers/{id}/services/{service}", post(set_service))
-            .route("/stats", get(stats))
-            .layer(middleware::from_fn_with_state(
-                control_token.clone(),
-                control_gate,
-            ));
         let router = Router::new()
-            .nest("/v1", api)
-            .nest("/_sim", control)
+            .nest("/v1", api::router(shared.clone()))
+            .nest("/_sim", control::router(control_token.clone()))
+            .fallback(api::unknown_path)
             .with_state(shared.clone());
         let task = tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, router).await {
@@ -312,10 +508,9 @@ impl Simulator {
 
     /// Makes `service` fail on the next server created (until told otherwise).
     pub fn fail_service_on_next_server(&self, service: &str) {
-        self.shared
-            .lock()
-            .failing_on_create
-            .push((None, service.to_owned()));
+        if let Ok(service) = service.parse() {
+            self.shared.lock().failing_on_create.push((None, service));
+        }
     }
 
     /// Makes one service of one server fail (or recover).
@@ -325,6 +520,56 @@ impl Simulator {
             Some(server) => server.host.set_failing(service, failing),
             None => false,
         }
+    }
+
+    /// Sets (or clears) the fault of one service of one server; false for an unknown server.
+    pub fn set_service_fault(
+        &self,
+        server_id: i64,
+        service: Service,
+        fault: Option<ServiceFault>,
+    ) -> bool {
+        let inner = self.shared.lock();
+        match inner.servers.get(&server_id) {
+            Some(server) => {
+                server.host.set_fault(service, fault);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Creates a server at once, running with its services up (no API call, no rate limit):
+    /// how tests and benchmarks build a fleet of thousands.
+    pub fn add_running_server(
+        &self,
+        name: &str,
+        labels: BTreeMap<String, String>,
+    ) -> Result<Server, SimError> {
+        let mut inner = self.shared.lock();
+        let (Some(server_type), Some(location), Some(image)) = (
+            catalog::SERVER_TYPES.first(),
+            catalog::LOCATIONS.first(),
+            catalog::IMAGES.first(),
+        ) else {
+            return Err(SimError::NoAddress("empty catalog".to_owned()));
+        };
+        let id = inner.add_server(NewServer {
+            name: name.to_owned(),
+            server_type,
+            location,
+            image,
+            labels,
+            user_data: String::new(),
+            ipv6: true,
+        })?;
+        let server = inner
+            .servers
+            .get_mut(&id)
+            .ok_or(SimError::UnknownServer(id))?;
+        server.status = "running";
+        server.host.boot(Duration::ZERO);
+        Ok(server.view())
     }
 
     /// API calls received so far.
@@ -339,9 +584,12 @@ impl Simulator {
 
     /// The servers that exist now.
     pub fn servers(&self) -> Vec<Server> {
-        let mut inner = self.shared.lock();
-        settle(&mut inner, &self.shared.config);
-        inner.servers.values().map(|s| s.server.clone()).collect()
+        self.shared
+            .settled()
+            .servers
+            .values()
+            .map(SimServer::view)
+            .collect()
     }
 
     /// How many self-updates the server's web endpoint accepted.
@@ -354,18 +602,8 @@ impl Simulator {
     }
 }
 
-type Shd = State<Arc<Shared>>;
-
-fn error(status: StatusCode, code: &str, message: &str) -> Response {
-    (
-        status,
-        Json(json!({"error": {"code": code, "message": message, "details": {}}})),
-    )
-        .into_response()
-}
-
 /// Authentication, call counting, the rate-limit bucket and scripted faults, for every API call.
-async fn api_gate(State(shared): Shd, request: Request, next: Next) -> Response {
+async fn api_gate(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
     let authorized = request
         .headers()
         .get("authorization")
@@ -415,15 +653,15 @@ async fn api_gate(State(shared): Shd, request: Request, next: Next) -> Response 
         let reset = Utc::now().timestamp() + (RATE_LIMIT - remaining).ceil() as i64;
         (fault, remaining as i64, reset)
     };
-    let mut headers = HeaderMap::new();
     let mut remaining = remaining;
     let mut reset = reset;
     let response = if !authorized {
-        error(
+        api::ApiError::new(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
             "request was not authenticated",
         )
+        .into_response()
     } else {
         if let Some(ms) = fault.as_ref().and_then(|f| f.hang_ms) {
             tokio::time::sleep(Duration::from_millis(ms)).await;
@@ -436,282 +674,95 @@ async fn api_gate(State(shared): Shd, request: Request, next: Next) -> Response 
                 }
                 let status =
                     StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-                error(
+                api::ApiError::new(
                     status,
                     &fault.code,
                     "scripted by the simulator's control API",
                 )
+                .into_response()
             }
             None => next.run(request).await,
         }
     };
+    let mut response = response;
     for (name, value) in [
         ("ratelimit-limit", RATE_LIMIT as i64),
         ("ratelimit-remaining", remaining),
         ("ratelimit-reset", reset),
     ] {
         if let Ok(value) = HeaderValue::from_str(&value.to_string()) {
-            headers.insert(name, value);
+            response.headers_mut().insert(name, value);
         }
     }
-    (headers, response).into_response()
+    response
 }
 
-/// Completes the actions whose time has come, applying their effects.
+/// Completes the actions whose time has come (in id order), applying their effects.
 fn settle(inner: &mut Inner, config: &SimConfig) {
     let now = Instant::now();
     let due: Vec<i64> = inner
         .actions
-        .iter()
-        .filter(|(_, a)| a.action.status == "running" && a.finish_at <= now)
-        .map(|(id, _)| *id)
+        .values()
+        .filter(|a| a.status == "running" && a.finish_at <= now)
+        .map(|a| a.id)
         .collect();
     for id in due {
+        let prior_error = inner
+            .actions
+            .get(&id)
+            .and_then(|a| a.after)
+            .and_then(|after| inner.actions.get(&after))
+            .and_then(|a| a.error.clone());
         let Some(action) = inner.actions.get_mut(&id) else {
             continue;
         };
-        action.action.progress = 100;
-        if let Some(code) = action.fail.clone() {
-            action.action.status = "error".to_owned();
-            action.action.error = Some(ApiErrorBody {
+        action.progress = 100;
+        action.finished = Some(Utc::now());
+        let failure = action
+            .fail
+            .clone()
+            .map(|code| ApiErrorBody {
                 code,
                 message: "scripted by the simulator's control API".to_owned(),
-            });
+            })
+            .or(prior_error);
+        if let Some(error) = failure {
+            action.status = "error";
+            action.error = Some(error);
             let server_id = action.server_id;
             if let Some(server) = inner.servers.get_mut(&server_id)
-                && matches!(server.server.status.as_str(), "initializing" | "starting")
+                && matches!(server.status, "initializing" | "starting")
             {
-                server.server.status = "off".to_owned();
+                server.status = "off";
             }
             continue;
         }
-        action.action.status = "success".to_owned();
-        let (server_id, effect, target) =
-            (action.server_id, action.effect, action.target_type.clone());
+        action.status = "success";
+        let (server_id, effect, target) = (action.server_id, action.effect, action.target_type);
         let Some(server) = inner.servers.get_mut(&server_id) else {
             continue;
         };
         match effect {
-            Effect::Created | Effect::PowerOn | Effect::Reboot => {
-                server.server.status = "running".to_owned();
+            Effect::Created { start: true } => server.status = "starting",
+            Effect::Created { start: false } => server.status = "off",
+            Effect::PowerOn | Effect::Reboot => {
+                server.status = "running";
                 server.host.boot(config.boot_delay);
             }
             Effect::PowerOff => {
-                server.server.status = "off".to_owned();
+                server.status = "off";
                 server.host.power_off();
             }
             Effect::ChangeType => {
                 if let Some(target) = target {
-                    server.server.server_type.name = target;
+                    server.server_type = target;
                 }
             }
             Effect::Delete => {
-                server.host.shut_down();
                 inner.servers.remove(&server_id);
             }
         }
     }
-}
-
-fn new_action(
-    inner: &mut Inner,
-    config: &SimConfig,
-    server_id: i64,
-    command: &str,
-    effect: Effect,
-    target_type: Option<String>,
-) -> Action {
-    inner.next_id += 1;
-    let id = inner.next_id;
-    let fail = inner
-        .action_faults
-        .iter()
-        .position(|f| f.command == command)
-        .map(|i| inner.action_faults.remove(i).code);
-    let action = Action {
-        id,
-        command: command.to_owned(),
-        status: "running".to_owned(),
-        progress: 0,
-        error: None,
-    };
-    inner.actions.insert(
-        id,
-        SimAction {
-            action: action.clone(),
-            server_id,
-            finish_at: Instant::now() + config.action_delay,
-            effect,
-            target_type,
-            fail,
-        },
-    );
-    action
-}
-
-fn locked(inner: &Inner, server_id: i64) -> bool {
-    inner
-        .actions
-        .values()
-        .any(|a| a.server_id == server_id && a.action.status == "running")
-}
-
-#[derive(Deserialize)]
-struct ListQuery {
-    name: Option<String>,
-    label_selector: Option<String>,
-}
-
-async fn list_servers(State(shared): Shd, Query(q): Query<ListQuery>) -> Response {
-    let mut inner = shared.lock();
-    settle(&mut inner, &shared.config);
-    let servers: Vec<&Server> = inner
-        .servers
-        .values()
-        .map(|s| &s.server)
-        .filter(|s| q.name.as_ref().is_none_or(|n| &s.name == n))
-        .filter(|s| {
-            q.label_selector.as_ref().is_none_or(|sel| {
-                sel.split(',').all(|term| match term.split_once('=') {
-                    Some((k, v)) => s.labels.get(k).is_some_and(|x| x == v),
-                    None => s.labels.contains_key(term),
-                })
-            })
-        })
-        .collect();
-    let total = servers.len();
-    Json(json!({
-        "servers": servers,
-        "meta": {"pagination": {"page": 1, "per_page": 50, "previous_page": null, "next_page": null, "last_page": 1, "total_entries": total}}
-    }))
-    .into_response()
-}
-
-fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 63
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
-        && !name.starts_with('-')
-        && !name.ends_with('-')
-}
-
-async fn create_server(State(shared): Shd, body: Option<Json<CreateServer>>) -> Response {
-    let Some(Json(req)) = body else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "invalid_input",
-            "invalid JSON body",
-        );
-    };
-    if !valid_name(&req.name) {
-        return error(StatusCode::BAD_REQUEST, "invalid_input", "invalid name");
-    }
-    if !SERVER_TYPES.contains(&req.server_type.as_str()) {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "invalid_input",
-            "server_type not found",
-        );
-    }
-    if !LOCATIONS.contains(&req.location.as_str()) {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "invalid_input",
-            "location not found",
-        );
-    }
-    if req.image.trim().is_empty() {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "invalid_input",
-            "image is required",
-        );
-    }
-    if req.user_data.len() > USER_DATA_LIMIT {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "invalid_input",
-            "user_data exceeds 32 KiB",
-        );
-    }
-    let config = &shared.config;
-    let mut inner = shared.lock();
-    settle(&mut inner, config);
-    if inner.servers.values().any(|s| s.server.name == req.name) {
-        return error(
-            StatusCode::CONFLICT,
-            "uniqueness_error",
-            "server name is already used",
-        );
-    }
-    // Find a free loopback address whose three service ports can be bound.
-    let host = loop {
-        let candidate = Ipv4Addr::from(inner.next_ip);
-        inner.next_ip = inner.next_ip.wrapping_add(1);
-        let octets = candidate.octets();
-        if octets[0] != 127 {
-            return error(
-                StatusCode::PRECONDITION_FAILED,
-                "resource_unavailable",
-                "the simulator ran out of loopback addresses",
-            );
-        }
-        if octets[3] == 0 || octets[3] == 255 {
-            continue;
-        }
-        if let Ok(host) = FakeHost::bind(candidate, &req.name, instance_secret(&req.user_data)) {
-            break host;
-        }
-    };
-    let (now, later): (Vec<_>, Vec<_>) = std::mem::take(&mut inner.failing_on_create)
-        .into_iter()
-        .partition(|(name, _)| name.as_ref().is_none_or(|n| *n == req.name));
-    inner.failing_on_create = later;
-    for (_, service) in now {
-        host.set_failing(&service, true);
-    }
-    inner.next_id += 1;
-    let id = inner.next_id;
-    inner.servers_created += 1;
-    let server = Server {
-        id,
-        name: req.name.clone(),
-        status: "initializing".to_owned(),
-        public_net: PublicNet {
-            ipv4: Some(Ipv4Info {
-                ip: host.ip().to_string(),
-            }),
-        },
-        server_type: ServerTypeRef {
-            name: req.server_type.clone(),
-        },
-        labels: req.labels.clone(),
-        created: Utc::now(),
-    };
-    inner.servers.insert(
-        id,
-        SimServer {
-            server: server.clone(),
-            host: Arc::new(host),
-        },
-    );
-    let action = new_action(
-        &mut inner,
-        config,
-        id,
-        "create_server",
-        Effect::Created,
-        None,
-    );
-    (
-        StatusCode::CREATED,
-        Json(
-            json!({"server": server, "action": action, "next_actions": [], "root_password": null}),
-        ),
-    )
-        .into_response()
 }
 
 /// The instance secret the cloud-init writes into `.env`, which the fake web endpoint checks.
@@ -721,166 +772,4 @@ fn instance_secret(user_data: &str) -> Option<String> {
             .strip_prefix("INSTANCE_SECRET=")
             .map(|s| s.trim().to_owned())
     })
-}
-
-async fn get_server(State(shared): Shd, Path(id): Path<i64>) -> Response {
-    let mut inner = shared.lock();
-    settle(&mut inner, &shared.config);
-    match inner.servers.get(&id) {
-        Some(s) => Json(json!({"server": s.server})).into_response(),
-        None => error(StatusCode::NOT_FOUND, "not_found", "server not found"),
-    }
-}
-
-async fn delete_server(State(shared): Shd, Path(id): Path<i64>) -> Response {
-    let config = &shared.config;
-    let mut inner = shared.lock();
-    settle(&mut inner, config);
-    let Some(server) = inner.servers.get_mut(&id) else {
-        return error(StatusCode::NOT_FOUND, "not_found", "server not found");
-    };
-    server.server.status = "deleting".to_owned();
-    server.host.power_off();
-    let action = new_action(
-        &mut inner,
-        config,
-        id,
-        "delete_server",
-        Effect::Delete,
-        None,
-    );
-    Json(json!({"action": action})).into_response()
-}
-
-#[derive(Deserialize, Default)]
-struct ChangeType {
-    server_type: Option<String>,
-}
-
-async fn server_action(
-    State(shared): Shd,
-    Path((id, command)): Path<(i64, String)>,
-    body: Option<Json<ChangeType>>,
-) -> Response {
-    let config = &shared.config;
-    let mut inner = shared.lock();
-    settle(&mut inner, config);
-    let Some(status) = inner.servers.get(&id).map(|s| s.server.status.clone()) else {
-        return error(StatusCode::NOT_FOUND, "not_found", "server not found");
-    };
-    if locked(&inner, id) {
-        return error(
-            StatusCode::LOCKED,
-            "locked",
-            "server is locked by another running action",
-        );
-    }
-    let (name, effect, status_now, target) = match command.as_str() {
-        "poweroff" | "shutdown" => ("stop_server", Effect::PowerOff, "stopping", None),
-        "poweron" => ("start_server", Effect::PowerOn, "starting", None),
-        "reboot" | "reset" => ("reboot_server", Effect::Reboot, "running", None),
-        "change_type" => {
-            let Some(target) = body.and_then(|Json(b)| b.server_type) else {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_input",
-                    "server_type is required",
-                );
-            };
-            if !SERVER_TYPES.contains(&target.as_str()) {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_input",
-                    "server_type not found",
-                );
-            }
-            if status != "off" {
-                return error(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "server_not_stopped",
-                    "the server must be powered off to change its type",
-                );
-            }
-            (
-                "change_server_type",
-                Effect::ChangeType,
-                "off",
-                Some(target),
-            )
-        }
-        _ => return error(StatusCode::NOT_FOUND, "not_found", "unknown action"),
-    };
-    if let Some(server) = inner.servers.get_mut(&id) {
-        server.server.status = status_now.to_owned();
-        if matches!(effect, Effect::Reboot | Effect::PowerOff) {
-            server.host.power_off();
-        }
-    }
-    let action = new_action(&mut inner, config, id, name, effect, target);
-    (StatusCode::CREATED, Json(json!({"action": action}))).into_response()
-}
-
-async fn get_action(State(shared): Shd, Path(id): Path<i64>) -> Response {
-    let mut inner = shared.lock();
-    settle(&mut inner, &shared.config);
-    match inner.actions.get(&id) {
-        Some(a) => Json(json!({"action": a.action})).into_response(),
-        None => error(StatusCode::NOT_FOUND, "not_found", "action not found"),
-    }
-}
-
-async fn add_fault(State(shared): Shd, Json(fault): Json<Fault>) -> StatusCode {
-    shared.lock().faults.push_back(fault);
-    StatusCode::NO_CONTENT
-}
-
-async fn add_action_fault(State(shared): Shd, Json(fault): Json<ActionFault>) -> StatusCode {
-    shared.lock().action_faults.push(fault);
-    StatusCode::NO_CONTENT
-}
-
-#[derive(Deserialize)]
-struct NextServer {
-    name: Option<String>,
-}
-
-/// `POST /_sim/next-server/services/{service}[?name=…]`: the service fails on the next server
-/// created (with that name).
-async fn fail_on_next_server(
-    State(shared): Shd,
-    Path(service): Path<String>,
-    Query(q): Query<NextServer>,
-) -> StatusCode {
-    if service.parse::<app::models::Service>().is_err() {
-        return StatusCode::NOT_FOUND;
-    }
-    shared.lock().failing_on_create.push((q.name, service));
-    StatusCode::NO_CONTENT
-}
-
-#[derive(Deserialize)]
-struct ServiceState {
-    failing: bool,
-}
-
-async fn set_service(
-    State(shared): Shd,
-    Path((id, service)): Path<(i64, String)>,
-    Json(state): Json<ServiceState>,
-) -> StatusCode {
-    let inner = shared.lock();
-    match inner.servers.get(&id) {
-        Some(server) if server.host.set_failing(&service, state.failing) => StatusCode::NO_CONTENT,
-        _ => StatusCode::NOT_FOUND,
-    }
-}
-
-async fn stats(State(shared): Shd) -> Json<Value> {
-    let mut inner = shared.lock();
-    settle(&mut inner, &shared.config);
-    Json(json!({
-        "calls": inner.calls,
-        "servers": inner.servers.len(),
-        "servers_created": inner.servers_created,
-    }))
 }
