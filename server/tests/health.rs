@@ -346,6 +346,51 @@ async fn the_breaker_holds_reboots_when_much_of_the_fleet_fails(db: &DatabaseCon
     assert_eq!((next.breaker, next.reboots), (None, 2));
 }
 
+async fn when_nothing_answers_at_all_no_server_is_rebooted(db: &DatabaseConnection) {
+    use app::models::Service;
+    use server::hetzner::simulator::hosts::ServiceFault;
+    let r = rig(db, &[]).await;
+    let mut fleet = Vec::new();
+    for slug in ["off1", "off2", "off3"] {
+        fleet.push(r.active_org(slug).await.1);
+    }
+    // Every service of every server hangs: from Nest, nothing answers (its own network looks down).
+    for vps in &fleet {
+        for service in Service::ALL {
+            assert!(r.sim().set_service_fault(
+                vps.hetzner_server_id.unwrap(),
+                *service,
+                Some(ServiceFault::Hang)
+            ));
+        }
+    }
+    let mut last = SweepReport::default();
+    for _ in 0..6 {
+        last = r.sweep().await;
+    }
+    assert_eq!(last.breaker.map(|b| b.as_str()), Some("checker_offline"));
+    assert_eq!((last.reboots, last.held), (0, 3));
+    assert!(r.jobs_of(JobKind::Reboot).await.is_empty());
+    let fleet_alert = health_fleet_alerts::Entity::find()
+        .one(db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        fleet_alert
+            .message
+            .contains("Nest's own network looks down"),
+        "{}",
+        fleet_alert.message
+    );
+    for vps in &fleet {
+        for service in Service::ALL {
+            r.sim()
+                .set_service_fault(vps.hetzner_server_id.unwrap(), *service, None);
+        }
+    }
+}
+
 async fn only_running_servers_of_live_organizations_are_checked(db: &DatabaseConnection) {
     let r = rig(db, &[("NEST_HEALTH_GRACE_SECS", "600")]).await;
     let (org, _) = r.active_org("graceful").await;
@@ -597,6 +642,7 @@ on_both_databases!(
     three_failed_sweeps_alert_six_reboot_and_recovery_closes_the_incident,
     flapping_never_alerts_and_a_refused_reboot_raises_reboot_failed,
     the_breaker_holds_reboots_when_much_of_the_fleet_fails,
+    when_nothing_answers_at_all_no_server_is_rebooted,
     only_running_servers_of_live_organizations_are_checked,
     alerts_reach_the_webhook_and_smtp_receivers_and_a_dead_one_never_blocks_a_sweep,
     the_history_rolls_up_per_hour_and_stays_bounded,
