@@ -67,6 +67,10 @@ export default defineConfig({
       NEST_SIM_ADDR: `127.0.0.1:${simPort}`,
       NEST_SIM_CONTROL_TOKEN: simToken,
       NEST_SMOKE_TIMEOUT_SECS: '4',
+      // Health sweeps every 5 s, right after provisioning, with quick probes.
+      NEST_HEALTH_INTERVAL_SECS: '5',
+      NEST_HEALTH_GRACE_SECS: '0',
+      NEST_HEALTH_PROBE_TIMEOUT_MS: '1000',
     },
   },
 });

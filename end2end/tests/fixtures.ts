@@ -42,6 +42,38 @@ export async function asSuperadmin(page: Page) {
   await hydrated(page);
 }
 
+/** Creates an organization through `/organizations/new`; ends on its page, hydrated. */
+export async function createOrganization(page: Page, name: string, slug: string) {
+  await page.goto('/organizations/new');
+  await hydrated(page);
+  await page.getByLabel('Organization name').fill(name);
+  await page.getByLabel('Slug').fill(slug);
+  await expect(page.getByTestId('slug-check')).toHaveText('Available');
+  await page.getByLabel('Owner email').fill(`owner@${slug}.test`);
+  await page.getByRole('button', { name: 'Create organization' }).click();
+  await expect(page.getByRole('heading', { level: 1, name })).toBeVisible();
+  await hydrated(page);
+}
+
+/** Waits until no organization is still being provisioned (earlier specs create many). */
+export async function engineIdle(page: Page) {
+  await expect
+    .poll(
+      async () => {
+        let busy = 0;
+        for (const status of ['pending', 'provisioning', 'deploying']) {
+          const response = await page.request.post('/api/list_organizations', {
+            form: { 'query[status]': status, 'query[sort]': 'Newest' },
+          });
+          busy += (await response.json()).rows.length;
+        }
+        return busy;
+      },
+      { timeout: 90_000 },
+    )
+    .toBe(0);
+}
+
 export { expect };
 
 /** Runs a `nest` command against the test server's database (e.g. `add-signup`). */

@@ -1,8 +1,7 @@
 // Provisioning as an admin watches it, on the simulated cloud: progress reaches `active` live
 // (no reload), a failing service fails the smoke test with the step shown, retry recovers, and
 // delete removes the server (also from /vpses).
-import { test, expect, hydrated, asSuperadmin } from './fixtures';
-import type { Page } from '@playwright/test';
+import { test, expect, hydrated, asSuperadmin, createOrganization, engineIdle } from './fixtures';
 
 test.describe.configure({ mode: 'serial' });
 // Provisioning takes a few seconds per server, behind the earlier specs' queue.
@@ -11,37 +10,6 @@ test.setTimeout(150_000);
 const SIM = `http://127.0.0.1:${process.env.NEST_E2E_SIM_PORT ?? 3199}/_sim`;
 // The simulator's control API token (set by playwright.config.ts).
 const SIM_HEADERS = { 'x-sim-token': process.env.NEST_E2E_SIM_TOKEN ?? '' };
-
-async function createOrganization(page: Page, name: string, slug: string) {
-  await page.goto('/organizations/new');
-  await hydrated(page);
-  await page.getByLabel('Organization name').fill(name);
-  await page.getByLabel('Slug').fill(slug);
-  await expect(page.getByTestId('slug-check')).toHaveText('Available');
-  await page.getByLabel('Owner email').fill(`owner@${slug}.test`);
-  await page.getByRole('button', { name: 'Create organization' }).click();
-  await expect(page.getByRole('heading', { level: 1, name })).toBeVisible();
-  await hydrated(page);
-}
-
-/** Waits until no organization is still being provisioned (earlier specs create many). */
-async function engineIdle(page: Page) {
-  await expect
-    .poll(
-      async () => {
-        let busy = 0;
-        for (const status of ['pending', 'provisioning', 'deploying']) {
-          const response = await page.request.post('/api/list_organizations', {
-            form: { 'query[status]': status, 'query[sort]': 'Newest' },
-          });
-          busy += (await response.json()).rows.length;
-        }
-        return busy;
-      },
-      { timeout: 90_000 },
-    )
-    .toBe(0);
-}
 
 test('the job progress reaches active on screen without a reload', async ({ page }) => {
   await asSuperadmin(page);

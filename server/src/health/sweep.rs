@@ -41,6 +41,8 @@ struct Target {
     ip: String,
     tracker: Tracker,
     incident_id: Option<i64>,
+    /// The previous sweep's status (`None`: never checked).
+    previous: Option<HealthStatus>,
 }
 
 /// What one sweep did.
@@ -58,6 +60,8 @@ pub struct SweepReport {
     pub reboots: usize,
     /// Reboots held by the breaker.
     pub held: usize,
+    /// Servers whose status differs from the previous sweep's (or that were never checked).
+    pub changed: usize,
     /// Time spent probing.
     pub probe_ms: u128,
     /// Time spent writing.
@@ -138,13 +142,15 @@ impl Sweeper {
         Ok(servers
             .into_iter()
             .filter_map(|(vps_id, organization_id, ip)| {
-                let (tracker, incident_id) = tracker_of(health.get(&vps_id));
+                let row = health.get(&vps_id);
+                let (tracker, incident_id) = tracker_of(row);
                 Some(Target {
                     vps_id,
                     organization_id,
                     ip: ip?,
                     tracker,
                     incident_id,
+                    previous: row.map(|h| h.status),
                 })
             })
             .collect())
@@ -170,7 +176,10 @@ impl Sweeper {
         report.probe_ms = probe_ms;
         report.write_ms = started.elapsed().as_millis();
         self.events.wake_jobs();
-        self.events.publish(app::models::Change::Health);
+        // Pages refresh when something they show changed, not at every sweep.
+        if report.changed > 0 || report.alerts > 0 {
+            self.events.publish(app::models::Change::Health);
+        }
         Ok(report)
     }
 
@@ -214,6 +223,9 @@ impl Sweeper {
                 self.settings.thresholds,
                 breaker.is_some(),
             );
+            if target.previous != Some(status) {
+                report.changed += 1;
+            }
             let mut incident_id = target.incident_id;
             let why = result.error.clone().unwrap_or_default();
             let alert = |kind: AlertKind, incident_id: Option<i64>, message: String| NewAlert {

@@ -209,7 +209,7 @@ fn Detail(
                 None => view! { <p class="empty">"No server yet."</p> }.into_any(),
                 Some(v) => view! {
                     <dl class="facts">
-                        <dt>"Name"</dt><dd>{v.name}</dd>
+                        <dt>"Name"</dt><dd><a href=format!("/vpses/{}", v.id)>{v.name}</a>" (health, uptime, incidents)"</dd>
                         <dt>"Hetzner id"</dt><dd>{v.hetzner_server_id.map(|i| i.to_string()).unwrap_or_else(|| "—".into())}</dd>
                         <dt>"Type"</dt><dd>{v.server_type}</dd>
                         <dt>"IPv4"</dt><dd>{v.ipv4.unwrap_or_else(|| "—".into())}</dd>
@@ -255,7 +255,10 @@ fn Detail(
                         <tr>
                             <td>{e.created_at.format("%Y-%m-%d %H:%M:%S").to_string()}</td>
                             <td>{e.actor_email.clone()}</td>
-                            <td><code>{e.action.clone()}</code></td>
+                            <td>
+                                <code>{e.action.clone()}</code>
+                                {e.detail.get("message").and_then(|m| m.as_str()).map(|m| view! { <div class="muted">{m.to_owned()}</div> })}
+                            </td>
                         </tr>
                     }).collect_view()}
                 </tbody>
