@@ -346,8 +346,8 @@ impl AdminService {
             }
         };
         let now = self.clock.now();
-        let txn = self.db.begin().await?;
         let Some(user) = user.filter(|_| ok) else {
+            let txn = self.db.begin().await?;
             audit::record(
                 &txn,
                 &Actor::new(req, None, &typed),
@@ -364,26 +364,28 @@ impl AdminService {
                 message: BAD_CREDENTIALS.to_owned(),
             });
         };
+        // Read before the transaction: on SQLite a transaction that reads, then writes, fails
+        // at once when another write committed in between (its snapshot is stale).
         let role = platform_admins::Entity::find()
             .filter(platform_admins::Column::UserId.eq(user.id))
-            .one(&txn)
+            .one(&self.db)
             .await?
             .map(|a| a.role);
         // A second step comes next: the password's attempt stays counted as a failure until
         // it succeeds, so guessing codes with a known password still meets the lockout.
-        let second_step = if two_factor::enrolled(&txn, user.id).await? {
+        let second_step = if two_factor::enrolled(&self.db, user.id).await? {
             Some(LoginOutcome::CodeRequired)
-        } else if role.is_some() && two_factor::required(&txn).await? {
+        } else if role.is_some() && two_factor::required(&self.db).await? {
             Some(LoginOutcome::EnrolmentRequired)
         } else {
             None
         };
         if let Some(outcome) = second_step {
-            txn.commit().await?;
             let enrol = outcome == LoginOutcome::EnrolmentRequired;
             two_factor::remember_pending(req, user.id, enrol, now).await?;
             return Ok(outcome);
         }
+        let txn = self.db.begin().await?;
         rate_limit::succeed(&txn, reservation).await?;
         let mut active: users::ActiveModel = user.clone().into();
         active.last_login_at = Set(Some(now));

@@ -317,24 +317,29 @@ impl TwoFactorService {
         Ok(accepted.rows_affected == 1)
     }
 
+    /// The confirmed authenticator of `user_id`, read before any transaction that writes (see
+    /// `admins::login_inner` on SQLite snapshots).
+    async fn confirmed_factor(&self, user_id: i64) -> Result<totp_factors::Model> {
+        totp_factors::Entity::find_by_id(user_id)
+            .filter(totp_factors::Column::ConfirmedAt.is_not_null())
+            .one(self.db())
+            .await?
+            .ok_or_else(|| Error::Conflict("two-factor sign-in is not on".to_owned()))
+    }
+
     /// A second factor: an authenticator code, or else an unused recovery code (used up here).
+    /// Only writes, conditionally: safe as a transaction's first statements.
     async fn verify<C: ConnectionTrait>(
         &self,
         conn: &C,
+        factor: &totp_factors::Model,
         user: &users::Model,
         code: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<SecondFactor>> {
-        let Some(factor) = totp_factors::Entity::find_by_id(user.id)
-            .filter(totp_factors::Column::ConfirmedAt.is_not_null())
-            .one(conn)
-            .await?
-        else {
-            return Ok(None);
-        };
         let code = normalize(code);
         if self
-            .accept_totp(conn, &factor, user.email.as_str(), &code, now)
+            .accept_totp(conn, factor, user.email.as_str(), &code, now)
             .await?
         {
             return Ok(Some(SecondFactor::Totp));
@@ -613,9 +618,10 @@ impl TwoFactorService {
             .ok_or_else(expired)?;
         let user = self.user(pending.user_id).await?;
         let email = user.email.to_string();
+        let factor = self.confirmed_factor(user.id).await?;
         let reservation = self.reserve_attempt(req, &user).await?;
         let txn = self.db().begin().await?;
-        let Some(factor) = self.verify(&txn, &user, &code, now).await? else {
+        let Some(factor) = self.verify(&txn, &factor, &user, &code, now).await? else {
             drop(txn);
             return Err(self.wrong_code(req, &user).await?);
         };
@@ -641,13 +647,15 @@ impl TwoFactorService {
         code: &str,
     ) -> Result<(sea_orm::DatabaseTransaction, DateTime<Utc>)> {
         let user = self.user(actor.user_id).await?;
-        if !enrolled(self.db(), user.id).await? {
-            return Err(Error::Conflict("two-factor sign-in is not on".to_owned()));
-        }
+        let factor = self.confirmed_factor(user.id).await?;
         let now = self.admins.clock.now();
         let reservation = self.reserve_attempt(req, &user).await?;
         let txn = self.db().begin().await?;
-        if self.verify(&txn, &user, code, now).await?.is_none() {
+        if self
+            .verify(&txn, &factor, &user, code, now)
+            .await?
+            .is_none()
+        {
             drop(txn);
             return Err(self.wrong_code(req, &user).await?);
         }
@@ -811,12 +819,12 @@ impl TwoFactorBackend for TwoFactorService {
             .into());
         }
         let now = self.admins.clock.now();
-        let txn = self.db().begin().await.map_err(Error::from)?;
         let target = users::Entity::find_by_id(user_id)
-            .one(&txn)
+            .one(self.db())
             .await
             .map_err(Error::from)?
             .ok_or_else(|| Error::NotFound("admin".to_owned()))?;
+        let txn = self.db().begin().await.map_err(Error::from)?;
         if !Self::remove_factor(&txn, user_id).await? {
             return Err(Error::Conflict(format!(
                 "{} has no two-factor sign-in to reset",

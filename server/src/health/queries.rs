@@ -307,11 +307,13 @@ impl HealthService {
     ) -> Result<()> {
         let reason = clip_reason(&reason)?;
         let now = self.clock.now();
-        let txn = self.db.begin().await?;
+        // Read first, outside the transaction (whose first statements write); the updates are
+        // conditional on what was read.
         let incident = health_incidents::Entity::find_by_id(incident_id)
-            .one(&txn)
+            .one(&self.db)
             .await?
             .ok_or_else(|| Error::NotFound("incident".to_owned()))?;
+        let txn = self.db.begin().await?;
         let mut update = health_incidents::Entity::update_many()
             .filter(health_incidents::Column::Id.eq(incident_id));
         let (action, detail) = match silence_minutes {
