@@ -250,14 +250,7 @@ async fn main() {
         );
         let addr = common::serve(&db).await;
         let client = reqwest::Client::new();
-        let login = common::login(&client, addr).await;
-        let cookie = login.headers()["set-cookie"]
-            .to_str()
-            .unwrap()
-            .split(';')
-            .next()
-            .unwrap()
-            .to_owned();
+        let cookie = common::session_cookie(&client, addr).await;
         let base = format!("http://{addr}/api");
         let vps_id = vpses::Entity::find().one(&db).await.unwrap().unwrap().id.to_string();
         let list = p95(&client, &cookie, &format!("{base}/list_vpses"), &[("query[include_deleted]", "false")], 50).await;

@@ -131,14 +131,7 @@ async fn run(label: &'static str, url: DatabaseUrl) {
 
     let addr = common::serve(&db).await;
     let client = reqwest::Client::new();
-    let login = common::login(&client, addr).await;
-    let cookie = login.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
+    let cookie = common::session_cookie(&client, addr).await;
 
     let cases: Vec<Case> = vec![
         (

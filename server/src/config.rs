@@ -211,7 +211,7 @@ pub struct HealthConfig {
     pub interval_secs: u32,
     /// `NEST_HEALTH_PROBE_TIMEOUT_MS` (5000): one probe's limit; at most a third of the interval.
     pub probe_timeout_ms: u32,
-    /// `NEST_HEALTH_CONCURRENCY` (256): probes in flight at once.
+    /// `NEST_HEALTH_CONCURRENCY` (512): probes in flight at once.
     pub concurrency: u32,
     /// `NEST_HEALTH_GRACE_SECS` (600): a server is not checked this long after it was
     /// created, rebooted, resized or redeployed.
@@ -293,7 +293,7 @@ impl HealthConfig {
         Ok(Self {
             interval_secs,
             probe_timeout_ms,
-            concurrency: bounded_u32(get, "NEST_HEALTH_CONCURRENCY", 256, (1, 4096), "probes")?,
+            concurrency: bounded_u32(get, "NEST_HEALTH_CONCURRENCY", 512, (1, 4096), "probes")?,
             grace_secs: bounded_u32(get, "NEST_HEALTH_GRACE_SECS", 600, (0, 86_400), "seconds")?,
             reboot_cooldown_mins: bounded_u32(
                 get,

@@ -320,13 +320,13 @@ impl App {
         &self,
         settings: Arc<crate::health::HealthSettings>,
     ) -> crate::health::sweep::Sweeper {
-        let http = crate::health::probe::client(settings.probe_timeout)
-            .unwrap_or_else(|_| reqwest::Client::new());
         crate::health::sweep::Sweeper {
             db: self.db.clone(),
             clock: self.clock.clone(),
+            prober: crate::health::probe::Prober {
+                timeout: settings.probe_timeout,
+            },
             settings,
-            http,
             channels: crate::health::alerts::Channels::of(&self.config.alerts),
             events: self.events.clone(),
         }

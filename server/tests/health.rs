@@ -17,12 +17,12 @@ use server::audit::Actor;
 use server::clock::Clock;
 use server::entities::{
     audit_log, health_alerts, health_checks, health_fleet_alerts, health_incidents, health_rollups,
-    jobs, organizations, tiers, vps_health, vpses,
+    jobs, organizations, vps_health, vpses,
 };
 use server::health::sweep::{SweepReport, Sweeper};
 use server::hetzner::simulator::{Fault, Simulator};
 use server::jobs::Worker;
-use server::organizations::{EventArgs, NewOrganization};
+use server::organizations::EventArgs;
 use server::state::App;
 
 struct Rig {
@@ -33,12 +33,7 @@ struct Rig {
 }
 
 fn actor() -> Actor {
-    Actor {
-        user_id: None,
-        email: "ops@nest.test".into(),
-        ip: Some("127.0.0.1".into()),
-        user_agent: None,
-    }
+    support::test_actor()
 }
 
 /// A Nest on the simulator whose health checks start right after a job ends (no grace) and
@@ -75,28 +70,7 @@ impl Rig {
     }
 
     async fn active_org(&self, slug: &str) -> (organizations::Model, vpses::Model) {
-        let starter = tiers::Entity::find()
-            .filter(tiers::Column::Code.eq("starter"))
-            .one(&self.app.db)
-            .await
-            .unwrap()
-            .unwrap();
-        let org = self
-            .app
-            .organizations()
-            .create(
-                &actor(),
-                NewOrganization {
-                    name: format!("Org {slug}"),
-                    slug: slug.into(),
-                    owner_email: format!("owner@{slug}.test"),
-                    tier_id: starter.id,
-                    region: "nbg1".into(),
-                },
-                true,
-            )
-            .await
-            .unwrap();
+        let org = support::create_org(&self.app, slug).await;
         self.engine.run_until_idle().await.unwrap();
         let org = organizations::Entity::find_by_id(org.id)
             .one(&self.app.db)
@@ -583,6 +557,107 @@ async fn alerts_reach_the_webhook_and_smtp_receivers_and_a_dead_one_never_blocks
     assert_eq!(dead.sweep().await.checked, 1, "the sweep is not held up");
 }
 
+async fn an_admin_acknowledges_or_silences_an_incident_with_a_reason(db: &DatabaseConnection) {
+    let (hook, hooked) = webhook_receiver().await;
+    let r = rig(
+        db,
+        &[
+            ("NEST_ALERT_WEBHOOK_URL", &hook),
+            ("NEST_ALERT_WEBHOOK_SECRET", "webhook-secret-0123456789"),
+        ],
+    )
+    .await;
+    let (_, vps) = r.active_org("noted").await;
+    r.fail(&vps, "convex", true);
+    for _ in 0..3 {
+        r.sweep().await;
+    }
+    let incident = r.health(&vps).await.incident_id.unwrap().to_string();
+    // The dashboard, on the same database.
+    let web = support::TestServer::start(db).await;
+    let mut admin = support::setup_superadmin(&web, "ops@nest.test").await;
+
+    // A reason is required; nothing changes without one.
+    let empty = admin
+        .call(
+            "acknowledge_incident",
+            &[("id", &incident), ("reason", "  ")],
+        )
+        .await;
+    assert_eq!(empty.status, 422, "{empty:?}");
+    assert!(empty.error().unwrap().for_field("reason").is_some());
+    let too_long = admin
+        .call(
+            "silence_incident",
+            &[("id", &incident), ("minutes", "100000"), ("reason", "x")],
+        )
+        .await;
+    assert_eq!(too_long.status, 422, "{too_long:?}");
+    let unknown = admin
+        .call("acknowledge_incident", &[("id", "999999"), ("reason", "x")])
+        .await;
+    assert_eq!(unknown.status, 404, "{unknown:?}");
+
+    let ack = admin
+        .call(
+            "acknowledge_incident",
+            &[("id", &incident), ("reason", "on it")],
+        )
+        .await;
+    assert_eq!(ack.status, 200, "{ack:?}");
+    let again = admin
+        .call(
+            "acknowledge_incident",
+            &[("id", &incident), ("reason", "me too")],
+        )
+        .await;
+    assert_eq!(again.status, 409, "acknowledged once: {again:?}");
+    let silence = admin
+        .call(
+            "silence_incident",
+            &[
+                ("id", &incident),
+                ("minutes", "60"),
+                ("reason", "maintenance window"),
+            ],
+        )
+        .await;
+    assert_eq!(silence.status, 200, "{silence:?}");
+    let page = admin
+        .call("list_incidents", &[("query[open]", "true")])
+        .await;
+    let shown = &page.body["incidents"][0];
+    assert_eq!(shown["acknowledged"]["reason"], "on it");
+    assert_eq!(shown["acknowledged"]["by"], "ops@nest.test");
+    assert_eq!(shown["silenced"]["reason"], "maintenance window");
+    for action in ["health.incident_acknowledged", "health.incident_silenced"] {
+        let rows = audit_log::Entity::find()
+            .filter(audit_log::Column::Action.eq(action))
+            .all(db)
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 1, "{action}");
+        assert_eq!(rows[0].actor_email, "ops@nest.test");
+    }
+
+    // While silenced, new alerts of the incident (the reboot) send nothing.
+    r.engine.run_until_idle().await.unwrap();
+    let sent_before = hooked.lock().unwrap().len();
+    for _ in 0..3 {
+        r.sweep().await;
+    }
+    assert_eq!(*r.alerts().await.last().unwrap(), AlertKind::AutoReboot);
+    r.engine.run_until_idle().await.unwrap();
+    assert_eq!(hooked.lock().unwrap().len(), sent_before, "silenced");
+    // After the silence, the recovery is sent again.
+    r.clock.advance(chrono::Duration::minutes(61));
+    r.fail(&vps, "convex", false);
+    r.sweep().await;
+    r.engine.run_until_idle().await.unwrap();
+    let last = hooked.lock().unwrap().last().unwrap().1.clone();
+    assert!(last.contains("\"recovered\""), "{last}");
+}
+
 async fn the_history_rolls_up_per_hour_and_stays_bounded(db: &DatabaseConnection) {
     let r = rig(
         db,
@@ -646,4 +721,5 @@ on_both_databases!(
     only_running_servers_of_live_organizations_are_checked,
     alerts_reach_the_webhook_and_smtp_receivers_and_a_dead_one_never_blocks_a_sweep,
     the_history_rolls_up_per_hour_and_stays_bounded,
+    an_admin_acknowledges_or_silences_an_incident_with_a_reason,
 );

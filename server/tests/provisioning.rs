@@ -18,7 +18,7 @@ use server::clock::Clock;
 use server::entities::{audit_log, jobs, organizations, routes, tiers, vpses};
 use server::hetzner::simulator::{Fault, Simulator};
 use server::jobs::{QueueConfig, Worker};
-use server::organizations::{EventArgs, NewOrganization};
+use server::organizations::EventArgs;
 use server::provisioning::ProvisioningConfig;
 use server::provisioning::secrets::Sealed;
 use server::state::App;
@@ -30,12 +30,7 @@ struct Rig {
 }
 
 fn actor() -> Actor {
-    Actor {
-        user_id: None,
-        email: "ops@nest.test".into(),
-        ip: Some("127.0.0.1".into()),
-        user_agent: None,
-    }
+    support::test_actor()
 }
 
 async fn rig_with(
@@ -70,27 +65,7 @@ impl Rig {
     }
 
     async fn new_org(&self, slug: &str) -> organizations::Model {
-        let starter = tiers::Entity::find()
-            .filter(tiers::Column::Code.eq("starter"))
-            .one(&self.app.db)
-            .await
-            .unwrap()
-            .unwrap();
-        self.app
-            .organizations()
-            .create(
-                &actor(),
-                NewOrganization {
-                    name: format!("Org {slug}"),
-                    slug: slug.into(),
-                    owner_email: format!("owner@{slug}.test"),
-                    tier_id: starter.id,
-                    region: "nbg1".into(),
-                },
-                true,
-            )
-            .await
-            .unwrap()
+        support::create_org(&self.app, slug).await
     }
 
     async fn org(&self, id: i64) -> organizations::Model {

@@ -84,6 +84,17 @@ pub async fn login(client: &reqwest::Client, addr: SocketAddr) -> reqwest::Respo
     response
 }
 
+/// Signs [`EMAIL`] in; returns the `name=value` of the session cookie.
+pub async fn session_cookie(client: &reqwest::Client, addr: SocketAddr) -> String {
+    login(client, addr).await.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
 /// Runs `bench` on a fresh SQLite file, then on a fresh PostgreSQL database when the server at
 /// `NEST_TEST_POSTGRES_URL` (default postgres://postgres@127.0.0.1:5432/postgres) answers.
 pub async fn on_both<F, Fut>(name: &str, bench: F)
@@ -92,14 +103,21 @@ where
     Fut: Future<Output = ()>,
 {
     server::install_tls_provider();
-    let dir = std::env::temp_dir().join(format!("nest-bench-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    bench(
-        "SQLite",
-        DatabaseUrl::parse(&format!("sqlite://{}/nest.db", dir.display())).unwrap(),
-    )
-    .await;
-    let _ = std::fs::remove_dir_all(&dir);
+    // `NEST_BENCH_ENGINE=postgres` (or `sqlite`) runs one engine only.
+    let only = std::env::var("NEST_BENCH_ENGINE").unwrap_or_default();
+    if only != "postgres" {
+        let dir = std::env::temp_dir().join(format!("nest-bench-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        bench(
+            "SQLite",
+            DatabaseUrl::parse(&format!("sqlite://{}/nest.db", dir.display())).unwrap(),
+        )
+        .await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    if only == "sqlite" {
+        return;
+    }
 
     let admin_url = std::env::var("NEST_TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());

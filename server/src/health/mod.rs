@@ -54,7 +54,7 @@ impl HealthSettings {
         Self {
             interval: Duration::from_secs(u64::from(h.interval_secs)),
             probe_timeout: Duration::from_millis(u64::from(h.probe_timeout_ms)),
-            concurrency: usize::try_from(h.concurrency).unwrap_or(256),
+            concurrency: usize::try_from(h.concurrency).unwrap_or(512),
             grace: chrono::Duration::seconds(i64::from(h.grace_secs)),
             thresholds: Thresholds {
                 reboot_cooldown: chrono::Duration::minutes(i64::from(h.reboot_cooldown_mins)),

@@ -14,13 +14,13 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use sea_orm::sea_query::{Expr, OnConflict, Query};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter,
-    QuerySelect, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, DbBackend, EntityTrait,
+    QueryFilter, QuerySelect, TransactionTrait,
 };
 
 use super::HealthSettings;
 use super::alerts::{self, BreakerReason, Channels, NewAlert};
-use super::probe::{ProbeResult, probe};
+use super::probe::{ProbeResult, Prober};
 use crate::clock::Clock;
 use crate::entities::{health_checks, health_incidents, jobs, organizations, vps_health, vpses};
 use crate::error::Result;
@@ -30,7 +30,12 @@ use crate::jobs::{Attempt, Handler, JobFailure, NewJob, Outcome, enqueue};
 /// The breaker needs at least this many failing servers: one or two servers down is not a
 /// fleet-wide problem, whatever the percentage.
 pub const BREAKER_MIN_FAILING: usize = 3;
-/// Rows per batched statement (well under SQLite's variable limit).
+/// Rows per batched statement: as many as the engine's parameter limit allows (13 columns:
+/// SQLite takes 32,766 variables, PostgreSQL 65,535), since each statement has a fixed cost
+/// (measured: 500-row batches made the PostgreSQL writes of a 10,000-server sweep 4× slower).
+const BATCH_SQLITE: usize = 2_000;
+const BATCH_POSTGRES: usize = 5_000;
+/// Ids per `IN (…)` list.
 const BATCH: usize = 500;
 
 /// One server to check.
@@ -77,8 +82,8 @@ pub struct Sweeper {
     pub clock: Clock,
     /// Intervals, thresholds, limits.
     pub settings: Arc<HealthSettings>,
-    /// The probing client (see `probe::client`).
-    pub http: reqwest::Client,
+    /// Probes the servers.
+    pub prober: Prober,
     /// Which notification channels are on.
     pub channels: Channels,
     /// Job wake-ups and live updates.
@@ -161,10 +166,10 @@ impl Sweeper {
         let now = self.clock.now();
         let targets = self.targets(now).await?;
         let started = Instant::now();
-        let http = &self.http;
+        let prober = self.prober;
         let probed: Vec<(Target, ProbeResult)> = futures::stream::iter(targets)
             .map(|t| async move {
-                let r = probe(http, &t.ip).await;
+                let r = prober.probe(&t.ip).await;
                 (t, r)
             })
             .buffer_unordered(self.settings.concurrency.max(1))
@@ -359,16 +364,20 @@ impl Sweeper {
                     .await?;
             }
         }
+        let batch = match self.db.get_database_backend() {
+            DbBackend::Postgres => BATCH_POSTGRES,
+            _ => BATCH_SQLITE,
+        };
         let mut checks = checks.into_iter().peekable();
         while checks.peek().is_some() {
-            let chunk: Vec<_> = checks.by_ref().take(BATCH).collect();
+            let chunk: Vec<_> = checks.by_ref().take(batch).collect();
             health_checks::Entity::insert_many(chunk)
                 .exec_without_returning(&txn)
                 .await?;
         }
         let mut current = current.into_iter().peekable();
         while current.peek().is_some() {
-            let chunk: Vec<_> = current.by_ref().take(BATCH).collect();
+            let chunk: Vec<_> = current.by_ref().take(batch).collect();
             vps_health::Entity::insert_many(chunk)
                 .on_conflict(
                     OnConflict::column(vps_health::Column::VpsId)

@@ -361,3 +361,42 @@ pub fn test_config(vars: &[(&str, &str)]) -> server::config::Config {
     }
     server::config::Config::from_lookup(|name| all.get(name).cloned()).unwrap()
 }
+
+/// An actor for audit rows written by tests acting as an admin.
+pub fn test_actor() -> server::audit::Actor {
+    server::audit::Actor {
+        user_id: None,
+        email: "ops@nest.test".into(),
+        ip: Some("127.0.0.1".into()),
+        user_agent: None,
+    }
+}
+
+/// Creates a `pending` organization `slug` on the Starter tier in nbg1, with its `create` job.
+pub async fn create_org(
+    app: &server::state::App,
+    slug: &str,
+) -> server::entities::organizations::Model {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    use server::entities::tiers;
+    let starter = tiers::Entity::find()
+        .filter(tiers::Column::Code.eq("starter"))
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    app.organizations()
+        .create(
+            &test_actor(),
+            server::organizations::NewOrganization {
+                name: format!("Org {slug}"),
+                slug: slug.into(),
+                owner_email: format!("owner@{slug}.test"),
+                tier_id: starter.id,
+                region: "nbg1".into(),
+            },
+            true,
+        )
+        .await
+        .unwrap()
+}
