@@ -64,9 +64,7 @@ impl VpsService {
             select = select.filter(vpses::Column::Region.eq(region));
         }
         if let Some(health) = query.health {
-            select = select.filter(
-                vpses::Column::Id.in_subquery(crate::health::queries::vpses_with_status(health)),
-            );
+            select = select.filter(crate::health::queries::vps_has_status(health));
         }
         if !query.include_deleted {
             select = select.filter(vpses::Column::DeletedAt.is_null());

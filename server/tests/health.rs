@@ -314,6 +314,44 @@ async fn the_breaker_holds_reboots_when_much_of_the_fleet_fails(db: &DatabaseCon
         "{}",
         fleet_alerts[0].message
     );
+    // The lists filter by the latest status, and show it with its time.
+    let vpses_page = |health| async move {
+        server::vpses::VpsService { db: db.clone() }
+            .page(
+                app::models::VpsQuery {
+                    health: Some(health),
+                    ..Default::default()
+                },
+                25,
+            )
+            .await
+            .unwrap()
+            .rows
+    };
+    let degraded = vpses_page(HealthStatus::Degraded).await;
+    assert_eq!(degraded.len(), 3);
+    assert!(
+        degraded
+            .iter()
+            .all(|v| v.health.unwrap().status == HealthStatus::Degraded)
+    );
+    assert_eq!(vpses_page(HealthStatus::Healthy).await.len(), 1);
+    assert!(vpses_page(HealthStatus::Unreachable).await.is_empty());
+    let orgs = server::organizations::queries::list(
+        db,
+        app::models::OrgQuery {
+            health: Some(HealthStatus::Healthy),
+            ..Default::default()
+        },
+        25,
+    )
+    .await
+    .unwrap()
+    .rows;
+    assert_eq!(orgs.len(), 1);
+    assert_eq!(orgs[0].slug, "bb4");
+    assert_eq!(orgs[0].health.unwrap().failures, 0);
+
     // Once only two fail, the breaker lets their reboots through.
     r.fail(&fleet[2], "mta", false);
     let next = r.sweep().await;

@@ -67,9 +67,7 @@ pub async fn list(db: &DatabaseConnection, query: OrgQuery, limit: u64) -> Resul
         select = select.filter(organizations::Column::Region.eq(region));
     }
     if let Some(health) = query.health {
-        select = select.filter(
-            organizations::Column::Id.in_subquery(crate::health::queries::orgs_with_status(health)),
-        );
+        select = select.filter(crate::health::queries::org_has_status(health));
     }
     if let Some(search) = query
         .search
