@@ -146,6 +146,9 @@ async fn history(app: &App) {
             .await
             .unwrap();
     }
+    // Fresh statistics, as a running database has them (autovacuum's analyze): the planner
+    // needs them after millions of rows arrived at once.
+    db.execute_unprepared("ANALYZE").await.unwrap();
 }
 
 /// p95 of `calls` POSTs of a server function.
