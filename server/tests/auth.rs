@@ -850,6 +850,20 @@ async fn required_two_factor_sends_an_admin_to_enrolment_after_the_password(
         )
         .await;
     assert_eq!(added.status, 200, "{added:?}");
+    let bob = root
+        .call(
+            "add_admin",
+            &[
+                ("email", "bob@nest.test"),
+                ("role", "admin"),
+                ("initial", "Typed"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(bob.status, 200, "{bob:?}");
+    let (mut bob, _) = login(&server, "bob@nest.test", PASSWORD).await;
+    assert!(signed_in(&mut bob).await);
 
     // Requiring it first needs the superadmin's own authenticator.
     let early = root
@@ -865,6 +879,10 @@ async fn required_two_factor_sends_an_admin_to_enrolment_after_the_password(
         .await;
     assert_eq!(on.status, 200, "{on:?}");
     assert_eq!(audit_count(db, "settings.two_factor_required").await, 1);
+    // Admins without an authenticator are signed out at once (not at their next sign-in);
+    // the superadmin, who has one, stays.
+    assert!(!signed_in(&mut bob).await, "signed out by the policy");
+    assert!(signed_in(&mut root).await);
     // Admins cannot change the policy.
     let (mut ada, outcome) = login(&server, "ada@nest.test", PASSWORD).await;
     assert_eq!(outcome.body, "/login/enrol?redirect=%2F", "{outcome:?}");

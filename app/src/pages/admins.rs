@@ -342,6 +342,7 @@ fn TwoFactorPolicy() -> impl IntoView {
         |_| crate::pages::account::my_two_factor(),
     );
     let set = Action::new(move |required: &bool| set_two_factor_required(*required));
+    let confirming = RwSignal::new(false);
     let error = Signal::derive(move || set.value().get().and_then(Result::err));
     Effect::new(move |_| {
         if let Some(Ok(())) = set.value().get() {
@@ -362,14 +363,35 @@ fn TwoFactorPolicy() -> impl IntoView {
                                 "Optional: each admin decides on “Your account”."
                             }}
                         </p>
-                        <button
-                            type="button"
-                            class="button secondary"
-                            disabled=move || set.pending().get()
-                            on:click=move |_| { set.dispatch(!required); }
-                        >
-                            {if required { "Stop requiring two-factor sign-in" } else { "Require two-factor sign-in for every admin" }}
-                        </button>
+                        {if required {
+                            view! {
+                                <button type="button" class="button secondary" disabled=move || set.pending().get()
+                                    on:click=move |_| { set.dispatch(false); }>
+                                    "Stop requiring two-factor sign-in"
+                                </button>
+                            }.into_any()
+                        } else {
+                            view! {
+                                <Show
+                                    when=move || confirming.get()
+                                    fallback=move || view! {
+                                        <button type="button" class="button secondary" on:click=move |_| confirming.set(true)>
+                                            "Require two-factor sign-in for every admin"
+                                        </button>
+                                    }
+                                >
+                                    <span role="group" aria-label="Confirm the two-factor requirement">
+                                        "Admins without an authenticator are signed out now and set one up at their next sign-in. "
+                                        <button type="button" class="button" disabled=move || set.pending().get()
+                                            on:click=move |_| { set.dispatch(true); confirming.set(false); }>
+                                            "Yes, require it"
+                                        </button>
+                                        " "
+                                        <button type="button" class="button secondary" on:click=move |_| confirming.set(false)>"Cancel"</button>
+                                    </span>
+                                </Show>
+                            }.into_any()
+                        }}
                     }
                 })}
             </Transition>

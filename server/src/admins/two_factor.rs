@@ -792,16 +792,44 @@ impl TwoFactorBackend for TwoFactorService {
         .exec_without_returning(&txn)
         .await
         .map_err(Error::from)?;
+        // From now on every admin signs in with a code: those without an authenticator are
+        // signed out, and set one up at their next sign-in.
+        let mut signed_out = Vec::new();
+        let mut sessions_ended = 0;
+        if required_now {
+            let with_factor = sea_orm::sea_query::Query::select()
+                .column(totp_factors::Column::UserId)
+                .from(totp_factors::Entity)
+                .and_where(totp_factors::Column::ConfirmedAt.is_not_null())
+                .to_owned();
+            let without: Vec<i64> = platform_admins::Entity::find()
+                .filter(platform_admins::Column::UserId.not_in_subquery(with_factor))
+                .all(&txn)
+                .await
+                .map_err(Error::from)?
+                .into_iter()
+                .map(|a| a.user_id)
+                .collect();
+            for user_id in without {
+                sessions_ended += DbSessionStore::delete_for_user(&txn, user_id)
+                    .await
+                    .map_err(Error::from)?;
+                signed_out.push(user_id);
+            }
+        }
         audit::record(
             &txn,
             &Actor::new(req, Some(actor.user_id), &actor.email),
             "settings.two_factor_required",
             ("setting", Some(REQUIRED_SETTING.to_owned())),
-            json!({"from": before, "to": required_now}),
+            json!({"from": before, "to": required_now, "sessions_ended": sessions_ended}),
             now,
         )
         .await?;
         txn.commit().await.map_err(Error::from)?;
+        for user_id in signed_out {
+            self.admins.announce_sessions_ended(user_id);
+        }
         Ok(())
     }
 
