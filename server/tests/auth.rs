@@ -239,18 +239,7 @@ async fn logout_deletes_the_session_server_side(db: &DatabaseConnection) {
 async fn a_removed_admin_is_signed_out_and_then_unauthorized(db: &DatabaseConnection) {
     let server = TestServer::start(db).await;
     let mut root = setup_superadmin(&server, "root@nest.test").await;
-    let added = root
-        .call(
-            "add_admin",
-            &[
-                ("email", "bee@nest.test"),
-                ("role", "admin"),
-                ("initial", "Typed"),
-                ("password", PASSWORD),
-            ],
-        )
-        .await;
-    assert_eq!(added.status, 200, "{added:?}");
+    let added = support::add_admin(&mut root, "bee@nest.test").await;
     let bee_id = added.body["admin"]["user_id"].as_i64().unwrap().to_string();
 
     let (mut bee, reply) = login(&server, "bee@nest.test", PASSWORD).await;
@@ -838,30 +827,8 @@ async fn required_two_factor_sends_an_admin_to_enrolment_after_the_password(
 ) {
     let server = TestServer::start(db).await;
     let mut root = setup_superadmin(&server, "ops@nest.test").await;
-    let added = root
-        .call(
-            "add_admin",
-            &[
-                ("email", "ada@nest.test"),
-                ("role", "admin"),
-                ("initial", "Typed"),
-                ("password", PASSWORD),
-            ],
-        )
-        .await;
-    assert_eq!(added.status, 200, "{added:?}");
-    let bob = root
-        .call(
-            "add_admin",
-            &[
-                ("email", "bob@nest.test"),
-                ("role", "admin"),
-                ("initial", "Typed"),
-                ("password", PASSWORD),
-            ],
-        )
-        .await;
-    assert_eq!(bob.status, 200, "{bob:?}");
+    support::add_admin(&mut root, "ada@nest.test").await;
+    support::add_admin(&mut root, "bob@nest.test").await;
     let (mut bob, _) = login(&server, "bob@nest.test", PASSWORD).await;
     assert!(signed_in(&mut bob).await);
 

@@ -377,18 +377,7 @@ async fn a_live_stream_closes_when_its_session_ends(db: &DatabaseConnection) {
 
     // A removed admin's streams end too.
     let mut root = setup_login(&server, "root@nest.test").await;
-    let added = root
-        .call(
-            "add_admin",
-            &[
-                ("email", "ops@nest.test"),
-                ("role", "admin"),
-                ("initial", "Typed"),
-                ("password", PASSWORD),
-            ],
-        )
-        .await;
-    assert_eq!(added.status, 200, "{added:?}");
+    let added = support::add_admin(&mut root, "ops@nest.test").await;
     let (ops, _) = login(&server, "ops@nest.test", PASSWORD).await;
     let stream = open_stream(&server, ops.cookie.as_deref().unwrap()).await;
     assert_eq!(stream.status(), 200);

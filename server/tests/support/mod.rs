@@ -322,6 +322,24 @@ pub async fn setup_superadmin(server: &TestServer, email: &str) -> Client {
     client
 }
 
+/// Adds `email` as an admin with the typed password [`PASSWORD`] (as `client`, a superadmin);
+/// returns the reply, which must be a success.
+pub async fn add_admin(client: &mut Client, email: &str) -> Reply {
+    let added = client
+        .call(
+            "add_admin",
+            &[
+                ("email", email),
+                ("role", "admin"),
+                ("initial", "Typed"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(added.status, 200, "{added:?}");
+    added
+}
+
 /// Logs `email` in on a fresh client.
 pub async fn login(server: &TestServer, email: &str, password: &str) -> (Client, Reply) {
     let mut client = server.client();
