@@ -96,7 +96,7 @@ fn when(t: &chrono::DateTime<chrono::Utc>) -> String {
 
 /// Whether an action's confirmation form is open on the page.
 #[derive(Clone, Copy)]
-struct Editing(RwSignal<bool>);
+struct Editing(RwSignal<Option<OrgEvent>>);
 
 /// The page.
 #[component]
@@ -111,14 +111,16 @@ pub fn OrganizationPage() -> impl IntoView {
             .unwrap_or_default()
     };
     // Live updates refetch the page, except while an action's confirmation is open (it would
-    // lose what the admin typed); it catches up when the confirmation closes.
+    // lose what the admin typed); it catches up when the confirmation closes. Which confirmation
+    // is open lives here, above the refetched view, so a refetch already in flight when the admin
+    // opens one (after the previous action, say) re-renders it still open.
     let live = crate::components::live::use_live();
-    let editing = RwSignal::new(false);
+    let editing = RwSignal::new(None::<OrgEvent>);
     provide_context(Editing(editing));
     let seen = RwSignal::new(0u64);
     Effect::new(move |_| {
         let tick = live.tick.get();
-        if !editing.get() {
+        if editing.get().is_none() {
             seen.set(tick);
         }
     });
@@ -276,10 +278,10 @@ fn ActionPanel(
     tier_id: i64,
     on_changed: impl Fn() + Copy + Send + Sync + 'static,
 ) -> impl IntoView {
-    let open = RwSignal::new(false);
-    if let Some(Editing(editing)) = use_context::<Editing>() {
-        Effect::new(move |_| editing.set(open.get()));
-    }
+    let editing = use_context::<Editing>()
+        .map(|Editing(e)| e)
+        .unwrap_or_else(|| RwSignal::new(None));
+    let open = Signal::derive(move || editing.get() == Some(event));
     let typed = RwSignal::new(String::new());
     let reason = RwSignal::new(String::new());
     let new_tier = RwSignal::new(
@@ -294,7 +296,7 @@ fn ActionPanel(
     });
     Effect::new(move |_| {
         if let Some(Ok(())) = run.value().get() {
-            open.set(false);
+            editing.set(None);
             on_changed();
         }
     });
@@ -328,7 +330,7 @@ fn ActionPanel(
         <div class="action-panel">
             {move || if !open.get() {
                 view! {
-                    <button type="button" class=if danger { "button danger" } else { "button secondary" } on:click=move |_| open.set(true)>
+                    <button type="button" class=if danger { "button danger" } else { "button secondary" } on:click=move |_| editing.set(Some(event))>
                         {label(event)}
                     </button>
                 }.into_any()
@@ -364,7 +366,7 @@ fn ActionPanel(
                             {format!("Confirm: {}", label(event))}
                         </button>
                         " "
-                        <button type="button" class="button secondary" on:click=move |_| open.set(false)>"Cancel"</button>
+                        <button type="button" class="button secondary" on:click=move |_| editing.set(None)>"Cancel"</button>
                         {move || error().map(|e| view! { <div class="field-error" role="alert">{e}</div> })}
                     </form>
                 }.into_any()
