@@ -272,6 +272,26 @@ pub trait TiersBackend: Send + Sync {
     ) -> Result<(), AppError>;
 }
 
+/// Self-service signup (`/signup`, `/pending`): public, so every call is validated and a
+/// signup is reached only by its unguessable token.
+#[async_trait::async_trait]
+pub trait SignupBackend: Send + Sync {
+    /// Tiers on sale, regions, and how the card is taken.
+    async fn offer(&self) -> Result<crate::models::SignupOffer, AppError>;
+    /// Creates the pending organization and its subscription; rate-limited per client.
+    async fn start(
+        &self,
+        req: &RequestInfo,
+        input: crate::models::SignupInput,
+    ) -> Result<crate::models::SignupStarted, AppError>;
+    /// What `/pending` shows.
+    async fn status(&self, token: String) -> Result<crate::models::SignupStatus, AppError>;
+    /// The client secret to retry a declined first payment with.
+    async fn payment_secret(&self, token: String) -> Result<String, AppError>;
+    /// Simulator mode: pays with a stand-in test card.
+    async fn pay_with_test_card(&self, token: String, card: String) -> Result<(), AppError>;
+}
+
 /// Everything the server functions can reach, provided as Leptos context.
 #[derive(Clone)]
 pub struct Backend {
@@ -293,6 +313,8 @@ pub struct Backend {
     pub vpses: Arc<dyn VpsesBackend>,
     /// The job queue.
     pub jobs: Arc<dyn JobsBackend>,
+    /// Self-service signups.
+    pub signups: Arc<dyn SignupBackend>,
 }
 
 /// The job queue as admins see it (`/jobs`).

@@ -79,6 +79,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/setup") view=SetupPage/>
                     <Route path=path!("/unauthorized") view=UnauthorizedPage/>
                     <Route path=path!("/set-password") view=SetPasswordPage/>
+                    <Route path=path!("/signup") view=crate::pages::signup::SignupPage/>
+                    <Route path=path!("/pending") view=crate::pages::pending::PendingPage/>
                     <Route path=path!("/admins") view=AdminsPage/>
                     <Route path=path!("/audit") view=AuditPage/>
                     <Route path=path!("/organizations") view=OrganizationsPage/>

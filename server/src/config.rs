@@ -139,8 +139,94 @@ pub struct StripeConfig {
     pub publishable_key: Option<String>,
     /// `STRIPE_WEBHOOK_SECRET` (`whsec_…`).
     pub webhook_secret: Option<Secret>,
-    /// Per-tier price ids.
+    /// Per-tier price ids (in simulator mode, the simulator's own unless set).
     pub prices: StripePrices,
+    /// `NEST_SIGNUP_EXPIRY_HOURS` (24): an unpaid signup is cancelled and its slug freed after this.
+    pub signup_expiry_hours: u32,
+}
+
+/// The price ids the Stripe simulator creates at start, used when Stripe is simulated and no
+/// `STRIPE_PRICE_*` is set.
+pub const SIMULATED_PRICES: [(&str, &str); 3] = [
+    ("starter", "price_sim_starter"),
+    ("growth", "price_sim_growth"),
+    ("enterprise", "price_sim_enterprise"),
+];
+
+impl StripePrices {
+    /// The price id of the tier with `code`, if any.
+    pub fn for_tier(&self, code: &str) -> Option<&str> {
+        match code {
+            "starter" => self.starter.as_deref(),
+            "growth" => self.growth.as_deref(),
+            "enterprise" => self.enterprise.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+impl StripeConfig {
+    /// Whether Nest talks to its own simulator (no `STRIPE_SECRET_KEY`).
+    pub fn is_simulated(&self) -> bool {
+        self.secret_key.is_none()
+    }
+
+    fn parse(get: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let prefixed = |var: &'static str, prefix: &str| -> Result<Option<String>, ConfigError> {
+            match get(var) {
+                Some(v) if !v.starts_with(prefix) => Err(err(
+                    var,
+                    format!("must start with `{prefix}` (the value is not shown)"),
+                )),
+                other => Ok(other),
+            }
+        };
+        let secret_key = prefixed("STRIPE_SECRET_KEY", "sk_")?.map(Secret);
+        let simulated = |code: &str| {
+            secret_key.is_none().then(|| {
+                SIMULATED_PRICES
+                    .iter()
+                    .find(|(c, _)| *c == code)
+                    .map(|(_, id)| (*id).to_owned())
+            })
+            .flatten()
+        };
+        let price = |var: &'static str, code: &str| -> Result<Option<String>, ConfigError> {
+            let value = prefixed(var, "price_")?.or_else(|| simulated(code));
+            if value.is_none() && secret_key.is_some() {
+                return Err(err(
+                    var,
+                    "is required when STRIPE_SECRET_KEY is set (signups on that tier could not be billed)",
+                ));
+            }
+            Ok(value)
+        };
+        let webhook_secret = prefixed("STRIPE_WEBHOOK_SECRET", "whsec_")?.map(Secret);
+        if secret_key.is_some() && webhook_secret.is_none() {
+            return Err(err(
+                "STRIPE_WEBHOOK_SECRET",
+                "is required when STRIPE_SECRET_KEY is set (webhooks could not be verified)",
+            ));
+        }
+        let publishable_key = prefixed("STRIPE_PUBLISHABLE_KEY", "pk_")?;
+        if secret_key.is_some() && publishable_key.is_none() {
+            return Err(err(
+                "STRIPE_PUBLISHABLE_KEY",
+                "is required when STRIPE_SECRET_KEY is set (/signup could not take a card)",
+            ));
+        }
+        Ok(Self {
+            publishable_key,
+            webhook_secret,
+            prices: StripePrices {
+                starter: price("STRIPE_PRICE_STARTER", "starter")?,
+                growth: price("STRIPE_PRICE_GROWTH", "growth")?,
+                enterprise: price("STRIPE_PRICE_ENTERPRISE", "enterprise")?,
+            },
+            signup_expiry_hours: bounded_u32(get, "NEST_SIGNUP_EXPIRY_HOURS", 24, (1, 720), "hours")?,
+            secret_key,
+        })
+    }
 }
 
 /// Caddy settings. Without an admin URL, routes live only in the database.
@@ -492,6 +578,7 @@ pub const VARIABLES: &[&str] = &[
     "STRIPE_PRICE_STARTER",
     "STRIPE_PRICE_GROWTH",
     "STRIPE_PRICE_ENTERPRISE",
+    "NEST_SIGNUP_EXPIRY_HOURS",
     "CADDY_ADMIN_URL",
     "NEST_BASE_DOMAIN",
     "NEST_SESSION_IDLE_MINUTES",
@@ -645,31 +732,7 @@ impl Config {
             )?,
         };
 
-        let prefixed = |var: &'static str, prefix: &str| -> Result<Option<String>, ConfigError> {
-            match get(var) {
-                Some(v) if !v.starts_with(prefix) => Err(err(
-                    var,
-                    format!("must start with `{prefix}` (the value is not shown)"),
-                )),
-                other => Ok(other),
-            }
-        };
-        let stripe = StripeConfig {
-            secret_key: prefixed("STRIPE_SECRET_KEY", "sk_")?.map(Secret),
-            publishable_key: prefixed("STRIPE_PUBLISHABLE_KEY", "pk_")?,
-            webhook_secret: prefixed("STRIPE_WEBHOOK_SECRET", "whsec_")?.map(Secret),
-            prices: StripePrices {
-                starter: prefixed("STRIPE_PRICE_STARTER", "price_")?,
-                growth: prefixed("STRIPE_PRICE_GROWTH", "price_")?,
-                enterprise: prefixed("STRIPE_PRICE_ENTERPRISE", "price_")?,
-            },
-        };
-        if stripe.secret_key.is_some() && stripe.webhook_secret.is_none() {
-            return Err(err(
-                "STRIPE_WEBHOOK_SECRET",
-                "is required when STRIPE_SECRET_KEY is set (webhooks could not be verified)",
-            ));
-        }
+        let stripe = StripeConfig::parse(&get)?;
 
         let base_domain = get("NEST_BASE_DOMAIN").unwrap_or_else(|| "localhost".to_owned());
         let domain_ok = base_domain.len() <= 200
@@ -1071,11 +1134,38 @@ mod tests {
     }
 
     #[test]
+    fn a_stripe_key_without_a_price_per_tier_is_refused_by_name() {
+        let e = config(&[
+            ("STRIPE_SECRET_KEY", "sk_test_1"),
+            ("STRIPE_WEBHOOK_SECRET", "whsec_1"),
+            ("STRIPE_PUBLISHABLE_KEY", "pk_test_1"),
+            ("STRIPE_PRICE_STARTER", "price_1"),
+            ("STRIPE_PRICE_ENTERPRISE", "price_3"),
+        ])
+        .unwrap_err();
+        assert_eq!(e.var, "STRIPE_PRICE_GROWTH");
+    }
+
+    #[test]
+    fn simulated_stripe_uses_the_simulators_prices_and_a_day_to_pay() {
+        let c = config(&[]).unwrap();
+        assert!(c.stripe.is_simulated());
+        assert_eq!(c.stripe.prices.for_tier("growth"), Some("price_sim_growth"));
+        assert_eq!(c.stripe.signup_expiry_hours, 24);
+        let e = config(&[("NEST_SIGNUP_EXPIRY_HOURS", "0")]).unwrap_err();
+        assert_eq!(e.var, "NEST_SIGNUP_EXPIRY_HOURS");
+    }
+
+    #[test]
     fn secrets_never_appear_in_debug_output_or_errors() {
         let c = config(&[
             ("HETZNER_API_TOKEN", "hcloud-token-xyz"),
             ("STRIPE_SECRET_KEY", "sk_test_supersecret"),
             ("STRIPE_WEBHOOK_SECRET", "whsec_supersecret"),
+            ("STRIPE_PUBLISHABLE_KEY", "pk_test_1"),
+            ("STRIPE_PRICE_STARTER", "price_1"),
+            ("STRIPE_PRICE_GROWTH", "price_2"),
+            ("STRIPE_PRICE_ENTERPRISE", "price_3"),
             ("DATABASE_URL", "postgres://nest:hunter2@db/nest"),
         ])
         .unwrap();

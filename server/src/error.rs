@@ -42,6 +42,10 @@ pub enum Error {
         /// Suggested wait.
         retry_after_secs: u64,
     },
+    /// An outside service this needs (Stripe) could not be reached or refused the call; the
+    /// message is safe to show, the detail was logged where it happened.
+    #[error("{0}")]
+    Unavailable(String),
     /// The database failed in a way no caller can fix (connection lost, bad SQL, …).
     #[error("database error: {0}")]
     Database(DbErr),
@@ -92,6 +96,10 @@ impl From<Error> for AppError {
             Error::Busy { retry_after_secs } => AppError::Unavailable {
                 message: "The server is busy. Try again in a few seconds.".to_owned(),
                 retry_after_secs,
+            },
+            Error::Unavailable(message) => AppError::Unavailable {
+                message,
+                retry_after_secs: 10,
             },
             Error::Database(db) => {
                 let reference = error_reference();

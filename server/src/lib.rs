@@ -22,6 +22,7 @@ pub mod organizations;
 pub mod provisioning;
 pub mod routing;
 pub mod seed;
+pub mod signups;
 pub mod state;
 pub mod system;
 pub mod telemetry;

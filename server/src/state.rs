@@ -11,6 +11,11 @@ use anyhow::Context;
 
 use crate::admins::{AdminService, SessionPolicy};
 use crate::audit::AuditService;
+use crate::billing::stripe::StripeGateway;
+use crate::billing::stripe::simulator::{StripeSimConfig, StripeSimulator};
+use crate::config::Secret;
+use app::models::PaymentForm;
+use url::Url;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::events::Events;
@@ -36,6 +41,57 @@ pub struct Integrations {
     pub secrets: SecretBox,
     /// Caddy's admin API, when `CADDY_ADMIN_URL` is set.
     pub caddy: Option<CaddyClient>,
+    /// Stripe (or its simulator).
+    pub stripe: StripeIntegration,
+}
+
+/// Stripe as Nest sees it: the client, the webhook secret, how `/signup` takes cards, and the
+/// running simulator when no `STRIPE_SECRET_KEY` is set.
+#[derive(Clone)]
+pub struct StripeIntegration {
+    /// The client (pointed at the simulator in simulator mode).
+    pub gateway: StripeGateway,
+    /// Verifies webhook signatures (`STRIPE_WEBHOOK_SECRET`, or generated for the simulator).
+    pub webhook_secret: Secret,
+    /// Stripe's Payment Element, or the stand-in form.
+    pub payment_form: PaymentForm,
+    /// The running simulator, when Stripe is simulated.
+    pub simulator: Option<Arc<StripeSimulator>>,
+}
+
+impl StripeIntegration {
+    /// Connects to Stripe, or starts the simulator (delivering its events to `webhook_url`).
+    pub async fn start(config: &Config, webhook_url: Url) -> anyhow::Result<Self> {
+        let stripe = &config.stripe;
+        match (&stripe.secret_key, &stripe.webhook_secret) {
+            (Some(key), Some(secret)) => Ok(Self {
+                gateway: StripeGateway::new(key.expose(), "https://api.stripe.com/")?,
+                webhook_secret: secret.clone(),
+                payment_form: PaymentForm::Stripe {
+                    publishable_key: stripe.publishable_key.clone().unwrap_or_default(),
+                },
+                simulator: None,
+            }),
+            _ => {
+                let secret = stripe.webhook_secret.clone().unwrap_or_else(|| {
+                    Secret::from(format!("whsec_{}", crate::clock::random_hex(24)))
+                });
+                let simulator = StripeSimulator::start(StripeSimConfig::for_nest(
+                    webhook_url,
+                    secret.expose(),
+                    config.provisioning.sim_control_token.as_ref().map(|t| t.expose().to_owned()),
+                ))
+                .await
+                .context("could not start the Stripe simulator")?;
+                Ok(Self {
+                    gateway: StripeGateway::new("sk_test_simulator", simulator.api_url().as_str())?,
+                    webhook_secret: secret,
+                    payment_form: PaymentForm::Simulated,
+                    simulator: Some(Arc::new(simulator)),
+                })
+            }
+        }
+    }
 }
 
 impl Integrations {
@@ -103,11 +159,17 @@ impl Integrations {
             .clone()
             .map(CaddyClient::new)
             .transpose()?;
+        let webhook_url = config
+            .site_url
+            .join("/webhooks/stripe")
+            .context("SITE_URL cannot hold the webhook path")?;
+        let stripe = StripeIntegration::start(config, webhook_url).await?;
         Ok(Self {
             hetzner,
             simulator,
             secrets,
             caddy,
+            stripe,
         })
     }
 }
@@ -281,6 +343,15 @@ impl App {
                     http: reqwest::Client::new(),
                 }),
             )
+            .with(
+                &[app::models::JobKind::SignupExpiry],
+                Arc::new(crate::signups::expiry::Expiry {
+                    db: self.db.clone(),
+                    clock: self.clock.clone(),
+                    stripe: self.integrations.stripe.gateway.clone(),
+                    events: self.events.clone(),
+                }),
+            )
             .with(Provisioner::KINDS, Arc::new(provisioner))
             .with(
                 &[
@@ -372,6 +443,30 @@ impl App {
         }
     }
 
+    /// Self-service signups.
+    pub fn signups(&self) -> crate::signups::SignupService {
+        crate::signups::SignupService {
+            db: self.db.clone(),
+            clock: self.clock.clone(),
+            organizations: self.organizations(),
+            stripe: self.integrations.stripe.gateway.clone(),
+            payment_form: self.integrations.stripe.payment_form.clone(),
+            expiry: chrono::Duration::hours(i64::from(self.config.stripe.signup_expiry_hours)),
+            instance_scheme: self.config.site_url.scheme().to_owned(),
+        }
+    }
+
+    /// The Stripe webhook's service.
+    pub fn webhooks(&self) -> crate::billing::webhook::WebhookService {
+        crate::billing::webhook::WebhookService {
+            db: self.db.clone(),
+            clock: self.clock.clone(),
+            organizations: self.organizations(),
+            stripe: self.integrations.stripe.gateway.clone(),
+            secret: self.integrations.stripe.webhook_secret.clone(),
+        }
+    }
+
     /// The job queue's admin service (`/jobs`, `nest jobs`).
     pub fn jobs(&self) -> crate::jobs::service::JobService {
         crate::jobs::service::JobService {
@@ -412,6 +507,7 @@ impl App {
                 db: self.db.clone(),
             }),
             jobs: Arc::new(self.jobs()),
+            signups: Arc::new(self.signups()),
         }
     }
 }

@@ -91,10 +91,10 @@ impl SystemService {
             } else {
                 IntegrationMode::Simulated
             },
-            stripe: if self.config.stripe.secret_key.is_some() {
-                IntegrationMode::Real
-            } else {
-                IntegrationMode::Simulated
+            stripe: match &self.config.stripe.secret_key {
+                Some(key) if key.expose().starts_with("sk_live_") => IntegrationMode::Real,
+                Some(_) => IntegrationMode::Test,
+                None => IntegrationMode::Simulated,
             },
             caddy: if self.config.caddy.admin_url.is_some() {
                 IntegrationMode::Real

@@ -35,6 +35,39 @@ const PUBLIC: &[(&str, &[(&str, &str)])] = &[
             ("confirm", "correct horse battery 9"),
         ],
     ),
+    // Signups are public; without a valid token (or with an invalid form) they refuse.
+    (
+        "/api/get_signup_status",
+        &[("token", "00000000000000000000000000000000000000000000000000000000000000ff")],
+    ),
+    (
+        "/api/signup_payment_secret",
+        &[("token", "00000000000000000000000000000000000000000000000000000000000000ff")],
+    ),
+    (
+        "/api/pay_with_test_card",
+        &[
+            ("token", "00000000000000000000000000000000000000000000000000000000000000ff"),
+            ("card", "4242 4242 4242 4242"),
+        ],
+    ),
+    (
+        "/api/start_signup",
+        &[
+            ("input[name]", ""),
+            ("input[slug]", "x"),
+            ("input[owner_email]", "not an email"),
+            ("input[tier_id]", "1"),
+            ("input[region]", "fsn1"),
+        ],
+    ),
+];
+
+/// Public server functions that answer anyone by design (what `/signup` shows before anything
+/// is typed). They must not need a session, and must not fail.
+const OPEN: &[(&str, &[(&str, &str)])] = &[
+    ("/api/get_signup_offer", &[]),
+    ("/api/signup_slug_available", &[("slug", "free-slug")]),
 ];
 
 /// Arguments that would make each protected server function succeed for a superadmin, so the
@@ -126,13 +159,16 @@ async fn every_server_function_refuses_a_caller_without_a_session(db: &DatabaseC
         .map(|(path, _)| path.to_owned())
         .collect();
     assert!(
-        registered.len() >= PUBLIC.len() + PROTECTED.len(),
+        registered.len() >= PUBLIC.len() + PROTECTED.len() + OPEN.len(),
         "{registered:?}"
     );
     for path in &registered {
         let name = path.trim_start_matches("/api/");
         let mut anon = server.client();
-        if let Some((_, args)) = PUBLIC.iter().find(|(p, _)| p == path) {
+        if let Some((_, args)) = OPEN.iter().find(|(p, _)| p == path) {
+            let reply = anon.call(name, args).await;
+            assert_eq!(reply.status, 200, "{path} is open to anyone: {reply:?}");
+        } else if let Some((_, args)) = PUBLIC.iter().find(|(p, _)| p == path) {
             let reply = anon.call(name, args).await;
             assert!(
                 reply.status >= 400,

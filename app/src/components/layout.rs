@@ -73,6 +73,8 @@ const PUBLIC_PAGES: &[&str] = &[
     "/setup",
     "/unauthorized",
     "/set-password",
+    "/signup",
+    "/pending",
 ];
 
 /// A button that signs out and goes to the login page.

@@ -137,6 +137,8 @@ string_enum! {
         Reboot => "reboot",
         /// Send one alert to one notification channel.
         NotifyAlert => "notify_alert",
+        /// Cancel the subscriptions of signups left unpaid past their expiry, freeing their slugs.
+        SignupExpiry => "signup_expiry",
     }
 }
 
@@ -433,6 +435,8 @@ string_enum! {
         Deliver => "deliver",
         /// Health history: hours rolled up, old rows pruned.
         Rollup => "rollup",
+        /// Signups: unpaid ones past their expiry cancelled and removed.
+        ExpireSignups => "expire_signups",
     }
 }
 
@@ -459,6 +463,20 @@ impl JobStep {
             Self::AutoReboot => "Reboot the server at Hetzner",
             Self::Deliver => "Send the alert",
             Self::Rollup => "Roll up and prune health history",
+            Self::ExpireSignups => "Cancel unpaid signups past their expiry",
         }
+    }
+}
+
+string_enum! {
+    /// Where a self-service signup's first payment is (see `models::signup`).
+    "signup payment state",
+    pub enum SignupPayment {
+        /// The subscription exists; its first invoice waits for the card.
+        AwaitingPayment => "awaiting_payment",
+        /// The last attempt was declined; the customer may try another card.
+        Declined => "declined",
+        /// The first invoice is paid: provisioning is on its way.
+        Paid => "paid",
     }
 }

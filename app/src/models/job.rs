@@ -54,6 +54,8 @@ pub enum JobPayload {
         /// Its server.
         vps_id: i64,
     },
+    /// Cancel unpaid signups past their expiry.
+    SignupExpiry,
     /// Send one alert to one channel.
     NotifyAlert {
         /// Which alert.
@@ -94,6 +96,7 @@ impl JobPayload {
             Self::HealthRollup => JobKind::HealthRollup,
             Self::Reboot { .. } => JobKind::Reboot,
             Self::NotifyAlert { .. } => JobKind::NotifyAlert,
+            Self::SignupExpiry => JobKind::SignupExpiry,
         }
     }
 
@@ -114,6 +117,7 @@ impl JobPayload {
             | Self::JobPrune
             | Self::HealthSweep
             | Self::HealthRollup
+            | Self::SignupExpiry
             | Self::NotifyAlert { .. } => None,
         }
     }
@@ -138,6 +142,7 @@ impl JobPayload {
             | JobKind::HealthSweep
             | JobKind::HealthRollup
             | JobKind::Reboot
+            | JobKind::SignupExpiry
             | JobKind::NotifyAlert => None,
         }
     }

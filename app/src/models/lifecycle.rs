@@ -39,13 +39,19 @@ pub enum OrgEvent {
     /// Admin retries the failed job of an org in `error`; the kind of that job decides where
     /// the org goes back to.
     Retry(JobKind),
+    /// Stripe: the first invoice of a signup's subscription was paid: provisioning starts (the
+    /// `create` job), from `pending` or from the `error` a declined first payment left.
+    FirstInvoicePaid,
     /// Stripe: the first payment failed.
     PaymentFailed,
     /// Stripe: an invoice is overdue.
     PaymentOverdue,
     /// Stripe: the subscription was cancelled (runs to the end of the period).
     SubscriptionCancelled,
-    /// Stripe: the cancelled subscription's period ended.
+    /// Stripe: a subscription set to cancel at the period's end was renewed after all.
+    SubscriptionRenewed,
+    /// Stripe: the subscription ended (at the end of a cancelled period, cancelled at once, or
+    /// a signup's subscription cancelled because it was never paid).
     SubscriptionEnded,
 }
 
@@ -65,9 +71,11 @@ impl OrgEvent {
             Self::Redeploy,
             Self::Delete,
             Self::DeletionCompleted,
+            Self::FirstInvoicePaid,
             Self::PaymentFailed,
             Self::PaymentOverdue,
             Self::SubscriptionCancelled,
+            Self::SubscriptionRenewed,
             Self::SubscriptionEnded,
         ];
         all.extend(
@@ -95,9 +103,11 @@ impl OrgEvent {
             Self::Delete => "organization.delete_requested",
             Self::DeletionCompleted => "organization.deleted",
             Self::Retry(_) => "organization.retried",
+            Self::FirstInvoicePaid => "organization.first_invoice_paid",
             Self::PaymentFailed => "organization.payment_failed",
             Self::PaymentOverdue => "organization.payment_overdue",
             Self::SubscriptionCancelled => "organization.subscription_cancelled",
+            Self::SubscriptionRenewed => "organization.subscription_renewed",
             Self::SubscriptionEnded => "organization.subscription_ended",
         }
     }
@@ -169,7 +179,9 @@ pub fn transition(from: OrgStatus, event: OrgEvent) -> Option<Transition> {
         (S::Pending, E::Reject) => to(S::Cancelled, &[]),
         (S::Pending, E::ProvisioningStarted) => to(S::Provisioning, &[]),
         (S::Pending, E::ChangeTier) => to(S::Pending, &[]),
+        (S::Pending, E::FirstInvoicePaid) => to(S::Pending, &[Enqueue(J::Create)]),
         (S::Pending, E::PaymentFailed) => to(S::Error, &[]),
+        (S::Pending, E::SubscriptionEnded) => to(S::Cancelled, &[]),
         (S::Pending, E::Delete) => to(S::Deleting, &[Enqueue(J::Delete)]),
 
         (S::Provisioning, E::ServerCreated) => to(S::Deploying, &[]),
@@ -185,13 +197,16 @@ pub fn transition(from: OrgStatus, event: OrgEvent) -> Option<Transition> {
         (S::Active, E::OperationFailed) => to(S::Error, &[]),
         (S::Active, E::PaymentOverdue) => to(S::Suspended, &[Route(Disable)]),
         (S::Active, E::SubscriptionCancelled) => to(S::Cancelling, &[]),
+        (S::Active, E::SubscriptionEnded) => to(S::Cancelled, &[Route(Disable)]),
 
         (S::Suspended, E::Resume) => to(S::Active, &[Route(Enable)]),
         (S::Suspended, E::ChangeTier) => to(S::Suspended, &[ResizeIfServerTypeChanges]),
         (S::Suspended, E::Delete) => to(S::Deleting, &[Route(Disable), Enqueue(J::Delete)]),
         (S::Suspended, E::SubscriptionCancelled) => to(S::Cancelling, &[]),
+        (S::Suspended, E::SubscriptionEnded) => to(S::Cancelled, &[Route(Disable)]),
 
         (S::Cancelling, E::SubscriptionEnded) => to(S::Cancelled, &[Route(Disable)]),
+        (S::Cancelling, E::SubscriptionRenewed) => to(S::Active, &[]),
         (S::Cancelling, E::Delete) => to(S::Deleting, &[Route(Disable), Enqueue(J::Delete)]),
 
         (S::Cancelled, E::Delete) => to(S::Deleting, &[Route(Disable), Enqueue(J::Delete)]),
@@ -203,6 +218,8 @@ pub fn transition(from: OrgStatus, event: OrgEvent) -> Option<Transition> {
         (S::Error, E::Retry(J::Resize | J::Redeploy)) => to(S::Active, &[RequeueFailedJob]),
         (S::Error, E::Retry(J::Delete)) => to(S::Deleting, &[RequeueFailedJob]),
         (S::Error, E::Delete) => to(S::Deleting, &[Route(Disable), Enqueue(J::Delete)]),
+        (S::Error, E::FirstInvoicePaid) => to(S::Pending, &[Enqueue(J::Create)]),
+        (S::Error, E::SubscriptionEnded) => to(S::Cancelled, &[Route(Disable)]),
 
         _ => None,
     }
@@ -294,6 +311,51 @@ mod tests {
         assert!(actions.contains(&OrgEvent::Delete));
         assert!(actions.iter().any(|a| matches!(a, OrgEvent::Retry(_))));
         assert!(!actions.contains(&OrgEvent::Suspend));
+    }
+
+    #[test]
+    fn a_paid_signup_is_provisioned_and_a_declined_one_can_still_be_paid() {
+        let paid = transition(OrgStatus::Pending, OrgEvent::FirstInvoicePaid).unwrap();
+        assert_eq!(
+            (paid.to, paid.effects),
+            (OrgStatus::Pending, &[Effect::Enqueue(JobKind::Create)][..])
+        );
+        let declined = transition(OrgStatus::Pending, OrgEvent::PaymentFailed).unwrap();
+        assert_eq!(declined.to, OrgStatus::Error);
+        let retried = transition(declined.to, OrgEvent::FirstInvoicePaid).unwrap();
+        assert_eq!(
+            (retried.to, retried.effects),
+            (OrgStatus::Pending, &[Effect::Enqueue(JobKind::Create)][..])
+        );
+        for status in [OrgStatus::Active, OrgStatus::Provisioning, OrgStatus::Cancelled] {
+            assert_eq!(transition(status, OrgEvent::FirstInvoicePaid), None, "{status}");
+        }
+    }
+
+    #[test]
+    fn cancelling_runs_to_the_period_end_unless_renewed() {
+        let cancel = transition(OrgStatus::Active, OrgEvent::SubscriptionCancelled).unwrap();
+        assert_eq!((cancel.to, cancel.effects), (OrgStatus::Cancelling, &[][..]));
+        let renewed = transition(OrgStatus::Cancelling, OrgEvent::SubscriptionRenewed).unwrap();
+        assert_eq!(renewed.to, OrgStatus::Active);
+        let ended = transition(OrgStatus::Cancelling, OrgEvent::SubscriptionEnded).unwrap();
+        assert_eq!(
+            (ended.to, ended.effects),
+            (OrgStatus::Cancelled, &[Effect::Route(RouteChange::Disable)][..])
+        );
+    }
+
+    #[test]
+    fn a_subscription_ending_turns_routing_off_wherever_the_org_is_served() {
+        for status in OrgStatus::ALL {
+            if let Some(t) = transition(*status, OrgEvent::SubscriptionEnded) {
+                assert_eq!(t.to, OrgStatus::Cancelled, "{status}");
+                if matches!(status, OrgStatus::Active | OrgStatus::Suspended | OrgStatus::Cancelling) {
+                    assert_eq!(t.effects, &[Effect::Route(RouteChange::Disable)], "{status}");
+                }
+            }
+        }
+        assert!(transition(OrgStatus::Deleting, OrgEvent::SubscriptionEnded).is_none());
     }
 
     #[test]

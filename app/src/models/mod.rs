@@ -10,6 +10,7 @@ mod job;
 mod lifecycle;
 mod newtypes;
 mod organization;
+mod signup;
 mod system;
 mod vps;
 
@@ -19,5 +20,6 @@ pub use job::*;
 pub use lifecycle::*;
 pub use newtypes::*;
 pub use organization::*;
+pub use signup::*;
 pub use system::*;
 pub use vps::*;

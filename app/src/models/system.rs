@@ -28,6 +28,8 @@ impl DatabaseKind {
 pub enum IntegrationMode {
     /// Credentials are configured: the real service is used.
     Real,
+    /// The real service in its test mode (Stripe's `sk_test_` keys: no real money moves).
+    Test,
     /// No credentials: the built-in simulator stands in.
     Simulated,
     /// Not configured at all (e.g. Caddy without an admin URL).

@@ -17,6 +17,7 @@ pub async fn get_platform_status() -> Result<PlatformStatus, AppError> {
 fn mode_label(mode: IntegrationMode, real: &'static str) -> &'static str {
     match mode {
         IntegrationMode::Real => real,
+        IntegrationMode::Test => "Test mode",
         IntegrationMode::Simulated => "Simulated (local)",
         IntegrationMode::NotConnected => "Not connected",
     }
@@ -151,7 +152,7 @@ fn StatusPanel(status: PlatformStatus) -> impl IntoView {
                 <dt>"Hetzner Cloud"</dt>
                 <dd>{mode_label(status.hetzner, "Hetzner API")}</dd>
                 <dt>"Stripe"</dt>
-                <dd>{mode_label(status.stripe, "Stripe API")}</dd>
+                <dd>{mode_label(status.stripe, "Live")}</dd>
                 <dt>"Caddy"</dt>
                 <dd>{mode_label(status.caddy, "Connected")}</dd>
                 <dt>"Tiers / regions"</dt>

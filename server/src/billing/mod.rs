@@ -1,3 +1,5 @@
-//! Billing: pricing tiers today; invoices, MRR history and Stripe arrive with the billing work.
+//! Billing: pricing tiers, Stripe (client and simulator) and its webhook.
 
+pub mod stripe;
 pub mod tiers;
+pub mod webhook;

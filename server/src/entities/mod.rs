@@ -20,6 +20,7 @@ pub mod regions;
 pub mod routes;
 pub mod sessions;
 pub mod settings;
+pub mod signups;
 pub mod stripe_events;
 pub mod tiers;
 pub mod totp_factors;

@@ -131,6 +131,10 @@ pub fn router(app: App) -> Router {
     Router::new()
         .route("/healthz", get(healthz::healthz))
         .route("/api/events", get(events::events))
+        .route(
+            "/webhooks/stripe",
+            axum::routing::post(crate::billing::webhook::stripe_webhook),
+        )
         .leptos_routes_with_context(
             &app,
             routes,

@@ -73,6 +73,12 @@ pub fn schedule(periods: &SchedulePeriods) -> Vec<Periodic> {
             max_attempts: 3,
         },
         Periodic {
+            name: "signup_expiry",
+            period: Duration::from_secs(600),
+            payload: JobPayload::SignupExpiry,
+            max_attempts: 3,
+        },
+        Periodic {
             name: "job_prune",
             period: Duration::from_secs(3600),
             payload: JobPayload::JobPrune,

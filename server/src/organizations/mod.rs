@@ -162,6 +162,27 @@ impl OrganizationService {
         input: NewOrganization,
         queue_create: bool,
     ) -> Result<organizations::Model> {
+        let txn = self.db.begin().await?;
+        let (org, queued) = self.create_in(&txn, actor, input, queue_create).await?;
+        txn.commit().await?;
+        if queued {
+            self.events.wake_jobs();
+        }
+        self.events.publish(Change::Organization(org.id));
+        Ok(org)
+    }
+
+    /// The write of [`create`](Self::create) on the caller's transaction (a signup adds its own
+    /// row to it): validates `input`, inserts the org (the transaction's first write), queues
+    /// its `create` job when asked and writes the audit row. Returns the org and whether a job
+    /// was queued; the caller commits, then wakes the engine and publishes the change.
+    pub async fn create_in(
+        &self,
+        txn: &DatabaseTransaction,
+        actor: &Actor,
+        input: NewOrganization,
+        queue_create: bool,
+    ) -> Result<(organizations::Model, bool)> {
         let name = input.name.trim().to_owned();
         if name.is_empty() {
             return Err(invalid("name", "is required"));
@@ -185,7 +206,6 @@ impl OrganizationService {
         let tier = active_tier(&self.db, input.tier_id).await?;
 
         let now = self.clock.now();
-        let txn = self.db.begin().await?;
         let org = organizations::ActiveModel {
             name: Set(name),
             slug: Set(slug.clone()),
@@ -201,19 +221,19 @@ impl OrganizationService {
             updated_at: Set(now),
             ..Default::default()
         }
-        .insert(&txn)
+        .insert(txn)
         .await
         .map_err(|e| match Error::from(e) {
             Error::Duplicate(_) => invalid("slug", format!("`{slug}` is already taken")),
             other => other,
         })?;
         let job = if queue_create {
-            Some(enqueue_kind(&txn, &org, JobKind::Create, now).await?.id)
+            Some(enqueue_kind(txn, &org, JobKind::Create, now).await?.id)
         } else {
             None
         };
         audit::record(
-            &txn,
+            txn,
             actor,
             "organization.created",
             ("organization", Some(org.id.to_string())),
@@ -221,12 +241,7 @@ impl OrganizationService {
             now,
         )
         .await?;
-        txn.commit().await?;
-        if job.is_some() {
-            self.events.wake_jobs();
-        }
-        self.events.publish(Change::Organization(org.id));
-        Ok(org)
+        Ok((org, job.is_some()))
     }
 
     /// Applies `event` to organization `org_id`: the status change and every effect, with the
@@ -305,8 +320,10 @@ impl OrganizationService {
         } else {
             None
         };
-        if matches!(event, OrgEvent::Approve | OrgEvent::Reject)
-            && has_create_job(&self.db, org.id).await?
+        if matches!(
+            event,
+            OrgEvent::Approve | OrgEvent::Reject | OrgEvent::FirstInvoicePaid
+        ) && has_create_job(&self.db, org.id).await?
         {
             return Err(Error::Conflict(
                 "this signup is already approved: its create job is queued".to_owned(),
@@ -503,6 +520,8 @@ fn verb(event: OrgEvent) -> &'static str {
         OrgEvent::SmokeTestPassed => "activate",
         OrgEvent::OperationFailed => "fail",
         OrgEvent::DeletionCompleted => "complete the deletion of",
+        OrgEvent::FirstInvoicePaid => "record the first payment for",
+        OrgEvent::SubscriptionRenewed => "renew the subscription of",
         OrgEvent::PaymentFailed => "record a failed payment for",
         OrgEvent::PaymentOverdue => "record an overdue payment for",
         OrgEvent::SubscriptionCancelled => "cancel the subscription of",

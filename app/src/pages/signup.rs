@@ -1,0 +1,269 @@
+//! `/signup` (public): tier and region, organization name and slug (checked as you type), the
+//! owner's e-mail, then the payment — Stripe's Payment Element, or in simulator mode Nest's
+//! clearly labelled stand-in form with its test cards. `/signup?token=…` (from `/pending` after
+//! a decline) goes straight to the payment. Provisioning starts when Stripe reports the first
+//! invoice paid; the customer then follows it on `/pending`.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
+
+use crate::components::form::{Field, FormError};
+use crate::error::AppError;
+use crate::models::{OrgSlug, PaymentForm, SignupInput, SignupOffer, SignupStarted, test_cards};
+
+/// What the form offers.
+#[server(prefix = "/api", endpoint = "get_signup_offer", input = crate::codec::Form)]
+pub async fn get_signup_offer() -> Result<SignupOffer, AppError> {
+    crate::backend::use_backend()?.signups.offer().await
+}
+
+/// Whether a slug is free (public: subdomains are public anyway).
+#[server(prefix = "/api", endpoint = "signup_slug_available", input = crate::codec::Form)]
+pub async fn signup_slug_available(slug: String) -> Result<bool, AppError> {
+    crate::backend::use_backend()?
+        .organizations
+        .slug_available(slug)
+        .await
+}
+
+/// Creates the pending organization and its subscription.
+#[server(prefix = "/api", endpoint = "start_signup", input = crate::codec::Form)]
+pub async fn start_signup(input: SignupInput) -> Result<SignupStarted, AppError> {
+    let req = crate::backend::request_info().await?;
+    crate::backend::use_backend()?
+        .signups
+        .start(&req, input)
+        .await
+}
+
+/// The client secret to retry a declined payment with.
+#[server(prefix = "/api", endpoint = "signup_payment_secret", input = crate::codec::Form)]
+pub async fn signup_payment_secret(token: String) -> Result<String, AppError> {
+    crate::backend::use_backend()?
+        .signups
+        .payment_secret(token)
+        .await
+}
+
+/// Simulator mode: pays with a stand-in test card.
+#[server(prefix = "/api", endpoint = "pay_with_test_card", input = crate::codec::Form)]
+pub async fn pay_with_test_card(token: String, card: String) -> Result<(), AppError> {
+    crate::backend::use_backend()?
+        .signups
+        .pay_with_test_card(token, card)
+        .await
+}
+
+/// The payment step: where the card goes.
+#[derive(Clone, PartialEq, Eq)]
+struct PaymentStep {
+    token: String,
+    client_secret: String,
+    form: PaymentForm,
+}
+
+/// The page.
+#[component]
+pub fn SignupPage() -> impl IntoView {
+    let query = use_query_map();
+    let step = RwSignal::new(None::<PaymentStep>);
+    let offer = Resource::new(|| (), |_| get_signup_offer());
+    // Coming back from `/pending` to retry a declined payment.
+    let retry_token = move || query.with(|q| q.get("token")).filter(|t| !t.is_empty());
+    let retry = Resource::new(retry_token, |token| async move {
+        match token {
+            Some(token) => Some(signup_payment_secret(token.clone()).await.map(|s| (token, s))),
+            None => None,
+        }
+    });
+    view! {
+        <Title text="Sign up"/>
+        <h1>"Get your own Nest instance"</h1>
+        <Transition fallback=|| view! { <p role="status">"Loading the offer…"</p> }>
+            {move || {
+                let offer = match offer.get() {
+                    None => return ().into_any(),
+                    Some(Err(e)) => return view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
+                    Some(Ok(offer)) => offer,
+                };
+                if let (Some(Some(Ok((token, secret)))), None) = (retry.get(), step.get()) {
+                    step.set(Some(PaymentStep { token, client_secret: secret, form: offer.payment.clone() }));
+                }
+                if let Some(Some(Err(e))) = retry.get() {
+                    return view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any();
+                }
+                match step.get() {
+                    Some(s) => view! { <Payment step=s/> }.into_any(),
+                    None => view! { <SignupForm offer step/> }.into_any(),
+                }
+            }}
+        </Transition>
+    }
+}
+
+#[component]
+fn SignupForm(offer: SignupOffer, step: RwSignal<Option<PaymentStep>>) -> impl IntoView {
+    let name = RwSignal::new(String::new());
+    let slug = RwSignal::new(String::new());
+    let owner = RwSignal::new(String::new());
+    let tier = RwSignal::new(offer.tiers.first().map(|t| t.id).unwrap_or_default());
+    let region = RwSignal::new(offer.regions.first().map(|r| r.code.clone()).unwrap_or_default());
+    let action = Action::new(|input: &SignupInput| start_signup(input.clone()));
+    let error = Signal::derive(move || action.value().get().and_then(Result::err));
+    let payment = offer.payment.clone();
+    Effect::new(move |_| {
+        if let Some(Ok(started)) = action.value().get() {
+            step.set(Some(PaymentStep {
+                token: started.token,
+                client_secret: started.client_secret,
+                form: payment.clone(),
+            }));
+        }
+    });
+    let slug_format = move || {
+        let s = slug.get();
+        (!s.is_empty()).then(|| s.parse::<OrgSlug>().err().map(|e| e.to_string())).flatten()
+    };
+    let availability = Resource::new(
+        move || slug.get(),
+        |s| async move {
+            if s.parse::<OrgSlug>().is_ok() {
+                signup_slug_available(s).await.ok()
+            } else {
+                None
+            }
+        },
+    );
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        action.dispatch(SignupInput {
+            name: name.get_untracked(),
+            slug: slug.get_untracked(),
+            owner_email: owner.get_untracked(),
+            tier_id: tier.get_untracked(),
+            region: region.get_untracked(),
+        });
+    };
+    let tiers = offer.tiers.clone();
+    view! {
+        <section class="card">
+            <form method="post" on:submit=submit novalidate aria-label="Sign up">
+                <FormError error fields=&["name", "slug", "owner_email", "tier", "region"]/>
+                <fieldset class="tiers">
+                    <legend>"Tier"</legend>
+                    {if tiers.is_empty() {
+                        view! { <p class="muted">"No tier is on sale right now."</p> }.into_any()
+                    } else {
+                        tiers.into_iter().map(|t| {
+                            let id = format!("tier-{}", t.id);
+                            view! {
+                                <div class="radio">
+                                    <input type="radio" id=id.clone() name="tier" value=t.id.to_string()
+                                        checked=move || tier.get() == t.id
+                                        on:change=move |_| tier.set(t.id)/>
+                                    <label for=id>
+                                        <strong>{t.name.clone()}</strong>" — "{t.price.clone()}
+                                        <span class="muted">{format!(" ({})", t.specs)}</span>
+                                    </label>
+                                </div>
+                            }
+                        }).collect_view().into_any()
+                    }}
+                    {move || error.get().and_then(|e| e.for_field("tier")).map(|m| view! { <div class="field-error">{m}</div> })}
+                </fieldset>
+                <div class="field">
+                    <label for="field-region">"Region"</label>
+                    <select id="field-region" name="region" on:change=move |ev| region.set(event_target_value(&ev))>
+                        {offer.regions.iter().map(|r| {
+                            let code = r.code.clone();
+                            view! { <option value=code.clone() selected=move || region.get() == code>{format!("{} ({})", r.name, r.code)}</option> }
+                        }).collect_view()}
+                    </select>
+                    {move || error.get().and_then(|e| e.for_field("region")).map(|m| view! { <div class="field-error">{m}</div> })}
+                </div>
+                <Field name="name" label="Organization name" value=name error/>
+                <Field name="slug" label="Slug" hint="Your address: <slug>.<our domain>. 3–40 lowercase letters, digits and hyphens." value=slug error/>
+                <div class="slug-check" aria-live="polite" data-testid="slug-check">
+                    {move || match slug_format() {
+                        Some(problem) => view! { <span class="field-error">{problem}</span> }.into_any(),
+                        None => view! {
+                            <Transition fallback=|| ()>
+                                {move || availability.get().flatten().map(|free| if free {
+                                    view! { <span class="ok">"Available"</span> }.into_any()
+                                } else {
+                                    view! { <span class="field-error">"Already taken"</span> }.into_any()
+                                })}
+                            </Transition>
+                        }.into_any(),
+                    }}
+                </div>
+                <Field name="owner_email" label="Owner email" kind="email" autocomplete="email" value=owner error/>
+                <p class="muted">{format!("Unpaid signups are removed after {} hours.", offer.expiry_hours)}</p>
+                <button type="submit" class="button" disabled=move || action.pending().get()>
+                    {move || if action.pending().get() { "Creating your subscription…" } else { "Continue to payment" }}
+                </button>
+            </form>
+        </section>
+    }
+}
+
+#[component]
+fn Payment(step: PaymentStep) -> impl IntoView {
+    let pending_url = format!("/pending?token={}", step.token);
+    match step.form {
+        PaymentForm::Simulated => view! { <StandInPayment token=step.token pending_url/> }.into_any(),
+        PaymentForm::Stripe { publishable_key } => view! {
+            <section class="card">
+                <h2>"Payment"</h2>
+                <form id="stripe-payment-form" aria-label="Payment">
+                    <div id="payment-element"
+                        data-publishable-key=publishable_key
+                        data-client-secret=step.client_secret
+                        data-return-url=pending_url></div>
+                    <div id="payment-error" class="field-error" role="alert"></div>
+                    <button type="submit" class="button" id="payment-submit">"Pay and start my instance"</button>
+                </form>
+                // Loads Stripe.js and mounts the Payment Element on the element above.
+                <script src="/stripe-payment.js"></script>
+            </section>
+        }.into_any(),
+    }
+}
+
+/// Simulator mode: the stand-in for Stripe's Payment Element.
+#[component]
+pub fn StandInPayment(token: String, pending_url: String) -> impl IntoView {
+    let card = RwSignal::new(String::new());
+    let token = StoredValue::new(token);
+    let pay = Action::new(move |card: &String| pay_with_test_card(token.get_value(), card.clone()));
+    let error = Signal::derive(move || pay.value().get().and_then(Result::err));
+    let target = pending_url.clone();
+    Effect::new(move |_| {
+        if let Some(Ok(())) = pay.value().get() {
+            crate::auth::go(&target);
+        }
+    });
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        pay.dispatch(card.get_untracked());
+    };
+    view! {
+        <section class="card simulated-payment" aria-labelledby="payment-heading">
+            <h2 id="payment-heading">"Payment (simulated)"</h2>
+            <p class="badge simulated">"Simulated Stripe — no real card is charged"</p>
+            <p class="muted">
+                "Test cards: " <code>{test_cards::SUCCEEDS}</code> " succeeds, "
+                <code>{test_cards::DECLINED}</code> " is declined."
+            </p>
+            <form method="post" on:submit=submit novalidate aria-label="Payment">
+                <FormError error fields=&["card"]/>
+                <Field name="card" label="Card number" autocomplete="cc-number" value=card error/>
+                <button type="submit" class="button" disabled=move || pay.pending().get()>
+                    {move || if pay.pending().get() { "Paying…" } else { "Pay and start my instance" }}
+                </button>
+            </form>
+            <p><a href=pending_url>"Follow my signup"</a></p>
+        </section>
+    }
+}

@@ -1,0 +1,263 @@
+//! `StripeGateway`: the one client Nest talks to Stripe through (async-stripe), pointed at
+//! Stripe or, without `STRIPE_SECRET_KEY`, at the simulator's base URL. Every POST carries an
+//! idempotency key derived from Nest's own ids, so a retried call never makes a second
+//! customer, subscription or charge.
+
+use std::collections::HashMap;
+
+use ::stripe::{Client, ClientBuilder, IdempotencyKey, RequestStrategy, StripeError, StripeRequest};
+use stripe_billing::subscription::{
+    CancelSubscription, CreateSubscription, CreateSubscriptionItems,
+    CreateSubscriptionPaymentBehavior, CreateSubscriptionPaymentSettings,
+    CreateSubscriptionPaymentSettingsSaveDefaultPaymentMethod, RetrieveSubscription,
+};
+use stripe_core::customer::CreateCustomer;
+use stripe_core::payment_intent::ConfirmPaymentIntent;
+use stripe_types::Expandable;
+
+/// A failed call to Stripe, with one meaning per variant.
+#[derive(Debug, thiserror::Error)]
+pub enum StripeFailure {
+    /// The card was declined (Stripe's `card_error`); the message is the issuer's, safe to show.
+    #[error("{0}")]
+    Declined(String),
+    /// Stripe refused the request (an `invalid_request_error` and the like).
+    #[error("Stripe refused the request: {0}")]
+    Refused(String),
+    /// Stripe could not be reached or answered something unreadable.
+    #[error("Stripe is unreachable: {0}")]
+    Unreachable(String),
+    /// Stripe's answer lacks something Nest needs (e.g. the client secret).
+    #[error("Stripe's answer lacks {0}")]
+    Incomplete(&'static str),
+}
+
+impl From<StripeError> for StripeFailure {
+    fn from(e: StripeError) -> Self {
+        match e {
+            StripeError::Stripe(api, _status)
+                if matches!(api.type_, stripe_shared::ApiErrorsType::CardError) =>
+            {
+                Self::Declined(
+                    api.message
+                        .unwrap_or_else(|| "Your card was declined.".to_owned()),
+                )
+            }
+            StripeError::Stripe(api, status) => Self::Refused(format!(
+                "{} (HTTP {status})",
+                api.message.unwrap_or_else(|| "no message".to_owned())
+            )),
+            other => Self::Unreachable(other.to_string()),
+        }
+    }
+}
+
+/// The subscription of a new signup, waiting for its first payment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSubscription {
+    /// `sub_…`.
+    pub subscription_id: String,
+    /// The first invoice, `in_…`.
+    pub invoice_id: String,
+    /// What Stripe.js confirms the payment with (`latest_invoice.confirmation_secret`).
+    pub client_secret: String,
+}
+
+/// What Nest needs of a subscription's current state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SubscriptionState {
+    /// It will end at the end of the current period.
+    pub cancel_at_period_end: bool,
+    /// It has ended (`canceled`, or `incomplete_expired`).
+    pub ended: bool,
+}
+
+/// A test card of the stand-in form, as the payment method Stripe's test mode knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TestCard {
+    /// `pm_card_visa`: succeeds.
+    Visa,
+    /// `pm_card_chargeDeclined`: declined.
+    Declined,
+}
+
+impl TestCard {
+    fn payment_method(self) -> &'static str {
+        match self {
+            Self::Visa => "pm_card_visa",
+            Self::Declined => "pm_card_chargeDeclined",
+        }
+    }
+}
+
+/// The client. Cheap to clone.
+#[derive(Clone)]
+pub struct StripeGateway {
+    client: Client,
+}
+
+impl std::fmt::Debug for StripeGateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StripeGateway")
+    }
+}
+
+fn key(parts: &[&str]) -> RequestStrategy {
+    let joined = format!("nest-{}", parts.join("-"));
+    match IdempotencyKey::new(&joined) {
+        Ok(key) => RequestStrategy::Idempotent(key),
+        // Keys are short ids joined; an impossible empty or over-long key falls back to once.
+        Err(_) => RequestStrategy::Once,
+    }
+}
+
+impl StripeGateway {
+    /// A client for `secret_key`, talking to `base_url` (Stripe's, or the simulator's, with a
+    /// trailing slash).
+    pub fn new(secret_key: &str, base_url: &str) -> Result<Self, StripeFailure> {
+        let mut url = base_url.to_owned();
+        if !url.ends_with('/') {
+            url.push('/');
+        }
+        let client = ClientBuilder::new(secret_key)
+            .url(url)
+            .timeout(std::time::Duration::from_secs(20))
+            .build()
+            .map_err(|e| StripeFailure::Unreachable(e.to_string()))?;
+        Ok(Self { client })
+    }
+
+    /// Creates the customer of organization `org_id` (idempotent per organization).
+    pub async fn create_customer(
+        &self,
+        org_id: i64,
+        email: &str,
+        name: &str,
+    ) -> Result<String, StripeFailure> {
+        let metadata = HashMap::from([("nest_organization_id".to_owned(), org_id.to_string())]);
+        let customer = CreateCustomer::new()
+            .email(email)
+            .name(name)
+            .metadata(metadata)
+            .customize()
+            .request_strategy(key(&["org", &org_id.to_string(), "customer"]))
+            .send(&self.client)
+            .await?;
+        Ok(customer.id.to_string())
+    }
+
+    /// Creates the subscription (`default_incomplete`: the first invoice waits for the card)
+    /// and returns its client secret (idempotent per organization).
+    pub async fn create_subscription(
+        &self,
+        org_id: i64,
+        customer_id: &str,
+        price_id: &str,
+    ) -> Result<NewSubscription, StripeFailure> {
+        let mut item = CreateSubscriptionItems::new();
+        item.price = Some(price_id.to_owned());
+        let mut settings = CreateSubscriptionPaymentSettings::new();
+        settings.save_default_payment_method =
+            Some(CreateSubscriptionPaymentSettingsSaveDefaultPaymentMethod::OnSubscription);
+        let metadata = HashMap::from([("nest_organization_id".to_owned(), org_id.to_string())]);
+        let subscription = CreateSubscription::new()
+            .customer(customer_id)
+            .items(vec![item])
+            .payment_behavior(CreateSubscriptionPaymentBehavior::DefaultIncomplete)
+            .payment_settings(settings)
+            .metadata(metadata)
+            .expand(vec!["latest_invoice.confirmation_secret".to_owned()])
+            .customize()
+            .request_strategy(key(&["org", &org_id.to_string(), "subscription"]))
+            .send(&self.client)
+            .await?;
+        let (invoice_id, client_secret) = first_invoice_secret(subscription.latest_invoice)?;
+        Ok(NewSubscription {
+            subscription_id: subscription.id.to_string(),
+            invoice_id,
+            client_secret,
+        })
+    }
+
+    /// The client secret of the subscription's latest invoice (to retry a declined payment).
+    pub async fn payment_secret(
+        &self,
+        subscription_id: &str,
+    ) -> Result<(String, String), StripeFailure> {
+        let subscription = RetrieveSubscription::new(subscription_id)
+            .expand(vec!["latest_invoice.confirmation_secret".to_owned()])
+            .send(&self.client)
+            .await?;
+        first_invoice_secret(subscription.latest_invoice)
+    }
+
+    /// The subscription's current state (webhooks act on this, not on an event's snapshot).
+    pub async fn subscription_state(
+        &self,
+        subscription_id: &str,
+    ) -> Result<SubscriptionState, StripeFailure> {
+        use stripe_shared::SubscriptionStatus as S;
+        let subscription = RetrieveSubscription::new(subscription_id)
+            .send(&self.client)
+            .await?;
+        Ok(SubscriptionState {
+            cancel_at_period_end: subscription.cancel_at_period_end,
+            ended: matches!(subscription.status, S::Canceled | S::IncompleteExpired),
+        })
+    }
+
+    /// Confirms a payment with one of Stripe's test cards (the stand-in form; Stripe.js does
+    /// this in the browser with real cards). `attempt` makes each try its own idempotent call.
+    pub async fn confirm_with_test_card(
+        &self,
+        client_secret: &str,
+        card: TestCard,
+        attempt: &str,
+    ) -> Result<(), StripeFailure> {
+        let intent = client_secret
+            .split_once("_secret_")
+            .map(|(id, _)| id)
+            .ok_or(StripeFailure::Incomplete("a payment intent in the client secret"))?;
+        ConfirmPaymentIntent::new(intent)
+            .payment_method(card.payment_method())
+            .customize()
+            .request_strategy(key(&["confirm", intent, attempt]))
+            .send(&self.client)
+            .await?;
+        Ok(())
+    }
+
+    /// Cancels a subscription now (an unpaid signup that expired). Cancelling one Stripe has
+    /// already ended is not an error.
+    pub async fn cancel_subscription(&self, subscription_id: &str) -> Result<(), StripeFailure> {
+        match CancelSubscription::new(subscription_id)
+            .send(&self.client)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(StripeError::Stripe(api, 404)) => {
+                tracing::info!(stripe.subscription = subscription_id, detail = ?api.message, "subscription already gone");
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+fn first_invoice_secret(
+    latest: Option<Expandable<stripe_shared::Invoice>>,
+) -> Result<(String, String), StripeFailure> {
+    let Some(Expandable::Object(invoice)) = latest else {
+        return Err(StripeFailure::Incomplete("the latest invoice"));
+    };
+    let invoice_id = invoice
+        .id
+        .as_ref()
+        .map(|id| id.to_string())
+        .ok_or(StripeFailure::Incomplete("the invoice id"))?;
+    let secret = invoice
+        .confirmation_secret
+        .map(|s| s.client_secret)
+        .ok_or(StripeFailure::Incomplete("latest_invoice.confirmation_secret"))?;
+    Ok((invoice_id, secret))
+}

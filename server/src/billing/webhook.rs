@@ -1,0 +1,353 @@
+//! `POST /webhooks/stripe`: Stripe's events, verified on the raw body (HMAC-SHA256 with the
+//! webhook secret, 300 s tolerance, checked against Nest's clock) and applied once.
+//!
+//! - The event id is the transaction's first write (`stripe_events`), so a replayed or twice-
+//!   delivered event is a no-op, even when the copies arrive at the same moment.
+//! - Effects follow the objects' state, not arrival order: a signup's first payment goes
+//!   through `SignupPayment::after` (paid is final), the organization through the lifecycle
+//!   table (an event its state does not allow changes nothing), and subscription updates act
+//!   on the subscription as Stripe holds it now (fetched), not on the event's snapshot.
+//! - first `invoice.paid` → `FirstInvoicePaid` (the `create` job); first
+//!   `invoice.payment_failed` → `PaymentFailed` (`error`, retry on `/pending`); later invoices
+//!   → the ledger; `customer.subscription.updated` with `cancel_at_period_end` → `cancelling`
+//!   (back → `active`); `customer.subscription.deleted` → `cancelled`; anything else → 200,
+//!   logged, nothing changed.
+
+use app::models::{OrgEvent, OrgStatus, PaymentOutcome, SignupPayment};
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    TransactionTrait,
+};
+use stripe_webhook::{EventObject, Webhook, WebhookError};
+
+use crate::audit::Actor;
+use crate::billing::stripe::StripeGateway;
+use crate::clock::Clock;
+use crate::config::Secret;
+use crate::entities::{organizations, signups, stripe_events};
+use crate::error::{Error, Result};
+use crate::organizations::{EventArgs, OrganizationService, Prepared};
+use crate::state::App;
+
+/// The actor of audit rows written for Stripe's events.
+pub fn stripe_actor() -> Actor {
+    Actor {
+        user_id: None,
+        email: "system:stripe".to_owned(),
+        ip: None,
+        user_agent: None,
+    }
+}
+
+/// What became of a delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Receipt {
+    /// Applied (possibly with nothing to change, e.g. an event the state made moot).
+    Applied,
+    /// This event id was processed before: nothing done.
+    Replay,
+    /// An event type Nest does not act on, or about an object it does not know: recorded.
+    Ignored,
+}
+
+/// Why a delivery was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum Rejection {
+    /// The signature, its timestamp or the payload is wrong: 400, nothing changed.
+    #[error("invalid webhook: {0}")]
+    Invalid(String),
+    /// Applying it failed (database, Stripe unreachable): 500, so Stripe delivers it again.
+    #[error(transparent)]
+    Failed(#[from] Error),
+}
+
+/// The webhook's service.
+#[derive(Clone)]
+pub struct WebhookService {
+    /// Database pool.
+    pub db: DatabaseConnection,
+    /// Time source (the signature's tolerance is measured against it).
+    pub clock: Clock,
+    /// Applies organization events.
+    pub organizations: OrganizationService,
+    /// Reads the subscriptions' current state.
+    pub stripe: StripeGateway,
+    /// `STRIPE_WEBHOOK_SECRET` (or the simulator's).
+    pub secret: Secret,
+}
+
+/// The work one event asks for, read before the transaction.
+#[derive(Default)]
+struct Plan {
+    /// The signup's first payment moves to this state (conditional on the one read).
+    signup: Option<(signups::Model, SignupPayment)>,
+    /// The organization event, checked against its current state.
+    org: Option<Prepared>,
+    /// Nothing in Nest is concerned.
+    ignored: bool,
+}
+
+impl WebhookService {
+    /// Verifies and applies one delivery.
+    pub async fn receive(
+        &self,
+        payload: &str,
+        signature: &str,
+    ) -> std::result::Result<Receipt, Rejection> {
+        let event = Webhook::construct_event_with_timestamp(
+            payload,
+            signature,
+            self.secret.expose(),
+            self.clock.now().timestamp(),
+        )
+        .map_err(|e| {
+            Rejection::Invalid(match e {
+                WebhookError::BadSignature | WebhookError::BadKey => {
+                    "the signature does not match".to_owned()
+                }
+                WebhookError::BadHeader(_) => "the Stripe-Signature header is malformed".to_owned(),
+                WebhookError::BadTimestamp(t) => {
+                    format!("the signature's timestamp {t} is outside the 300 s tolerance")
+                }
+                WebhookError::BadParse(m) => format!("the event could not be read: {m}"),
+            })
+        })?;
+        let event_id = event.id.to_string();
+        let event_type = event.type_.as_str().to_owned();
+        if self.seen(&event_id).await? {
+            return Ok(Receipt::Replay);
+        }
+        let plan = self.plan(&event.data.object).await?;
+
+        let now = self.clock.now();
+        let txn = self.db.begin().await.map_err(Error::from)?;
+        // The first write: a second copy of this event blocks here until the first commits,
+        // then fails on the primary key and changes nothing.
+        let inserted = stripe_events::Entity::insert(stripe_events::ActiveModel {
+            id: Set(event_id.clone()),
+            event_type: Set(event_type.chars().take(128).collect()),
+            received_at: Set(now),
+            processed_at: Set(Some(now)),
+        })
+        .exec_without_returning(&txn)
+        .await;
+        match inserted.map_err(Error::from) {
+            Ok(_) => {}
+            Err(Error::Duplicate(_)) => return Ok(Receipt::Replay),
+            Err(e) => return Err(e.into()),
+        }
+        if let Some((signup, next)) = &plan.signup {
+            let mut update = signups::Entity::update_many()
+                .col_expr(signups::Column::PaymentState, Expr::value(*next))
+                .col_expr(signups::Column::UpdatedAt, Expr::value(now))
+                .filter(signups::Column::Id.eq(signup.id))
+                .filter(signups::Column::PaymentState.eq(signup.payment_state));
+            if *next == SignupPayment::Paid {
+                update = update
+                    .col_expr(signups::Column::PaidAt, Expr::value(now))
+                    .col_expr(
+                        signups::Column::PaymentError,
+                        Expr::value(Option::<String>::None),
+                    );
+            } else if signup.payment_error.is_none() {
+                update = update.col_expr(
+                    signups::Column::PaymentError,
+                    Expr::value("Your card was declined.".to_owned()),
+                );
+            }
+            if update.exec(&txn).await.map_err(Error::from)?.rows_affected != 1 {
+                return Err(Error::Conflict("the signup changed meanwhile".to_owned()).into());
+            }
+        }
+        let written = match plan.org {
+            Some(prepared) => Some(
+                self.organizations
+                    .write(&txn, &stripe_actor(), prepared)
+                    .await?,
+            ),
+            None => None,
+        };
+        txn.commit().await.map_err(Error::from)?;
+        if let Some(written) = &written {
+            self.organizations.after_commit(written).await;
+        } else if let Some((signup, _)) = &plan.signup {
+            self.organizations
+                .events
+                .publish(crate::events::Change::Organization(signup.organization_id));
+        }
+        tracing::info!(stripe.event = %event_id, stripe.event_type = %event_type, ignored = plan.ignored, "stripe event applied");
+        Ok(if plan.ignored {
+            Receipt::Ignored
+        } else {
+            Receipt::Applied
+        })
+    }
+
+    async fn seen(&self, event_id: &str) -> Result<bool> {
+        Ok(stripe_events::Entity::find_by_id(event_id.to_owned())
+            .one(&self.db)
+            .await?
+            .is_some())
+    }
+
+    /// Reads what `object` asks for (nothing is written).
+    async fn plan(&self, object: &EventObject) -> Result<Plan> {
+        match object {
+            EventObject::InvoicePaid(invoice) => {
+                self.plan_invoice(invoice, PaymentOutcome::Paid).await
+            }
+            EventObject::InvoicePaymentFailed(invoice) => {
+                self.plan_invoice(invoice, PaymentOutcome::Failed).await
+            }
+            EventObject::CustomerSubscriptionUpdated(subscription)
+            | EventObject::CustomerSubscriptionDeleted(subscription) => {
+                self.plan_subscription(subscription.id.as_str(), subscription.customer.id().as_str())
+                    .await
+            }
+            _ => Ok(Plan {
+                ignored: true,
+                ..Plan::default()
+            }),
+        }
+    }
+
+    async fn org_by_customer(&self, customer: &str) -> Result<Option<organizations::Model>> {
+        Ok(organizations::Entity::find()
+            .filter(organizations::Column::StripeCustomerId.eq(customer))
+            .one(&self.db)
+            .await?)
+    }
+
+    /// The organization event, if its current state allows it (`None` otherwise: e.g. a
+    /// signup an admin approved before it was paid).
+    async fn prepare(&self, org_id: i64, event: OrgEvent) -> Result<Option<Prepared>> {
+        match self
+            .organizations
+            .prepare(org_id, event, EventArgs::default())
+            .await
+        {
+            Ok(prepared) => Ok(Some(prepared)),
+            Err(Error::Conflict(why)) => {
+                tracing::info!(org.id = org_id, event = ?event, why, "stripe event: nothing to change");
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn plan_invoice(
+        &self,
+        invoice: &stripe_shared::Invoice,
+        outcome: PaymentOutcome,
+    ) -> Result<Plan> {
+        let Some(customer) = invoice.customer.as_ref().map(|c| c.id().to_string()) else {
+            return Ok(Plan { ignored: true, ..Plan::default() });
+        };
+        let Some(org) = self.org_by_customer(&customer).await? else {
+            return Ok(Plan { ignored: true, ..Plan::default() });
+        };
+        let invoice_id = invoice.id.as_ref().map(|i| i.to_string());
+        let signup = signups::Entity::find()
+            .filter(signups::Column::OrganizationId.eq(org.id))
+            .one(&self.db)
+            .await?;
+        let first = signup.as_ref().is_some_and(|s| {
+            s.payment_state != SignupPayment::Paid
+                && (s.stripe_invoice_id.is_some() && s.stripe_invoice_id == invoice_id
+                    || matches!(
+                        invoice.billing_reason,
+                        Some(stripe_shared::InvoiceBillingReason::SubscriptionCreate)
+                    ))
+        });
+        if !first {
+            // A later invoice: the ledger's (and dunning's) business.
+            return Ok(Plan::default());
+        }
+        let Some(signup) = signup else {
+            return Ok(Plan::default());
+        };
+        let Some(next) = signup.payment_state.after(outcome) else {
+            return Ok(Plan::default());
+        };
+        let event = match outcome {
+            PaymentOutcome::Paid => OrgEvent::FirstInvoicePaid,
+            PaymentOutcome::Failed => OrgEvent::PaymentFailed,
+        };
+        let org_change = if outcome == PaymentOutcome::Failed && org.status != OrgStatus::Pending {
+            None
+        } else {
+            self.prepare(org.id, event).await?
+        };
+        Ok(Plan {
+            signup: Some((signup, next)),
+            org: org_change,
+            ignored: false,
+        })
+    }
+
+    async fn plan_subscription(&self, subscription_id: &str, customer: &str) -> Result<Plan> {
+        let Some(org) = self.org_by_customer(customer).await? else {
+            return Ok(Plan { ignored: true, ..Plan::default() });
+        };
+        // The subscription as Stripe holds it now: an older event delivered late must not undo
+        // a newer one.
+        let current = self
+            .stripe
+            .subscription_state(subscription_id)
+            .await
+            .map_err(|e| Error::Unavailable(e.to_string()))?;
+        let event = if current.ended {
+            Some(OrgEvent::SubscriptionEnded)
+        } else if current.cancel_at_period_end && org.status != OrgStatus::Cancelling {
+            Some(OrgEvent::SubscriptionCancelled)
+        } else if !current.cancel_at_period_end && org.status == OrgStatus::Cancelling {
+            Some(OrgEvent::SubscriptionRenewed)
+        } else {
+            None
+        };
+        let org_change = match event {
+            Some(event) => self.prepare(org.id, event).await?,
+            None => None,
+        };
+        Ok(Plan {
+            signup: None,
+            org: org_change,
+            ignored: false,
+        })
+    }
+}
+
+/// The axum handler.
+pub async fn stripe_webhook(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Response {
+    let Ok(payload) = std::str::from_utf8(&body) else {
+        return (StatusCode::BAD_REQUEST, "the body is not UTF-8").into_response();
+    };
+    let Some(signature) = headers
+        .get("stripe-signature")
+        .and_then(|v| v.to_str().ok())
+    else {
+        return (StatusCode::BAD_REQUEST, "the Stripe-Signature header is missing").into_response();
+    };
+    match app.webhooks().receive(payload, signature).await {
+        Ok(receipt) => (
+            StatusCode::OK,
+            axum::Json(serde_json::json!({"received": true, "replay": receipt == Receipt::Replay})),
+        )
+            .into_response(),
+        Err(Rejection::Invalid(why)) => {
+            tracing::warn!(why, "stripe webhook refused");
+            (StatusCode::BAD_REQUEST, why).into_response()
+        }
+        Err(Rejection::Failed(e)) => {
+            let reference = crate::error::error_reference();
+            tracing::error!(error.reference = %reference, error.detail = %e, "stripe webhook failed; Stripe will deliver it again");
+            (StatusCode::INTERNAL_SERVER_ERROR, format!("failed (reference {reference})"))
+                .into_response()
+        }
+    }
+}
