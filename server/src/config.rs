@@ -143,6 +143,29 @@ pub struct StripeConfig {
     pub prices: StripePrices,
     /// `NEST_SIGNUP_EXPIRY_HOURS` (24): an unpaid signup is cancelled and its slug freed after this.
     pub signup_expiry_hours: u32,
+    /// `NEST_STRIPE_SIM_ADDR`: where the built-in Stripe simulator listens (port 0: any free port).
+    pub sim_addr: SocketAddr,
+}
+
+/// A loopback socket address from `var`, or `default`.
+fn loopback_addr(
+    get: &dyn Fn(&str) -> Option<String>,
+    var: &'static str,
+    default: SocketAddr,
+) -> Result<SocketAddr, ConfigError> {
+    match get(var) {
+        None => Ok(default),
+        Some(v) => v
+            .parse::<SocketAddr>()
+            .ok()
+            .filter(|a| a.ip().is_loopback())
+            .ok_or_else(|| {
+                err(
+                    var,
+                    format!("`{v}` must be a loopback socket address such as 127.0.0.1:12111"),
+                )
+            }),
+    }
 }
 
 /// The price ids the Stripe simulator creates at start, used when Stripe is simulated and no
@@ -224,6 +247,11 @@ impl StripeConfig {
                 enterprise: price("STRIPE_PRICE_ENTERPRISE", "enterprise")?,
             },
             signup_expiry_hours: bounded_u32(get, "NEST_SIGNUP_EXPIRY_HOURS", 24, (1, 720), "hours")?,
+            sim_addr: loopback_addr(
+                get,
+                "NEST_STRIPE_SIM_ADDR",
+                SocketAddr::from(([127, 0, 0, 1], 0)),
+            )?,
             secret_key,
         })
     }
@@ -579,6 +607,7 @@ pub const VARIABLES: &[&str] = &[
     "STRIPE_PRICE_GROWTH",
     "STRIPE_PRICE_ENTERPRISE",
     "NEST_SIGNUP_EXPIRY_HOURS",
+    "NEST_STRIPE_SIM_ADDR",
     "CADDY_ADMIN_URL",
     "NEST_BASE_DOMAIN",
     "NEST_SESSION_IDLE_MINUTES",

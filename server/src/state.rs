@@ -12,7 +12,7 @@ use anyhow::Context;
 use crate::admins::{AdminService, SessionPolicy};
 use crate::audit::AuditService;
 use crate::billing::stripe::StripeGateway;
-use crate::billing::stripe::simulator::{StripeSimConfig, StripeSimulator};
+use crate::billing::stripe::simulator::{SimConfig as StripeSimConfig, Simulator as StripeSimulator};
 use crate::config::Secret;
 use app::models::PaymentForm;
 use url::Url;
@@ -61,7 +61,7 @@ pub struct StripeIntegration {
 
 impl StripeIntegration {
     /// Connects to Stripe, or starts the simulator (delivering its events to `webhook_url`).
-    pub async fn start(config: &Config, webhook_url: Url) -> anyhow::Result<Self> {
+    pub async fn start(config: &Config, webhook_url: Url, clock: &Clock) -> anyhow::Result<Self> {
         let stripe = &config.stripe;
         match (&stripe.secret_key, &stripe.webhook_secret) {
             (Some(key), Some(secret)) => Ok(Self {
@@ -76,11 +76,18 @@ impl StripeIntegration {
                 let secret = stripe.webhook_secret.clone().unwrap_or_else(|| {
                     Secret::from(format!("whsec_{}", crate::clock::random_hex(24)))
                 });
-                let simulator = StripeSimulator::start(StripeSimConfig::for_nest(
-                    webhook_url,
-                    secret.expose(),
-                    config.provisioning.sim_control_token.as_ref().map(|t| t.expose().to_owned()),
-                ))
+                let simulator = StripeSimulator::start(StripeSimConfig {
+                    addr: config.stripe.sim_addr,
+                    control_token: config
+                        .provisioning
+                        .sim_control_token
+                        .as_ref()
+                        .map(|t| t.expose().to_owned()),
+                    webhook_url: Some(webhook_url),
+                    webhook_secret: secret.expose().to_owned(),
+                    clock: clock.clone(),
+                    ..StripeSimConfig::default()
+                })
                 .await
                 .context("could not start the Stripe simulator")?;
                 Ok(Self {
@@ -124,7 +131,7 @@ impl Integrations {
 
     /// Connects what the configuration names: starts the Hetzner simulator when no token is
     /// set, and loads (or, in local mode, generates) the secrets key.
-    pub async fn start(config: &Config) -> anyhow::Result<Self> {
+    pub async fn start(config: &Config, clock: &Clock) -> anyhow::Result<Self> {
         let secrets = Self::secrets_only(config)?;
         let timeout = std::time::Duration::from_secs(30);
         let (hetzner, simulator) = match &config.hetzner.api_token {
@@ -163,7 +170,7 @@ impl Integrations {
             .site_url
             .join("/webhooks/stripe")
             .context("SITE_URL cannot hold the webhook path")?;
-        let stripe = StripeIntegration::start(config, webhook_url).await?;
+        let stripe = StripeIntegration::start(config, webhook_url, clock).await?;
         Ok(Self {
             hetzner,
             simulator,
@@ -208,7 +215,7 @@ impl App {
         db: DatabaseConnection,
         clock: Clock,
     ) -> anyhow::Result<Self> {
-        let integrations = Integrations::start(&config).await?;
+        let integrations = Integrations::start(&config, &clock).await?;
         let events = Events::connect(&db).await?;
         let mut app = Self::with(config, db, clock, integrations);
         app.events = events;
@@ -453,6 +460,7 @@ impl App {
             payment_form: self.integrations.stripe.payment_form.clone(),
             expiry: chrono::Duration::hours(i64::from(self.config.stripe.signup_expiry_hours)),
             instance_scheme: self.config.site_url.scheme().to_owned(),
+            prices: self.config.stripe.prices.clone(),
         }
     }
 

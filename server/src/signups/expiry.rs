@@ -94,7 +94,12 @@ impl Expiry {
         }
         organizations::Entity::delete_many()
             .filter(organizations::Column::Id.eq(org.id))
-            .filter(organizations::Column::Status.is_in([OrgStatus::Pending, OrgStatus::Error]))
+            // `cancelled`: the subscription's deletion, delivered by Stripe meanwhile.
+            .filter(organizations::Column::Status.is_in([
+                OrgStatus::Pending,
+                OrgStatus::Error,
+                OrgStatus::Cancelled,
+            ]))
             .exec(&txn)
             .await?;
         crate::audit::record(

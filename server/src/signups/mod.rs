@@ -62,6 +62,8 @@ pub struct SignupService {
     pub expiry: Duration,
     /// `https` or `http`: the scheme of the instance URL `/pending` sends the customer to.
     pub instance_scheme: String,
+    /// The configured price per tier, for tiers whose row has none.
+    pub prices: crate::config::StripePrices,
 }
 
 fn stripe_unavailable(e: &StripeFailure) -> Error {
@@ -87,15 +89,22 @@ impl SignupService {
         Ok((signup, org))
     }
 
-    /// Tiers on sale, regions, and how the card is taken.
+    /// The Stripe price of `tier`: its own, or the one configured for its code.
+    fn price_of(&self, tier: &tiers::Model) -> Option<String> {
+        tier.stripe_price_id
+            .clone()
+            .or_else(|| self.prices.for_tier(&tier.code).map(str::to_owned))
+    }
+
+    /// Tiers on sale (active, with a Stripe price), regions, and how the card is taken.
     pub async fn offer(&self) -> Result<SignupOffer> {
         let tiers = tiers::Entity::find()
             .filter(tiers::Column::Active.eq(true))
-            .filter(tiers::Column::StripePriceId.is_not_null())
             .order_by_asc(tiers::Column::SortOrder)
             .all(&self.db)
             .await?
             .into_iter()
+            .filter(|t| self.price_of(t).is_some())
             .map(|t| TierOffer {
                 id: t.id,
                 name: t.name,
@@ -155,7 +164,7 @@ impl SignupService {
                 field: "tier",
                 message: "choose one of the tiers on offer".to_owned(),
             })?;
-        let price = tier.stripe_price_id.clone().ok_or_else(|| Error::Validation {
+        let price = self.price_of(&tier).ok_or_else(|| Error::Validation {
             field: "tier",
             message: "this tier cannot be bought online; contact us".to_owned(),
         })?;

@@ -1,0 +1,64 @@
+// Self-service signup in simulator mode: the public form, the clearly labelled stand-in payment
+// form, /pending following the provisioning live, and the redirect to the instance; a declined
+// card is said so beside the card, and paying again from /pending provisions.
+import { test, expect } from './fixtures';
+import type { Page } from '@playwright/test';
+
+test.describe.configure({ mode: 'serial' });
+// Provisioning takes a few seconds per server, behind the earlier specs' queue.
+test.setTimeout(150_000);
+
+/** The public page hydrates without the dashboard frame's sidebar. */
+async function hydratedPublic(page: Page) {
+  await expect(page.locator('.shell')).toHaveAttribute('data-hydrated', 'true');
+}
+
+async function fillSignup(page: Page, name: string, slug: string) {
+  await page.goto('/signup');
+  await hydratedPublic(page);
+  await expect(page.getByRole('heading', { level: 1 })).toHaveText('Get your own Nest instance');
+  await page.getByLabel(/^Growth/).check();
+  await page.getByLabel('Organization name').fill(name);
+  await page.getByLabel('Slug').fill(slug);
+  await expect(page.getByTestId('slug-check')).toHaveText('Available');
+  await page.getByLabel('Owner email').fill(`owner@${slug}.test`);
+  await page.getByRole('button', { name: 'Continue to payment' }).click();
+  await expect(page.getByText('Simulated Stripe — no real card is charged')).toBeVisible();
+}
+
+test('a customer signs up, pays with a test card and is sent to the instance once it is up', async ({ page }) => {
+  await fillSignup(page, 'Signup Co', 'signup-co');
+  await page.getByLabel('Card number').fill('4242 4242 4242 4242');
+  await page.getByRole('button', { name: 'Pay and start my instance' }).click();
+  await page.waitForURL(/\/pending\?token=[0-9a-f]{64}$/);
+  await hydratedPublic(page);
+  await expect(page.getByTestId('pending-payment')).toHaveText('paid', { timeout: 20_000 });
+  // The provisioning steps show up and move on without a reload.
+  await expect(page.getByRole('heading', { name: 'Setting up' })).toBeVisible({ timeout: 60_000 });
+  const redirect = page.waitForRequest(/^http:\/\/signup-co\.localhost\/?$/, { timeout: 90_000 });
+  await expect(page.getByTestId('pending-headline')).toHaveText('Your instance is ready.', { timeout: 90_000 });
+  await expect(page.getByTestId('instance-link')).toHaveAttribute('href', 'http://signup-co.localhost');
+  await redirect;
+});
+
+test('a declined card is said so, and paying again from /pending provisions', async ({ page }) => {
+  await fillSignup(page, 'Declined Co', 'declined-co');
+  await page.getByLabel('Card number').fill('4000 0000 0000 0002');
+  await page.getByRole('button', { name: 'Pay and start my instance' }).click();
+  await expect(page.locator('#field-card-error')).toContainText('declined');
+  await page.getByRole('link', { name: 'Follow my signup' }).click();
+  await page.waitForURL(/\/pending\?token=/);
+  await hydratedPublic(page);
+  await expect(page.getByTestId('pending-headline')).toHaveText('Your payment was declined.');
+  await expect(page.getByTestId('payment-error')).toContainText('declined');
+  await page.getByLabel('Card number').fill('4242 4242 4242 4242');
+  await page.getByRole('button', { name: 'Pay and start my instance' }).click();
+  await expect(page.getByTestId('pending-payment')).toHaveText('paid', { timeout: 20_000 });
+  await expect(page.getByTestId('pending-headline')).toHaveText('Your instance is ready.', { timeout: 90_000 });
+});
+
+test('a /pending link with an unknown token reveals nothing', async ({ page }) => {
+  await page.goto(`/pending?token=${'0'.repeat(64)}`);
+  await hydratedPublic(page);
+  await expect(page.getByRole('alert')).toHaveText('This link is not valid, or the signup expired.');
+});

@@ -1,0 +1,425 @@
+//! Self-service signup and Stripe's webhook, end to end on SQLite and PostgreSQL: the public
+//! server functions over HTTP, the Stripe simulator over real sockets (its events signed and
+//! delivered to Nest's `/webhooks/stripe`), and the job engine provisioning on the simulated
+//! cloud. Signatures (tampered, stale, wrong secret), replays (50 concurrent copies), out-of-
+//! order delivery, unknown events, subscription cancellation, the per-client limit and expiry.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[macro_use]
+mod support;
+
+use std::time::Duration;
+
+use app::models::{JobKind, OrgStatus, SignupPayment};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter};
+use server::billing::stripe::simulator::{DeliveryMode, Simulator, signature};
+use server::clock::Clock;
+use server::entities::{jobs, organizations, routes, signups, stripe_events};
+use support::{Client, TestServer};
+
+struct Rig {
+    server: TestServer,
+    client: Client,
+}
+
+async fn rig(db: &DatabaseConnection) -> Rig {
+    let server = TestServer::start_with(db, Clock::system(), &[]).await;
+    let client = server.client();
+    Rig { server, client }
+}
+
+impl Rig {
+    fn sim(&self) -> &Simulator {
+        self.server.app.integrations.stripe.simulator.as_deref().unwrap()
+    }
+
+    fn db(&self) -> &DatabaseConnection {
+        &self.server.app.db
+    }
+
+    async fn growth_id(&self) -> String {
+        use server::entities::tiers;
+        tiers::Entity::find()
+            .filter(tiers::Column::Code.eq("growth"))
+            .one(self.db())
+            .await
+            .unwrap()
+            .unwrap()
+            .id
+            .to_string()
+    }
+
+    /// Starts a signup through the public server function; returns the `/pending` token.
+    async fn start(&mut self, slug: &str) -> String {
+        let tier = self.growth_id().await;
+        let email = format!("owner@{slug}.test");
+        let reply = self
+            .client
+            .call(
+                "start_signup",
+                &[
+                    ("input[name]", &format!("Org {slug}")),
+                    ("input[slug]", slug),
+                    ("input[owner_email]", &email),
+                    ("input[tier_id]", &tier),
+                    ("input[region]", "fsn1"),
+                ],
+            )
+            .await;
+        assert_eq!(reply.status, 200, "{reply:?}");
+        assert!(
+            reply.body["client_secret"]
+                .as_str()
+                .unwrap()
+                .contains("_secret_")
+        );
+        reply.body["token"].as_str().unwrap().to_owned()
+    }
+
+    async fn pay(&mut self, token: &str, card: &str) -> support::Reply {
+        self.client
+            .call("pay_with_test_card", &[("token", token), ("card", card)])
+            .await
+    }
+
+    async fn org(&self, slug: &str) -> organizations::Model {
+        organizations::Entity::find()
+            .filter(organizations::Column::Slug.eq(slug))
+            .one(self.db())
+            .await
+            .unwrap()
+            .unwrap()
+    }
+
+    async fn signup(&self, org_id: i64) -> signups::Model {
+        signups::Entity::find()
+            .filter(signups::Column::OrganizationId.eq(org_id))
+            .one(self.db())
+            .await
+            .unwrap()
+            .unwrap()
+    }
+
+    async fn create_jobs(&self, org_id: i64) -> u64 {
+        jobs::Entity::find()
+            .filter(jobs::Column::OrganizationId.eq(org_id))
+            .filter(jobs::Column::Kind.eq(JobKind::Create))
+            .count(self.db())
+            .await
+            .unwrap()
+    }
+
+    /// Waits (bounded) until the simulator has delivered every event it made so far.
+    async fn delivered(&self) {
+        for _ in 0..200 {
+            let events = self.sim().events().len();
+            let deliveries = self.sim().deliveries();
+            let done = deliveries
+                .iter()
+                .filter(|d| d.status == Some(200))
+                .map(|d| d.event_id.clone())
+                .collect::<std::collections::HashSet<_>>()
+                .len();
+            if done >= events {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("the simulator did not deliver its events: {:?}", self.sim().deliveries());
+    }
+
+    /// POSTs `payload` to the webhook with the given signature header.
+    async fn post_webhook(&self, payload: &str, sig: &str) -> (u16, String) {
+        let response = reqwest::Client::new()
+            .post(format!("{}/webhooks/stripe", self.server.base))
+            .header("stripe-signature", sig)
+            .header("content-type", "application/json")
+            .body(payload.to_owned())
+            .send()
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.text().await.unwrap())
+    }
+
+    fn secret(&self) -> String {
+        self.server
+            .app
+            .integrations
+            .stripe
+            .webhook_secret
+            .expose()
+            .to_owned()
+    }
+
+    /// The JSON of the simulator's latest event of `type_`.
+    fn event_of(&self, type_: &str) -> String {
+        let view = self
+            .sim()
+            .events()
+            .into_iter()
+            .filter(|e| e.type_ == type_)
+            .max_by_key(|e| e.created)
+            .unwrap_or_else(|| panic!("no {type_} event"));
+        self.sim().event(&view.id).unwrap().to_string()
+    }
+}
+
+async fn a_paid_signup_is_provisioned_and_its_page_follows_it(db: &DatabaseConnection) {
+    let mut r = rig(db).await;
+    let token = r.start("paid-co").await;
+    let org = r.org("paid-co").await;
+    assert_eq!(org.status, OrgStatus::Pending);
+    assert!(org.stripe_customer_id.is_some() && org.stripe_subscription_id.is_some());
+    // Nothing is provisioned before the payment.
+    assert_eq!(r.create_jobs(org.id).await, 0);
+    let status = r.client.call("get_signup_status", &[("token", &token)]).await;
+    assert_eq!(status.body["payment"], "awaiting_payment");
+
+    let paid = r.pay(&token, "4242 4242 4242 4242").await;
+    assert_eq!(paid.status, 200, "{paid:?}");
+    r.delivered().await;
+    assert_eq!(r.signup(org.id).await.payment_state, SignupPayment::Paid);
+    assert_eq!(r.create_jobs(org.id).await, 1);
+
+    let engine = r
+        .server
+        .app
+        .worker_with(r.server.app.queue_config(), r.server.app.registry(r.server.app.provisioner(r.server.app.provisioning_config())));
+    engine.run_until_idle().await.unwrap();
+    assert_eq!(r.org("paid-co").await.status, OrgStatus::Active);
+    let status = r.client.call("get_signup_status", &[("token", &token)]).await;
+    assert_eq!(status.body["status"], "active");
+    assert_eq!(status.body["instance_url"], "http://paid-co.localhost");
+    // Another signup's token is not this one's, and a made-up one reveals nothing.
+    let other = r.client.call("get_signup_status", &[("token", &"a".repeat(64))]).await;
+    assert_eq!(other.status, 404, "{other:?}");
+}
+
+async fn a_declined_card_is_reported_and_a_retry_provisions(db: &DatabaseConnection) {
+    let mut r = rig(db).await;
+    let token = r.start("declined-co").await;
+    let org = r.org("declined-co").await;
+    let declined = r.pay(&token, "4000 0000 0000 0002").await;
+    assert_eq!(declined.status, 422, "{declined:?}");
+    assert!(declined.body.to_string().contains("declined"), "{declined:?}");
+    r.delivered().await;
+    assert_eq!(r.org("declined-co").await.status, OrgStatus::Error);
+    let signup = r.signup(org.id).await;
+    assert_eq!(signup.payment_state, SignupPayment::Declined);
+    assert!(signup.payment_error.unwrap().contains("declined"));
+    assert_eq!(r.create_jobs(org.id).await, 0);
+
+    let paid = r.pay(&token, "4242424242424242").await;
+    assert_eq!(paid.status, 200, "{paid:?}");
+    r.delivered().await;
+    assert_eq!(r.org("declined-co").await.status, OrgStatus::Pending);
+    assert_eq!(r.signup(org.id).await.payment_state, SignupPayment::Paid);
+    assert_eq!(r.create_jobs(org.id).await, 1);
+    // A card that is not a test card is refused beside the card field, changing nothing.
+    let token2 = r.start("odd-card-co").await;
+    let odd = r.pay(&token2, "1234").await;
+    assert_eq!(odd.status, 422);
+    assert!(odd.body.to_string().contains("card"));
+}
+
+async fn bad_signatures_are_refused_and_change_nothing(db: &DatabaseConnection) {
+    let mut r = rig(db).await;
+    // Events are kept, not delivered, so this test posts them itself.
+    let token = r.start("sig-co").await;
+    r.delivered().await;
+    let before = stripe_events::Entity::find().count(r.db()).await.unwrap();
+    let sim_deliveries = r.sim().deliveries().len();
+    r.sim().set_delivery_mode(DeliveryMode::OutOfOrder { count: 1000 });
+    assert_eq!(r.pay(&token, "4242 4242 4242 4242").await.status, 200);
+    let payload = r.event_of("invoice.paid");
+    let org = r.org("sig-co").await;
+    let now = r.server.clock.now().timestamp();
+    let secret = r.secret();
+
+    let tampered = payload.replace("\"livemode\":false", "\"livemode\":true");
+    assert_ne!(tampered, payload);
+    for (body, sig, why) in [
+        (tampered.as_str(), signature(&secret, now, &payload), "tampered body"),
+        (payload.as_str(), signature(&secret, now - 301, &payload), "301 s old"),
+        (payload.as_str(), signature("whsec_wrong", now, &payload), "wrong secret"),
+        (payload.as_str(), "t=abc,v1=00".to_owned(), "malformed header"),
+    ] {
+        let (status, text) = r.post_webhook(body, &sig).await;
+        assert_eq!(status, 400, "{why}: {text}");
+    }
+    assert_eq!(stripe_events::Entity::find().count(r.db()).await.unwrap(), before);
+    assert_eq!(r.create_jobs(org.id).await, 0);
+    assert_eq!(r.signup(org.id).await.payment_state, SignupPayment::AwaitingPayment);
+    // Within the tolerance, the same event is accepted.
+    let (status, _) = r
+        .post_webhook(&payload, &signature(&secret, now - 299, &payload))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(r.create_jobs(org.id).await, 1);
+    assert!(r.sim().deliveries().len() >= sim_deliveries);
+}
+
+async fn fifty_concurrent_copies_of_invoice_paid_make_one_job(db: &DatabaseConnection) {
+    let mut r = rig(db).await;
+    let token = r.start("replay-co").await;
+    r.delivered().await;
+    r.sim().set_delivery_mode(DeliveryMode::OutOfOrder { count: 1000 });
+    assert_eq!(r.pay(&token, "4242 4242 4242 4242").await.status, 200);
+    let payload = r.event_of("invoice.paid");
+    let secret = r.secret();
+    let now = r.server.clock.now().timestamp();
+    let header = signature(&secret, now, &payload);
+    let r = std::sync::Arc::new(r);
+    let mut tasks = Vec::new();
+    for _ in 0..50 {
+        let (r, payload, header) = (r.clone(), payload.clone(), header.clone());
+        tasks.push(tokio::spawn(async move { r.post_webhook(&payload, &header).await }));
+    }
+    let mut replays = 0;
+    for task in tasks {
+        let (status, text) = task.await.unwrap();
+        assert_eq!(status, 200, "{text}");
+        replays += usize::from(text.contains("\"replay\":true"));
+    }
+    assert_eq!(replays, 49);
+    let org = r.org("replay-co").await;
+    assert_eq!(r.create_jobs(org.id).await, 1);
+}
+
+async fn a_failure_delivered_after_the_payment_changes_nothing(db: &DatabaseConnection) {
+    let mut r = rig(db).await;
+    let token = r.start("order-co").await;
+    r.delivered().await;
+    // Hold every event: the decline and then the payment, delivered by hand newest first.
+    r.sim().set_delivery_mode(DeliveryMode::OutOfOrder { count: 1000 });
+    assert_eq!(r.pay(&token, "4000 0000 0000 0002").await.status, 422);
+    let failed = r.event_of("invoice.payment_failed");
+    assert_eq!(r.pay(&token, "4242 4242 4242 4242").await.status, 200);
+    let paid = r.event_of("invoice.paid");
+    let secret = r.secret();
+    let now = r.server.clock.now().timestamp();
+    for payload in [&paid, &failed] {
+        let (status, text) = r.post_webhook(payload, &signature(&secret, now, payload)).await;
+        assert_eq!(status, 200, "{text}");
+    }
+    let org = r.org("order-co").await;
+    assert_eq!(org.status, OrgStatus::Pending, "the late failure moved the org");
+    assert_eq!(r.signup(org.id).await.payment_state, SignupPayment::Paid);
+    assert_eq!(r.create_jobs(org.id).await, 1);
+    // An event type Nest does not act on: 200, recorded, nothing else.
+    let unknown = r.event_of("invoice.finalized");
+    let (status, _) = r.post_webhook(&unknown, &signature(&secret, now, &unknown)).await;
+    assert_eq!(status, 200);
+    let id = serde_json::from_str::<serde_json::Value>(&unknown).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(stripe_events::Entity::find_by_id(id).one(r.db()).await.unwrap().is_some());
+}
+
+async fn cancelling_follows_the_subscription(db: &DatabaseConnection) {
+    let mut r = rig(db).await;
+    let token = r.start("cancel-co").await;
+    assert_eq!(r.pay(&token, "4242 4242 4242 4242").await.status, 200);
+    r.delivered().await;
+    let engine = r
+        .server
+        .app
+        .worker_with(r.server.app.queue_config(), r.server.app.registry(r.server.app.provisioner(r.server.app.provisioning_config())));
+    engine.run_until_idle().await.unwrap();
+    let org = r.org("cancel-co").await;
+    assert_eq!(org.status, OrgStatus::Active);
+    let subscription = org.stripe_subscription_id.clone().unwrap();
+
+    r.sim().cancel_at_period_end(&subscription).unwrap();
+    r.delivered().await;
+    assert_eq!(r.org("cancel-co").await.status, OrgStatus::Cancelling);
+
+    r.sim().cancel_now(&subscription).unwrap();
+    r.delivered().await;
+    assert_eq!(r.org("cancel-co").await.status, OrgStatus::Cancelled);
+    let route = routes::Entity::find()
+        .filter(routes::Column::OrganizationId.eq(org.id))
+        .one(r.db())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!route.enabled);
+}
+
+async fn signups_are_limited_per_client_and_unpaid_ones_expire(db: &DatabaseConnection) {
+    let mut r = rig(db).await;
+    let first = r.start("expire-co").await;
+    for i in 1..5 {
+        r.start(&format!("limit-{i}")).await;
+    }
+    let tier = r.growth_id().await;
+    let refused = r
+        .client
+        .call(
+            "start_signup",
+            &[
+                ("input[name]", "One Too Many"),
+                ("input[slug]", "one-too-many"),
+                ("input[owner_email]", "x@many.test"),
+                ("input[tier_id]", &tier),
+                ("input[region]", "fsn1"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 429, "{refused:?}");
+    assert!(
+        organizations::Entity::find()
+            .filter(organizations::Column::Slug.eq("one-too-many"))
+            .one(r.db())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    r.delivered().await;
+    let org = r.org("expire-co").await;
+    let subscription = org.stripe_subscription_id.clone().unwrap();
+    // A day later the unpaid signups are cancelled at Stripe and gone, their slugs free.
+    r.server.clock.advance(chrono::Duration::hours(25));
+    let expiry = server::signups::expiry::Expiry {
+        db: r.db().clone(),
+        clock: r.server.clock.clone(),
+        stripe: r.server.app.integrations.stripe.gateway.clone(),
+        events: r.server.app.events.clone(),
+    };
+    let report = expiry.run_once().await.unwrap();
+    assert_eq!(report.expired, 5);
+    assert!(
+        organizations::Entity::find_by_id(org.id)
+            .one(r.db())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let sub = r
+        .sim()
+        .subscriptions()
+        .into_iter()
+        .find(|s| s.id == subscription)
+        .unwrap();
+    assert_eq!(sub.status, "canceled");
+    let gone = r.client.call("get_signup_status", &[("token", &first)]).await;
+    assert_eq!(gone.status, 404);
+    let free = r
+        .client
+        .call("signup_slug_available", &[("slug", "expire-co")])
+        .await;
+    assert_eq!(free.body, serde_json::json!(true));
+    // Running it again changes nothing.
+    assert_eq!(expiry.run_once().await.unwrap().expired, 0);
+}
+
+on_both_databases!(
+    a_paid_signup_is_provisioned_and_its_page_follows_it,
+    a_declined_card_is_reported_and_a_retry_provisions,
+    bad_signatures_are_refused_and_change_nothing,
+    fifty_concurrent_copies_of_invoice_paid_make_one_job,
+    a_failure_delivered_after_the_payment_changes_nothing,
+    cancelling_follows_the_subscription,
+    signups_are_limited_per_client_and_unpaid_ones_expire,
+);
