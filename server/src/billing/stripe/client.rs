@@ -6,10 +6,16 @@
 use std::collections::HashMap;
 
 use ::stripe::{Client, ClientBuilder, IdempotencyKey, RequestStrategy, StripeError, StripeRequest};
+use stripe_billing::invoice::{
+    CreatePreviewInvoice, CreatePreviewInvoiceSubscriptionDetails,
+    CreatePreviewInvoiceSubscriptionDetailsItems,
+    CreatePreviewInvoiceSubscriptionDetailsProrationBehavior,
+};
 use stripe_billing::subscription::{
     CancelSubscription, CreateSubscription, CreateSubscriptionItems,
     CreateSubscriptionPaymentBehavior, CreateSubscriptionPaymentSettings,
     CreateSubscriptionPaymentSettingsSaveDefaultPaymentMethod, RetrieveSubscription,
+    UpdateSubscription, UpdateSubscriptionItems, UpdateSubscriptionProrationBehavior,
 };
 use stripe_core::customer::CreateCustomer;
 use stripe_core::payment_intent::ConfirmPaymentIntent;
@@ -70,6 +76,17 @@ pub struct SubscriptionState {
     pub cancel_at_period_end: bool,
     /// It has ended (`canceled`, or `incomplete_expired`).
     pub ended: bool,
+}
+
+/// Stripe's upcoming-invoice preview of a price change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PricePreview {
+    /// What the next invoice will ask for, in minor units.
+    pub amount_due: i64,
+    /// Lower-case ISO currency.
+    pub currency: String,
+    /// Its lines (proration credit and charge, the next period), with their amounts.
+    pub lines: Vec<(String, i64)>,
 }
 
 /// A test card of the stand-in form, as the payment method Stripe's test mode knows.
@@ -204,6 +221,73 @@ impl StripeGateway {
             cancel_at_period_end: subscription.cancel_at_period_end,
             ended: matches!(subscription.status, S::Canceled | S::IncompleteExpired),
         })
+    }
+
+    /// The first item of a subscription (Nest's subscriptions have one: the tier's price).
+    async fn first_item(&self, subscription_id: &str) -> Result<String, StripeFailure> {
+        let subscription = RetrieveSubscription::new(subscription_id)
+            .send(&self.client)
+            .await?;
+        subscription
+            .items
+            .data
+            .first()
+            .map(|item| item.id.to_string())
+            .ok_or(StripeFailure::Incomplete("a subscription item"))
+    }
+
+    /// What moving the subscription to `new_price` now would invoice (prorated).
+    pub async fn preview_price_change(
+        &self,
+        subscription_id: &str,
+        new_price: &str,
+    ) -> Result<PricePreview, StripeFailure> {
+        let item_id = self.first_item(subscription_id).await?;
+        let mut item = CreatePreviewInvoiceSubscriptionDetailsItems::new();
+        item.id = Some(item_id);
+        item.price = Some(new_price.to_owned());
+        let mut details = CreatePreviewInvoiceSubscriptionDetails::new();
+        details.items = Some(vec![item]);
+        details.proration_behavior =
+            Some(CreatePreviewInvoiceSubscriptionDetailsProrationBehavior::CreateProrations);
+        let preview = CreatePreviewInvoice::new()
+            .subscription(subscription_id)
+            .subscription_details(details)
+            .send(&self.client)
+            .await?;
+        Ok(PricePreview {
+            amount_due: preview.amount_due,
+            currency: preview.currency.to_string(),
+            lines: preview
+                .lines
+                .data
+                .into_iter()
+                .map(|line| (line.description.unwrap_or_default(), line.amount))
+                .collect(),
+        })
+    }
+
+    /// Moves the subscription to `new_price` with prorations (idempotent per organization and
+    /// change: `change` names it, e.g. `tier-2-to-3`).
+    pub async fn change_price(
+        &self,
+        org_id: i64,
+        subscription_id: &str,
+        new_price: &str,
+        change: &str,
+    ) -> Result<(), StripeFailure> {
+        let item_id = self.first_item(subscription_id).await?;
+        let mut item = UpdateSubscriptionItems::new();
+        item.id = Some(item_id);
+        item.price = Some(new_price.to_owned());
+        UpdateSubscription::new(subscription_id)
+            .items(vec![item])
+            .proration_behavior(UpdateSubscriptionProrationBehavior::CreateProrations)
+            .customize()
+            .request_strategy(key(&["org", &org_id.to_string(), change]))
+            .send(&self.client)
+            .await?;
+        Ok(())
     }
 
     /// Confirms a payment with one of Stripe's test cards (the stand-in form; Stripe.js does

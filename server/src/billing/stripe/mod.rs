@@ -4,4 +4,6 @@
 pub mod client;
 pub mod simulator;
 
-pub use client::{NewSubscription, StripeFailure, StripeGateway, SubscriptionState, TestCard};
+pub use client::{
+    NewSubscription, PricePreview, StripeFailure, StripeGateway, SubscriptionState, TestCard,
+};
