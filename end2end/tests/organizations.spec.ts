@@ -62,10 +62,15 @@ test('filters, search and pagination over a long list', async ({ page }) => {
   await hydrated(page);
   const rows = page.getByRole('table').getByRole('row');
   await expect(rows).toHaveCount(26); // header + 25
+  // Each page's first row differs: wait for it, so the next click is on the new page's link.
+  const firstOfPage1 = await rows.nth(1).textContent();
   await page.getByRole('link', { name: 'Next page' }).click();
   await expect(page).toHaveURL(/after=/);
+  await expect(rows.nth(1)).not.toHaveText(firstOfPage1 ?? '');
   await expect(rows).toHaveCount(26);
+  const firstOfPage2 = await rows.nth(1).textContent();
   await page.getByRole('link', { name: 'Next page' }).click();
+  await expect(rows.nth(1)).not.toHaveText(firstOfPage2 ?? '');
   await expect(rows).toHaveCount(14); // 63 organizations: 25 + 25 + 13
   await expect(page.getByRole('link', { name: 'Next page' })).toHaveCount(0);
 
