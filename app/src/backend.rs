@@ -230,6 +230,13 @@ pub trait OrganizationsBackend: Send + Sync {
     async fn waitlist(&self) -> Result<Vec<crate::models::OrgSummary>, AppError>;
     /// Everything about one organization.
     async fn detail(&self, id: i64) -> Result<OrgDetail, AppError>;
+    /// What moving a Stripe-billed organization to `tier_id` will invoice now (`None` when it
+    /// is not billed through Stripe).
+    async fn tier_change_preview(
+        &self,
+        id: i64,
+        tier_id: i64,
+    ) -> Result<Option<crate::models::TierChangePreview>, AppError>;
     /// Applies an admin action.
     async fn act(
         &self,

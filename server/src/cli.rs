@@ -307,6 +307,7 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                     caddy: None,
                     base_domain: config.caddy.base_domain.clone(),
                 },
+                billing: None,
             };
             let actor = cli_actor();
             let org = organizations
@@ -363,6 +364,7 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                     base_domain: config.caddy.base_domain.clone(),
                     events,
                     routing,
+                    billing: None,
                 },
             };
             service

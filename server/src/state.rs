@@ -447,6 +447,10 @@ impl App {
             base_domain: self.config.caddy.base_domain.clone(),
             events: self.events.clone(),
             routing: self.routing(),
+            billing: Some(crate::billing::stripe::SubscriptionBilling {
+                gateway: self.integrations.stripe.gateway.clone(),
+                prices: self.config.stripe.prices.clone(),
+            }),
         }
     }
 

@@ -50,6 +50,7 @@ fn service(db: &DatabaseConnection) -> OrganizationService {
             caddy: None,
             base_domain: "localhost".into(),
         },
+        billing: None,
     }
 }
 

@@ -74,6 +74,7 @@ const OPEN: &[(&str, &[(&str, &str)])] = &[
 /// only reason it fails here is the missing session. A new server function without an entry
 /// fails `every_server_function_refuses_a_caller_without_a_session` until one is added.
 const PROTECTED: &[(&str, &[(&str, &str)])] = &[
+    ("/api/preview_tier_change", &[("id", "1"), ("tier_id", "2")]),
     ("/api/platform_status", &[]),
     ("/api/current_caller", &[]),
     ("/api/cloud_mode", &[]),

@@ -131,6 +131,16 @@ pub struct VpsView {
     pub status: VpsStatus,
 }
 
+/// What a tier change will invoice a Stripe-billed organization (Stripe's upcoming-invoice
+/// preview with prorations), shown before the admin confirms.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TierChangePreview {
+    /// The next invoice's total, formatted (`€32.00`).
+    pub amount_due: String,
+    /// Its lines: description and formatted amount (a credit is negative).
+    pub lines: Vec<(String, String)>,
+}
+
 /// Everything about one organization.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OrgDetail {

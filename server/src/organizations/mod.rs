@@ -68,6 +68,9 @@ pub struct OrganizationService {
     pub events: Events,
     /// Pushes route changes to Caddy.
     pub routing: RoutingService,
+    /// Stripe, for the subscriptions of Stripe-billed organizations (a tier change moves the
+    /// subscription's price); `None` in tools that never change a tier.
+    pub billing: Option<crate::billing::stripe::SubscriptionBilling>,
 }
 
 /// An event checked against the current state, ready to be written.
@@ -605,8 +608,96 @@ impl app::backend::OrganizationsBackend for OrganizationService {
             ));
         }
         let actor = Actor::new(req, Some(actor.user_id), &actor.email);
-        self.apply(&actor, id, event, EventArgs { tier_id, reason })
-            .await?;
+        let args = EventArgs { tier_id, reason };
+        if event != OrgEvent::ChangeTier {
+            self.apply(&actor, id, event, args).await?;
+            return Ok(());
+        }
+        // A tier change checks the transition first, then moves a Stripe-billed subscription
+        // to the new price (idempotent per change, so a retry after a failed write does not
+        // bill twice), then writes.
+        let prepared = self.prepare(id, event, args).await?;
+        self.move_subscription(&prepared).await?;
+        let txn = self.db.begin().await.map_err(Error::from)?;
+        let written = self.write(&txn, &actor, prepared).await?;
+        txn.commit().await.map_err(Error::from)?;
+        self.after_commit(&written).await;
         Ok(())
+    }
+
+    async fn tier_change_preview(
+        &self,
+        id: i64,
+        tier_id: i64,
+    ) -> Result<Option<app::models::TierChangePreview>, app::error::AppError> {
+        let Some((billing, subscription, price)) = self.subscription_target(id, tier_id).await?
+        else {
+            return Ok(None);
+        };
+        let preview = billing
+            .gateway
+            .preview_price_change(&subscription, &price)
+            .await
+            .map_err(|e| Error::Unavailable(format!("Stripe's preview failed: {e}")))?;
+        let money = |cents: i64| match preview.currency.to_uppercase().parse() {
+            Ok(currency) => app::models::Money { cents, currency }.to_string(),
+            Err(_) => format!("{cents} {}", preview.currency),
+        };
+        Ok(Some(app::models::TierChangePreview {
+            amount_due: money(preview.amount_due),
+            lines: preview
+                .lines
+                .iter()
+                .map(|(description, amount)| (description.clone(), money(*amount)))
+                .collect(),
+        }))
+    }
+}
+
+impl OrganizationService {
+    /// For a Stripe-billed organization: the billing client, its subscription and the Stripe
+    /// price of `tier_id`. `None` when the organization is not billed through Stripe.
+    async fn subscription_target(
+        &self,
+        org_id: i64,
+        tier_id: i64,
+    ) -> Result<Option<(&crate::billing::stripe::SubscriptionBilling, String, String)>> {
+        let org = organizations::Entity::find_by_id(org_id)
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| Error::NotFound("organization".to_owned()))?;
+        let (Some(billing), Some(subscription)) = (&self.billing, org.stripe_subscription_id)
+        else {
+            return Ok(None);
+        };
+        let tier = active_tier(&self.db, tier_id).await?;
+        let price = billing.price_of(&tier).ok_or_else(|| {
+            invalid(
+                "tier",
+                format!("the {} tier has no Stripe price: set one before moving a paying customer to it", tier.name),
+            )
+        })?;
+        Ok(Some((billing, subscription, price)))
+    }
+
+    /// Moves the subscription of a Stripe-billed organization to the prepared tier's price.
+    async fn move_subscription(&self, prepared: &Prepared) -> Result<()> {
+        let Some(tier) = &prepared.new_tier else {
+            return Ok(());
+        };
+        let Some((billing, subscription, price)) =
+            self.subscription_target(prepared.org.id, tier.id).await?
+        else {
+            return Ok(());
+        };
+        let change = format!("tier-{}-to-{}", prepared.org.tier_id, tier.id);
+        billing
+            .gateway
+            .change_price(prepared.org.id, &subscription, &price, &change)
+            .await
+            .map_err(|e| match e {
+                crate::billing::stripe::StripeFailure::Refused(why) => invalid("tier", why),
+                other => Error::Unavailable(format!("Stripe could not change the price: {other}")),
+            })
     }
 }

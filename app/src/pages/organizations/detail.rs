@@ -56,6 +56,17 @@ pub async fn organization_action(
         .await
 }
 
+/// What a tier change will invoice a Stripe-billed organization now (`None`: not billed through
+/// Stripe).
+#[server(prefix = "/api", endpoint = "preview_tier_change", input = crate::codec::Form)]
+pub async fn preview_tier_change(
+    id: i64,
+    tier_id: i64,
+) -> Result<Option<crate::models::TierChangePreview>, AppError> {
+    let (backend, _req, _admin) = crate::backend::require_admin().await?;
+    backend.organizations.tier_change_preview(id, tier_id).await
+}
+
 fn label(event: OrgEvent) -> String {
     match event {
         OrgEvent::Approve => "Approve".into(),
@@ -269,6 +280,42 @@ fn Detail(
     }
 }
 
+/// The proration preview of a tier change (Stripe-billed organizations only), refreshed as the
+/// admin picks another tier.
+#[component]
+fn TierChangeCost(id: i64, new_tier: RwSignal<String>) -> impl IntoView {
+    let preview = Resource::new(
+        move || new_tier.get(),
+        move |tier| async move {
+            match tier.parse::<i64>() {
+                Ok(tier_id) => preview_tier_change(id, tier_id).await,
+                Err(_) => Ok(None),
+            }
+        },
+    );
+    view! {
+        <Transition fallback=|| view! { <p class="muted" role="status">"Asking Stripe for the proration…"</p> }>
+            {move || preview.get().map(|result| match result {
+                Ok(None) => ().into_any(),
+                Ok(Some(p)) => view! {
+                    <div class="proration" data-testid="proration">
+                        <p>"Stripe will prorate the subscription. Its next invoice:"</p>
+                        <table>
+                            <caption class="visually-hidden">"Proration preview"</caption>
+                            <thead><tr><th scope="col">"Line"</th><th scope="col">"Amount"</th></tr></thead>
+                            <tbody>
+                                {p.lines.into_iter().map(|(line, amount)| view! { <tr><td>{line}</td><td>{amount}</td></tr> }).collect_view()}
+                            </tbody>
+                            <tfoot><tr><th scope="row">"Amount due"</th><td>{p.amount_due}</td></tr></tfoot>
+                        </table>
+                    </div>
+                }.into_any(),
+                Err(e) => view! { <p class="field-error" role="alert">{e.to_string()}</p> }.into_any(),
+            })}
+        </Transition>
+    }
+}
+
 #[component]
 fn ActionPanel(
     id: i64,
@@ -349,6 +396,7 @@ fn ActionPanel(
                                     }).collect_view()}
                                 </select>
                             </div>
+                            <TierChangeCost id new_tier/>
                         })}
                         {(event == OrgEvent::Reject).then(|| view! {
                             <div class="field">
