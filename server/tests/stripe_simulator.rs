@@ -3,6 +3,8 @@
 //! cancellations, previews with prorations, idempotency, Stripe's errors, webhook delivery modes
 //! and the control API's guard.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::Duration;

@@ -595,9 +595,8 @@ async fn create_price(
         return Err(SimError::Invalid {
             param: "recurring[interval]".to_owned(),
             code: None,
-            message: format!(
-                "Invalid recurring[interval]: must be one of day, month, week, or year"
-            ),
+            message: "Invalid recurring[interval]: must be one of day, month, week, or year"
+                .to_owned(),
         }
         .into());
     }
