@@ -32,6 +32,9 @@ USAGE:
     nest simulate-hetzner        run only the Hetzner simulator (NEST_SIM_* settings), so a
                                  separate `nest serve` can use it through HETZNER_API_URL and
                                  survive its own restarts (any HETZNER_API_TOKEN value works)
+    nest simulate-stripe         run only the Stripe simulator (NEST_STRIPE_SIM_ADDR, webhooks
+                                 signed with STRIPE_WEBHOOK_SECRET to NEST_STRIPE_SIM_WEBHOOK_URL),
+                                 for a `nest serve` or a browser test pointed at it
     nest help | --help           show this text
     nest --version               show the version
 
@@ -79,6 +82,8 @@ pub enum Command {
     JobsRetry(i64),
     /// Run the Hetzner simulator alone.
     SimulateHetzner,
+    /// Run the Stripe simulator alone.
+    SimulateStripe,
     /// Re-encrypt VPS secrets with the current key.
     ResealSecrets,
     /// Print usage.
@@ -109,6 +114,7 @@ pub fn parse(args: &[String]) -> anyhow::Result<Command> {
                 .with_context(|| format!("`{id}` is not a job id"))?,
         ),
         ["simulate-hetzner"] => Command::SimulateHetzner,
+        ["simulate-stripe"] => Command::SimulateStripe,
         ["reseal-secrets"] => Command::ResealSecrets,
         ["add-signup", rest @ ..] => parse_add_signup(rest)?,
         other => bail!("unknown command `{}`; run `nest help`", other.join(" ")),
@@ -407,6 +413,9 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             );
             shutdown_signal().await;
         }
+        Command::SimulateStripe => {
+            simulate_stripe(&config).await?;
+        }
         Command::MigrateStatus => {
             let db = db::connect(&config.database).await?;
             let (applied, pending) = db::migration_status(&db).await?;
@@ -496,6 +505,54 @@ fn start_background(app: &App) -> Vec<tokio::task::JoinHandle<()>> {
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
+/// `nest simulate-stripe`: the simulator's own settings are read here, not by `Config` (they
+/// mean nothing to `nest serve`).
+async fn simulate_stripe(config: &Config) -> anyhow::Result<()> {
+    use crate::billing::stripe::simulator::{SimConfig, Simulator};
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    let addr: std::net::SocketAddr = var("NEST_STRIPE_SIM_ADDR")
+        .as_deref()
+        .unwrap_or("127.0.0.1:12111")
+        .parse()
+        .context("NEST_STRIPE_SIM_ADDR is not an address such as 127.0.0.1:12111")?;
+    let webhook_url: url::Url = var("NEST_STRIPE_SIM_WEBHOOK_URL")
+        .as_deref()
+        .unwrap_or("http://127.0.0.1:3001/webhooks/stripe")
+        .parse()
+        .context("NEST_STRIPE_SIM_WEBHOOK_URL is not a URL")?;
+    let defaults = SimConfig::default();
+    let webhook_secret = config
+        .stripe
+        .webhook_secret
+        .as_ref()
+        .map_or(defaults.webhook_secret.clone(), |s| s.expose().to_owned());
+    let simulator = Simulator::start(SimConfig {
+        addr,
+        control_token: config
+            .provisioning
+            .sim_control_token
+            .as_ref()
+            .map(|t| t.expose().to_owned()),
+        webhook_url: Some(webhook_url.clone()),
+        webhook_secret: webhook_secret.clone(),
+        ..defaults
+    })
+    .await
+    .with_context(|| format!("could not listen on {addr} (NEST_STRIPE_SIM_ADDR)"))?;
+    println!(
+        "Stripe simulator: stripe::ClientBuilder::new(\"sk_test_…\").url(\"{}\")",
+        simulator.api_url()
+    );
+    println!("webhooks: POST {webhook_url}, signed with STRIPE_WEBHOOK_SECRET={webhook_secret}");
+    println!("control API: {}", simulator.control_url());
+    println!(
+        "control API token (header X-Sim-Token): {}",
+        simulator.control_token()
+    );
+    shutdown_signal().await;
+    Ok(())
+}
+
 async fn shutdown_signal() {
     let ctrl_c = async {
         if let Err(e) = tokio::signal::ctrl_c().await {
@@ -602,6 +659,10 @@ mod tests {
         assert_eq!(
             parse(&args("simulate-hetzner")).unwrap(),
             Command::SimulateHetzner
+        );
+        assert_eq!(
+            parse(&args("simulate-stripe")).unwrap(),
+            Command::SimulateStripe
         );
         assert_eq!(
             parse(&args("reseal-secrets")).unwrap(),

@@ -280,7 +280,12 @@ fn param_error(path: &serde_path_to_error::Path, message: &str) -> ApiError {
     let at = bracket_path(path);
     if let Some(rest) = message.strip_prefix("unknown field `") {
         let field = rest.split('`').next().unwrap_or_default();
-        let param = join(&at, field);
+        // The path may already end at the unknown field (serde_path_to_error records it).
+        let param = if at == field || at.ends_with(&format!("[{field}]")) {
+            at
+        } else {
+            join(&at, field)
+        };
         return ApiError::invalid(
             StatusCode::BAD_REQUEST,
             Some("parameter_unknown"),
@@ -590,9 +595,8 @@ async fn create_price(
         return Err(SimError::Invalid {
             param: "recurring[interval]".to_owned(),
             code: None,
-            message: format!(
-                "Invalid recurring[interval]: must be one of day, month, week, or year"
-            ),
+            message: "Invalid recurring[interval]: must be one of day, month, week, or year"
+                .to_owned(),
         }
         .into());
     }

@@ -312,7 +312,6 @@ pub(super) struct Decline {
     pub decline_code: &'static str,
     pub message: String,
     pub charge: String,
-    pub payment_method: String,
 }
 
 /// A payment intent.
@@ -726,7 +725,6 @@ impl Inner {
                 decline_code,
                 message: message.clone(),
                 charge: charge.clone(),
-                payment_method: payment_method.to_owned(),
             });
             if let Some(invoice) = invoice_id.as_ref().and_then(|i| self.invoices.get_mut(i)) {
                 invoice.attempt_count += 1;

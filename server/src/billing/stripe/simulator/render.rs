@@ -608,7 +608,7 @@ pub(super) fn payment_intent(inner: &Inner, pi: &PaymentIntent, expand: &Expand)
             "decline_code": d.decline_code,
             "doc_url": "https://stripe.com/docs/error-codes/card-declined",
             "message": d.message,
-            "payment_method": {"id": d.payment_method, "object": "payment_method", "type": "card"},
+            "payment_method_type": "card",
             "type": "card_error",
         })
     });
