@@ -639,11 +639,27 @@ async fn get_price(
 // ----- subscriptions -----
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct ItemParams {
     id: Option<String>,
     price: Option<String>,
     quantity: Option<u64>,
     deleted: Option<bool>,
+    /// Accepted, not simulated.
+    #[serde(rename = "metadata")]
+    _metadata: Option<IgnoredAny>,
+    /// Accepted, not simulated.
+    #[serde(rename = "tax_rates")]
+    _tax_rates: Option<IgnoredAny>,
+    /// Accepted, not simulated.
+    #[serde(rename = "discounts")]
+    _discounts: Option<IgnoredAny>,
+    /// Accepted, not simulated.
+    #[serde(rename = "billing_thresholds")]
+    _billing_thresholds: Option<IgnoredAny>,
+    /// Accepted, not simulated.
+    #[serde(rename = "clear_usage")]
+    _clear_usage: Option<IgnoredAny>,
 }
 
 #[derive(Deserialize)]
