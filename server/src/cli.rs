@@ -463,6 +463,13 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             "HETZNER_API_TOKEN is not set: using the built-in Hetzner simulator (simulated cloud)"
         );
     }
+    if let Some(stripe) = &app.integrations.stripe.simulator {
+        tracing::warn!(
+            stripe.api = %stripe.api_url(),
+            stripe.control_token = stripe.control_token(),
+            "STRIPE_SECRET_KEY is not set: using the built-in Stripe simulator (no real payments; /signup shows a stand-in form)"
+        );
+    }
     if let Err(e) = app.routing().reconcile().await {
         tracing::warn!(error.detail = %e, "could not re-apply routes to Caddy at start-up");
     }
