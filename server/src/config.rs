@@ -202,6 +202,30 @@ pub struct Config {
     pub health: HealthConfig,
     /// Where alerts are sent.
     pub alerts: AlertChannels,
+    /// Invoices and dunning.
+    pub billing: BillingConfig,
+}
+
+/// Invoices and dunning (`NEST_DUNNING_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BillingConfig {
+    /// `NEST_DUNNING_SUSPEND_DAYS` (7): whole days an invoice stays overdue before the daily run
+    /// suspends its organization ("payment overdue").
+    pub dunning_suspend_days: u32,
+}
+
+impl BillingConfig {
+    fn parse(get: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            dunning_suspend_days: bounded_u32(
+                get,
+                "NEST_DUNNING_SUSPEND_DAYS",
+                7,
+                (0, 365),
+                "days",
+            )?,
+        })
+    }
 }
 
 /// Health monitoring (`NEST_HEALTH_*`).
@@ -510,6 +534,7 @@ pub const VARIABLES: &[&str] = &[
     "NEST_SIM_CONTROL_TOKEN",
     "NEST_METRICS_ADDR",
     "NEST_TRUSTED_PROXIES",
+    "NEST_DUNNING_SUSPEND_DAYS",
 ];
 
 impl Config {
@@ -838,10 +863,12 @@ impl Config {
 
         let health = HealthConfig::parse(&get)?;
         let alerts = AlertChannels::parse(&get, &caddy.base_domain)?;
+        let billing = BillingConfig::parse(&get)?;
 
         Ok(Self {
             health,
             alerts,
+            billing,
             provisioning,
             metrics_addr,
             trusted_proxies,

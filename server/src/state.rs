@@ -281,6 +281,7 @@ impl App {
                     http: reqwest::Client::new(),
                 }),
             )
+            .with(&[app::models::JobKind::InvoiceRun], Arc::new(self.ledger()))
             .with(Provisioner::KINDS, Arc::new(provisioner))
             .with(
                 &[
@@ -372,6 +373,17 @@ impl App {
         }
     }
 
+    /// The invoice ledger: the daily run, Stripe's invoices, admins settling invoices, dunning.
+    pub fn ledger(&self) -> crate::billing::ledger::Ledger {
+        crate::billing::ledger::Ledger {
+            db: self.db.clone(),
+            clock: self.clock.clone(),
+            events: self.events.clone(),
+            organizations: self.organizations(),
+            dunning_suspend_days: self.config.billing.dunning_suspend_days,
+        }
+    }
+
     /// The job queue's admin service (`/jobs`, `nest jobs`).
     pub fn jobs(&self) -> crate::jobs::service::JobService {
         crate::jobs::service::JobService {
@@ -412,6 +424,11 @@ impl App {
                 db: self.db.clone(),
             }),
             jobs: Arc::new(self.jobs()),
+            billing: Arc::new(crate::billing::queries::BillingService {
+                db: self.db.clone(),
+                clock: self.clock.clone(),
+                ledger: self.ledger(),
+            }),
         }
     }
 }

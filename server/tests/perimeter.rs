@@ -113,6 +113,19 @@ const PROTECTED: &[(&str, &[(&str, &str)])] = &[
     ),
     ("/api/list_organizations", &[("query[sort]", "Newest")]),
     ("/api/get_organization", &[("id", "1")]),
+    // Billing (invoice ledger).
+    ("/api/billing_overview", &[]),
+    ("/api/list_invoices", &[("query[search]", "")]),
+    ("/api/get_invoice", &[("id", "1")]),
+    (
+        "/api/settle_invoice",
+        &[
+            ("id", "1"),
+            ("action", "void"),
+            ("seen", "open"),
+            ("reason", "duplicate"),
+        ],
+    ),
     (
         "/api/organization_action",
         &[("id", "1"), ("action", "suspended")],

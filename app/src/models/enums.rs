@@ -137,6 +137,8 @@ string_enum! {
         Reboot => "reboot",
         /// Send one alert to one notification channel.
         NotifyAlert => "notify_alert",
+        /// The daily invoice run: the month's invoices, overdue detection, dunning.
+        InvoiceRun => "invoice_run",
     }
 }
 

@@ -61,6 +61,8 @@ pub enum JobPayload {
         /// Where to.
         channel: crate::models::NotifyChannel,
     },
+    /// The daily invoice run: the month's invoices, overdue detection, dunning.
+    InvoiceRun,
 }
 
 /// An alert, of a server (in `health_alerts`) or of the fleet (in `health_fleet_alerts`).
@@ -94,6 +96,7 @@ impl JobPayload {
             Self::HealthRollup => JobKind::HealthRollup,
             Self::Reboot { .. } => JobKind::Reboot,
             Self::NotifyAlert { .. } => JobKind::NotifyAlert,
+            Self::InvoiceRun => JobKind::InvoiceRun,
         }
     }
 
@@ -114,7 +117,8 @@ impl JobPayload {
             | Self::JobPrune
             | Self::HealthSweep
             | Self::HealthRollup
-            | Self::NotifyAlert { .. } => None,
+            | Self::NotifyAlert { .. }
+            | Self::InvoiceRun => None,
         }
     }
 
@@ -138,7 +142,8 @@ impl JobPayload {
             | JobKind::HealthSweep
             | JobKind::HealthRollup
             | JobKind::Reboot
-            | JobKind::NotifyAlert => None,
+            | JobKind::NotifyAlert
+            | JobKind::InvoiceRun => None,
         }
     }
 }

@@ -47,6 +47,9 @@ pub enum OrgEvent {
     SubscriptionCancelled,
     /// Stripe: the cancelled subscription's period ended.
     SubscriptionEnded,
+    /// The invoice whose dunning suspended the organization was paid (Stripe or an admin):
+    /// routing back on. Only for an organization suspended with `invoice::DUNNING_REASON`.
+    PaymentReceived,
 }
 
 impl OrgEvent {
@@ -69,6 +72,7 @@ impl OrgEvent {
             Self::PaymentOverdue,
             Self::SubscriptionCancelled,
             Self::SubscriptionEnded,
+            Self::PaymentReceived,
         ];
         all.extend(
             JobKind::ALL
@@ -99,6 +103,7 @@ impl OrgEvent {
             Self::PaymentOverdue => "organization.payment_overdue",
             Self::SubscriptionCancelled => "organization.subscription_cancelled",
             Self::SubscriptionEnded => "organization.subscription_ended",
+            Self::PaymentReceived => "organization.payment_received",
         }
     }
 
@@ -187,6 +192,7 @@ pub fn transition(from: OrgStatus, event: OrgEvent) -> Option<Transition> {
         (S::Active, E::SubscriptionCancelled) => to(S::Cancelling, &[]),
 
         (S::Suspended, E::Resume) => to(S::Active, &[Route(Enable)]),
+        (S::Suspended, E::PaymentReceived) => to(S::Active, &[Route(Enable)]),
         (S::Suspended, E::ChangeTier) => to(S::Suspended, &[ResizeIfServerTypeChanges]),
         (S::Suspended, E::Delete) => to(S::Deleting, &[Route(Disable), Enqueue(J::Delete)]),
         (S::Suspended, E::SubscriptionCancelled) => to(S::Cancelling, &[]),
@@ -260,6 +266,35 @@ mod tests {
             (resume.to, resume.effects),
             (OrgStatus::Active, &[Effect::Route(RouteChange::Enable)][..])
         );
+    }
+
+    #[test]
+    fn a_payment_resumes_only_a_suspended_organization_and_turns_routing_back_on() {
+        for status in OrgStatus::ALL {
+            let t = transition(*status, OrgEvent::PaymentReceived);
+            if *status == OrgStatus::Suspended {
+                let t = t.unwrap();
+                assert_eq!(
+                    (t.to, t.effects),
+                    (OrgStatus::Active, &[Effect::Route(RouteChange::Enable)][..])
+                );
+            } else {
+                assert_eq!(t, None, "{status}");
+            }
+        }
+        assert!(!OrgEvent::PaymentReceived.is_admin_action());
+    }
+
+    #[test]
+    fn an_overdue_payment_suspends_only_an_active_organization() {
+        for status in OrgStatus::ALL {
+            let t = transition(*status, OrgEvent::PaymentOverdue);
+            assert_eq!(
+                t.map(|t| t.to),
+                (*status == OrgStatus::Active).then_some(OrgStatus::Suspended),
+                "{status}"
+            );
+        }
     }
 
     #[test]
