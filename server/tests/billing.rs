@@ -49,9 +49,11 @@ fn day(y: i32, m: u32, d: u32) -> NaiveDate {
 }
 
 impl Rig {
-    /// Sets the clock to `to` (tests move time as the health tests do).
+    /// Sets the clock to `to` or up to a second after (the clock moves in whole seconds).
     fn set(&self, to: DateTime<Utc>) {
-        self.clock.advance(to - self.clock.now());
+        let by = to - self.clock.now();
+        self.clock
+            .advance(chrono::Duration::seconds(by.num_seconds() + 1));
     }
 
     fn billing(&self) -> BillingService {
@@ -688,8 +690,10 @@ async fn the_billing_page_sums_and_filters(db: &DatabaseConnection) {
         .await
         .unwrap();
 
-    // March's run suspended globex (February unpaid for more than 7 days).
-    assert_eq!(r.audit("organization.payment_overdue").await.len(), 1);
+    // March's run suspended both active organizations (February unpaid for more than 7
+    // days); paying acme's resumed it.
+    assert_eq!(r.audit("organization.payment_overdue").await.len(), 2);
+    assert_eq!(r.audit("organization.payment_received").await.len(), 1);
     let billing = r.billing();
     let o = billing.overview().await.unwrap();
     let (starter, growth) = (r.tier("starter").await, r.tier("growth").await);

@@ -186,7 +186,7 @@ pub struct RecordedInvoice {
     pub organization_id: i64,
     /// Whether the row was created by this call (no run had created the month's row yet).
     pub created: bool,
-    /// Its status before and after.
+    /// Its status before (`None`: created by this call).
     pub from: Option<InvoiceStatus>,
     /// Its status now.
     pub status: InvoiceStatus,
@@ -211,6 +211,9 @@ fn invalid(field: &'static str, message: impl Into<String>) -> Error {
 ///
 /// A second Stripe invoice for the same organization and month (a proration) is refused with
 /// `Conflict`: Nest keeps one invoice per organization and month.
+///
+/// Call it after the transaction's first write (the Stripe event id): on SQLite a transaction
+/// that only read before its first write fails when another writer committed meanwhile.
 pub async fn record_stripe_invoice<C: ConnectionTrait>(
     txn: &C,
     now: DateTime<Utc>,
@@ -228,16 +231,23 @@ pub async fn record_stripe_invoice<C: ConnectionTrait>(
         .filter(invoices::Column::StripeInvoiceId.eq(stripe_id.as_str()))
         .one(txn)
         .await?;
-    let existing = match by_stripe {
-        Some(inv) => Some(inv),
-        None => {
-            invoices::Entity::find()
-                .filter(invoices::Column::OrganizationId.eq(facts.organization_id))
-                .filter(invoices::Column::PeriodStart.eq(month))
-                .one(txn)
-                .await?
-        }
+    let by_month = || {
+        invoices::Entity::find()
+            .filter(invoices::Column::OrganizationId.eq(facts.organization_id))
+            .filter(invoices::Column::PeriodStart.eq(month))
+            .one(txn)
     };
+    let mut existing = match by_stripe {
+        Some(inv) => Some(inv),
+        None => by_month().await?,
+    };
+    let mut last = None;
+    if existing.is_none() {
+        // Take the month's counter before creating the row: a run creating this month's
+        // invoices holds it, so once we have it, that run's rows are visible — look again.
+        last = Some(lock_counter(txn, month, now).await?);
+        existing = by_month().await?;
+    }
     let event = facts.outcome.event();
     let paid_at = match facts.outcome {
         StripeOutcome::Paid { at } => Some(at),
@@ -249,7 +259,10 @@ pub async fn record_stripe_invoice<C: ConnectionTrait>(
             .one(txn)
             .await?
             .ok_or_else(|| Error::NotFound("organization".to_owned()))?;
-        let last = lock_counter(txn, month, now).await?;
+        let last = match last {
+            Some(last) => last,
+            None => lock_counter(txn, month, now).await?,
+        };
         let sequence = last + 1;
         let number = number(month, sequence)?;
         let status = invoice_transition(InvoiceStatus::Draft, event).unwrap_or(InvoiceStatus::Open);
