@@ -16,9 +16,7 @@ use std::time::Instant;
 
 use app::models::{InvoiceNumber, InvoiceStatus, OrgStatus, Region};
 use chrono::{Datelike, Months, NaiveDate, Utc};
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryOrder, QuerySelect,
-};
+use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait, QueryOrder, QuerySelect};
 use server::clock::Clock;
 use server::entities::{invoices, organizations, tiers};
 use server::state::App;
