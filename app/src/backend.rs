@@ -322,6 +322,35 @@ pub struct Backend {
     pub jobs: Arc<dyn JobsBackend>,
     /// Self-service signups.
     pub signups: Arc<dyn SignupBackend>,
+    /// Invoices and revenue.
+    pub billing: Arc<dyn BillingBackend>,
+}
+
+/// Billing: the invoice ledger and the revenue figures (`/billing`, the overview's revenue
+/// card, the organization page's invoices).
+#[async_trait::async_trait]
+pub trait BillingBackend: Send + Sync {
+    /// MRR, revenue, open and overdue totals, the MRR chart.
+    async fn overview(&self) -> Result<crate::models::BillingOverview, AppError>;
+    /// A page of invoices, newest first.
+    async fn invoices(
+        &self,
+        query: crate::models::InvoiceQuery,
+        limit: u64,
+    ) -> Result<crate::models::InvoicePage, AppError>;
+    /// One invoice (the printable page).
+    async fn invoice(&self, id: i64) -> Result<crate::models::InvoiceDetail, AppError>;
+    /// Marks an invoice paid or void, with a reason; audited. `seen` is the status the admin
+    /// saw: a conflict if it changed meanwhile.
+    async fn settle(
+        &self,
+        actor: &AdminIdentity,
+        req: &RequestInfo,
+        id: i64,
+        event: crate::models::InvoiceEvent,
+        seen: crate::models::InvoiceStatus,
+        reason: String,
+    ) -> Result<(), AppError>;
 }
 
 /// The job queue as admins see it (`/jobs`).

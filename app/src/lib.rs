@@ -86,6 +86,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/organizations") view=OrganizationsPage/>
                     <Route path=path!("/waitlist") view=WaitlistPage/>
                     <Route path=path!("/tiers") view=TiersPage/>
+                    <Route path=path!("/billing") view=crate::pages::billing::BillingPage/>
+                    <Route path=path!("/billing/invoices/:id") view=crate::pages::billing::InvoicePrintPage/>
                     <Route path=path!("/vpses") view=crate::pages::vpses::VpsesPage/>
                     <Route path=path!("/vpses/:id") view=crate::pages::vps_detail::VpsDetailPage/>
                     <Route path=path!("/alerts") view=crate::pages::alerts::AlertsPage/>

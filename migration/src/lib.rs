@@ -10,6 +10,7 @@ mod m20261126_000003_job_queue;
 mod m20261126_000004_login_blocks;
 mod m20261126_000005_two_factor;
 mod m20261126_000006_health;
+mod m20261126_000007_invoice_ledger;
 mod m20261126_000008_signups;
 
 /// The ordered list of Nest's migrations.
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000004_login_blocks::Migration),
             Box::new(m20261126_000005_two_factor::Migration),
             Box::new(m20261126_000006_health::Migration),
+            Box::new(m20261126_000007_invoice_ledger::Migration),
             Box::new(m20261126_000008_signups::Migration),
         ]
     }

@@ -77,9 +77,12 @@ async fn main() {
         let app = App::start(config, db.clone()).await.unwrap();
         let router = server::http::router(app.clone());
         tokio::spawn(async move {
-            axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-                .await
-                .unwrap();
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .await
+            .unwrap();
         });
         let sim = app.integrations.stripe.simulator.clone().unwrap();
         // Hold every event: the bench delivers them itself, all at once.

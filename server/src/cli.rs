@@ -29,6 +29,8 @@ USAGE:
                                  list the newest jobs (all replicas), failed ones with their
                                  step and error
     nest jobs retry ID           queue failed job ID again (audited as system:cli)
+    nest billing run-invoices    run the daily invoice run now: this month's invoices, overdue
+                                 detection, dunning (idempotent; `nest serve` runs it daily)
     nest simulate-hetzner        run only the Hetzner simulator (NEST_SIM_* settings), so a
                                  separate `nest serve` can use it through HETZNER_API_URL and
                                  survive its own restarts (any HETZNER_API_TOKEN value works)
@@ -80,6 +82,8 @@ pub enum Command {
     },
     /// Retry a failed job.
     JobsRetry(i64),
+    /// Run the daily invoice run now.
+    BillingRunInvoices,
     /// Run the Hetzner simulator alone.
     SimulateHetzner,
     /// Run the Stripe simulator alone.
@@ -115,6 +119,7 @@ pub fn parse(args: &[String]) -> anyhow::Result<Command> {
         ),
         ["simulate-hetzner"] => Command::SimulateHetzner,
         ["simulate-stripe"] => Command::SimulateStripe,
+        ["billing", "run-invoices"] => Command::BillingRunInvoices,
         ["reseal-secrets"] => Command::ResealSecrets,
         ["add-signup", rest @ ..] => parse_add_signup(rest)?,
         other => bail!("unknown command `{}`; run `nest help`", other.join(" ")),
@@ -379,6 +384,47 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!(
                 "job {id} is queued again; a running `nest serve` picks it up within NEST_JOB_INTERVAL_SECS"
+            );
+        }
+        Command::BillingRunInvoices => {
+            let db = db::connect(&config.database).await?;
+            db::migrate_up(&db).await?;
+            let clock = crate::clock::Clock::system();
+            let events = crate::events::Events::default();
+            let routing = crate::routing::RoutingService {
+                db: db.clone(),
+                clock: clock.clone(),
+                caddy: config
+                    .caddy
+                    .admin_url
+                    .clone()
+                    .map(crate::routing::CaddyClient::new)
+                    .transpose()?,
+                base_domain: config.caddy.base_domain.clone(),
+            };
+            let ledger = crate::billing::ledger::Ledger {
+                db: db.clone(),
+                clock: clock.clone(),
+                events: events.clone(),
+                organizations: crate::organizations::OrganizationService {
+                    db,
+                    clock,
+                    base_domain: config.caddy.base_domain.clone(),
+                    events,
+                    routing,
+                    billing: None,
+                },
+                dunning_suspend_days: config.billing.dunning_suspend_days,
+            };
+            let report = ledger.run_now().await.map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!(
+                "invoice run for {}: {} invoices created, {} overdue, {} organizations suspended",
+                report
+                    .month
+                    .map_or_else(String::new, |m| m.format("%Y-%m").to_string()),
+                report.created,
+                report.overdue,
+                report.suspended.len()
             );
         }
         Command::ResealSecrets => {

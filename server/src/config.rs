@@ -206,13 +206,15 @@ impl StripeConfig {
         };
         let secret_key = prefixed("STRIPE_SECRET_KEY", "sk_")?.map(Secret);
         let simulated = |code: &str| {
-            secret_key.is_none().then(|| {
-                SIMULATED_PRICES
-                    .iter()
-                    .find(|(c, _)| *c == code)
-                    .map(|(_, id)| (*id).to_owned())
-            })
-            .flatten()
+            secret_key
+                .is_none()
+                .then(|| {
+                    SIMULATED_PRICES
+                        .iter()
+                        .find(|(c, _)| *c == code)
+                        .map(|(_, id)| (*id).to_owned())
+                })
+                .flatten()
         };
         let price = |var: &'static str, code: &str| -> Result<Option<String>, ConfigError> {
             let value = prefixed(var, "price_")?.or_else(|| simulated(code));
@@ -246,7 +248,13 @@ impl StripeConfig {
                 growth: price("STRIPE_PRICE_GROWTH", "growth")?,
                 enterprise: price("STRIPE_PRICE_ENTERPRISE", "enterprise")?,
             },
-            signup_expiry_hours: bounded_u32(get, "NEST_SIGNUP_EXPIRY_HOURS", 24, (1, 720), "hours")?,
+            signup_expiry_hours: bounded_u32(
+                get,
+                "NEST_SIGNUP_EXPIRY_HOURS",
+                24,
+                (1, 720),
+                "hours",
+            )?,
             sim_addr: loopback_addr(
                 get,
                 "NEST_STRIPE_SIM_ADDR",
@@ -316,6 +324,30 @@ pub struct Config {
     pub health: HealthConfig,
     /// Where alerts are sent.
     pub alerts: AlertChannels,
+    /// Invoices and dunning.
+    pub billing: BillingConfig,
+}
+
+/// Invoices and dunning (`NEST_DUNNING_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BillingConfig {
+    /// `NEST_DUNNING_SUSPEND_DAYS` (7): whole days an invoice stays overdue before the daily run
+    /// suspends its organization ("payment overdue").
+    pub dunning_suspend_days: u32,
+}
+
+impl BillingConfig {
+    fn parse(get: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            dunning_suspend_days: bounded_u32(
+                get,
+                "NEST_DUNNING_SUSPEND_DAYS",
+                7,
+                (0, 365),
+                "days",
+            )?,
+        })
+    }
 }
 
 /// Health monitoring (`NEST_HEALTH_*`).
@@ -627,6 +659,7 @@ pub const VARIABLES: &[&str] = &[
     "NEST_STRIPE_SIM_WEBHOOK_URL",
     "NEST_METRICS_ADDR",
     "NEST_TRUSTED_PROXIES",
+    "NEST_DUNNING_SUSPEND_DAYS",
 ];
 
 impl Config {
@@ -931,10 +964,12 @@ impl Config {
 
         let health = HealthConfig::parse(&get)?;
         let alerts = AlertChannels::parse(&get, &caddy.base_domain)?;
+        let billing = BillingConfig::parse(&get)?;
 
         Ok(Self {
             health,
             alerts,
+            billing,
             provisioning,
             metrics_addr,
             trusted_proxies,

@@ -12,12 +12,12 @@ use anyhow::Context;
 use crate::admins::{AdminService, SessionPolicy};
 use crate::audit::AuditService;
 use crate::billing::stripe::StripeGateway;
-use crate::billing::stripe::simulator::{SimConfig as StripeSimConfig, Simulator as StripeSimulator};
-use crate::config::Secret;
-use app::models::PaymentForm;
-use url::Url;
+use crate::billing::stripe::simulator::{
+    SimConfig as StripeSimConfig, Simulator as StripeSimulator,
+};
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::config::Secret;
 use crate::events::Events;
 use crate::hetzner::HetznerClient;
 use crate::hetzner::simulator::{SimConfig, Simulator};
@@ -28,6 +28,8 @@ use crate::provisioning::secrets::SecretBox;
 use crate::provisioning::{Provisioner, ProvisioningConfig};
 use crate::routing::{CaddyClient, RoutingService};
 use crate::system::SystemService;
+use app::models::PaymentForm;
+use url::Url;
 
 /// The outside world as Nest sees it: Hetzner (real or simulated), the key that seals VPS
 /// secrets, and Caddy (if configured).
@@ -359,6 +361,7 @@ impl App {
                     events: self.events.clone(),
                 }),
             )
+            .with(&[app::models::JobKind::InvoiceRun], Arc::new(self.ledger()))
             .with(Provisioner::KINDS, Arc::new(provisioner))
             .with(
                 &[
@@ -476,6 +479,18 @@ impl App {
             organizations: self.organizations(),
             stripe: self.integrations.stripe.gateway.clone(),
             secret: self.integrations.stripe.webhook_secret.clone(),
+            ledger: self.ledger(),
+        }
+    }
+
+    /// The invoice ledger: the daily run, Stripe's invoices, admins settling invoices, dunning.
+    pub fn ledger(&self) -> crate::billing::ledger::Ledger {
+        crate::billing::ledger::Ledger {
+            db: self.db.clone(),
+            clock: self.clock.clone(),
+            events: self.events.clone(),
+            organizations: self.organizations(),
+            dunning_suspend_days: self.config.billing.dunning_suspend_days,
         }
     }
 
@@ -520,6 +535,11 @@ impl App {
             }),
             jobs: Arc::new(self.jobs()),
             signups: Arc::new(self.signups()),
+            billing: Arc::new(crate::billing::queries::BillingService {
+                db: self.db.clone(),
+                clock: self.clock.clone(),
+                ledger: self.ledger(),
+            }),
         }
     }
 }

@@ -9,11 +9,13 @@ use support::{Engine, TestDb};
 /// Every table of the data model.
 const TABLES: &[&str] = &[
     "audit_log",
+    "billing_mrr_months",
     "health_alerts",
     "health_checks",
     "health_fleet_alerts",
     "health_incidents",
     "health_rollups",
+    "invoice_counters",
     "invoices",
     "jobs",
     "login_attempts",

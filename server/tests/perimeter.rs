@@ -38,16 +38,25 @@ const PUBLIC: &[(&str, &[(&str, &str)])] = &[
     // Signups are public; without a valid token (or with an invalid form) they refuse.
     (
         "/api/get_signup_status",
-        &[("token", "00000000000000000000000000000000000000000000000000000000000000ff")],
+        &[(
+            "token",
+            "00000000000000000000000000000000000000000000000000000000000000ff",
+        )],
     ),
     (
         "/api/signup_payment_secret",
-        &[("token", "00000000000000000000000000000000000000000000000000000000000000ff")],
+        &[(
+            "token",
+            "00000000000000000000000000000000000000000000000000000000000000ff",
+        )],
     ),
     (
         "/api/pay_with_test_card",
         &[
-            ("token", "00000000000000000000000000000000000000000000000000000000000000ff"),
+            (
+                "token",
+                "00000000000000000000000000000000000000000000000000000000000000ff",
+            ),
             ("card", "4242 4242 4242 4242"),
         ],
     ),
@@ -147,6 +156,19 @@ const PROTECTED: &[(&str, &[(&str, &str)])] = &[
     ),
     ("/api/list_organizations", &[("query[sort]", "Newest")]),
     ("/api/get_organization", &[("id", "1")]),
+    // Billing (invoice ledger).
+    ("/api/billing_overview", &[]),
+    ("/api/list_invoices", &[("query[search]", "")]),
+    ("/api/get_invoice", &[("id", "1")]),
+    (
+        "/api/settle_invoice",
+        &[
+            ("id", "1"),
+            ("action", "void"),
+            ("seen", "open"),
+            ("reason", "duplicate"),
+        ],
+    ),
     (
         "/api/organization_action",
         &[("id", "1"), ("action", "suspended")],

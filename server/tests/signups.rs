@@ -30,7 +30,13 @@ async fn rig(db: &DatabaseConnection) -> Rig {
 
 impl Rig {
     fn sim(&self) -> &Simulator {
-        self.server.app.integrations.stripe.simulator.as_deref().unwrap()
+        self.server
+            .app
+            .integrations
+            .stripe
+            .simulator
+            .as_deref()
+            .unwrap()
     }
 
     fn db(&self) -> &DatabaseConnection {
@@ -125,7 +131,10 @@ impl Rig {
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        panic!("the simulator did not deliver its events: {:?}", self.sim().deliveries());
+        panic!(
+            "the simulator did not deliver its events: {:?}",
+            self.sim().deliveries()
+        );
     }
 
     /// POSTs `payload` to the webhook with the given signature header.
@@ -172,7 +181,10 @@ async fn a_paid_signup_is_provisioned_and_its_page_follows_it(db: &DatabaseConne
     assert!(org.stripe_customer_id.is_some() && org.stripe_subscription_id.is_some());
     // Nothing is provisioned before the payment.
     assert_eq!(r.create_jobs(org.id).await, 0);
-    let status = r.client.call("get_signup_status", &[("token", &token)]).await;
+    let status = r
+        .client
+        .call("get_signup_status", &[("token", &token)])
+        .await;
     assert_eq!(status.body["payment"], "awaiting_payment");
 
     let paid = r.pay(&token, "4242 4242 4242 4242").await;
@@ -181,17 +193,25 @@ async fn a_paid_signup_is_provisioned_and_its_page_follows_it(db: &DatabaseConne
     assert_eq!(r.signup(org.id).await.payment_state, SignupPayment::Paid);
     assert_eq!(r.create_jobs(org.id).await, 1);
 
-    let engine = r
-        .server
-        .app
-        .worker_with(r.server.app.queue_config(), r.server.app.registry(r.server.app.provisioner(r.server.app.provisioning_config())));
+    let engine = r.server.app.worker_with(
+        r.server.app.queue_config(),
+        r.server
+            .app
+            .registry(r.server.app.provisioner(r.server.app.provisioning_config())),
+    );
     engine.run_until_idle().await.unwrap();
     assert_eq!(r.org("paid-co").await.status, OrgStatus::Active);
-    let status = r.client.call("get_signup_status", &[("token", &token)]).await;
+    let status = r
+        .client
+        .call("get_signup_status", &[("token", &token)])
+        .await;
     assert_eq!(status.body["status"], "active");
     assert_eq!(status.body["instance_url"], "http://paid-co.localhost");
     // Another signup's token is not this one's, and a made-up one reveals nothing.
-    let other = r.client.call("get_signup_status", &[("token", &"a".repeat(64))]).await;
+    let other = r
+        .client
+        .call("get_signup_status", &[("token", &"a".repeat(64))])
+        .await;
     assert_eq!(other.status, 404, "{other:?}");
 }
 
@@ -201,7 +221,10 @@ async fn a_declined_card_is_reported_and_a_retry_provisions(db: &DatabaseConnect
     let org = r.org("declined-co").await;
     let declined = r.pay(&token, "4000 0000 0000 0002").await;
     assert_eq!(declined.status, 422, "{declined:?}");
-    assert!(declined.body.to_string().contains("declined"), "{declined:?}");
+    assert!(
+        declined.body.to_string().contains("declined"),
+        "{declined:?}"
+    );
     r.delivered().await;
     assert_eq!(r.org("declined-co").await.status, OrgStatus::Error);
     let signup = r.signup(org.id).await;
@@ -229,7 +252,8 @@ async fn bad_signatures_are_refused_and_change_nothing(db: &DatabaseConnection) 
     r.delivered().await;
     let before = stripe_events::Entity::find().count(r.db()).await.unwrap();
     let sim_deliveries = r.sim().deliveries().len();
-    r.sim().set_delivery_mode(DeliveryMode::OutOfOrder { count: 1000 });
+    r.sim()
+        .set_delivery_mode(DeliveryMode::OutOfOrder { count: 1000 });
     assert_eq!(r.pay(&token, "4242 4242 4242 4242").await.status, 200);
     let payload = r.event_of("invoice.paid");
     let org = r.org("sig-co").await;
@@ -239,17 +263,39 @@ async fn bad_signatures_are_refused_and_change_nothing(db: &DatabaseConnection) 
     let tampered = payload.replace("\"livemode\":false", "\"livemode\":true");
     assert_ne!(tampered, payload);
     for (body, sig, why) in [
-        (tampered.as_str(), signature(&secret, now, &payload), "tampered body"),
-        (payload.as_str(), signature(&secret, now - 301, &payload), "301 s old"),
-        (payload.as_str(), signature("whsec_wrong", now, &payload), "wrong secret"),
-        (payload.as_str(), "t=abc,v1=00".to_owned(), "malformed header"),
+        (
+            tampered.as_str(),
+            signature(&secret, now, &payload),
+            "tampered body",
+        ),
+        (
+            payload.as_str(),
+            signature(&secret, now - 301, &payload),
+            "301 s old",
+        ),
+        (
+            payload.as_str(),
+            signature("whsec_wrong", now, &payload),
+            "wrong secret",
+        ),
+        (
+            payload.as_str(),
+            "t=abc,v1=00".to_owned(),
+            "malformed header",
+        ),
     ] {
         let (status, text) = r.post_webhook(body, &sig).await;
         assert_eq!(status, 400, "{why}: {text}");
     }
-    assert_eq!(stripe_events::Entity::find().count(r.db()).await.unwrap(), before);
+    assert_eq!(
+        stripe_events::Entity::find().count(r.db()).await.unwrap(),
+        before
+    );
     assert_eq!(r.create_jobs(org.id).await, 0);
-    assert_eq!(r.signup(org.id).await.payment_state, SignupPayment::AwaitingPayment);
+    assert_eq!(
+        r.signup(org.id).await.payment_state,
+        SignupPayment::AwaitingPayment
+    );
     // Within the tolerance, the same event is accepted.
     let (status, _) = r
         .post_webhook(&payload, &signature(&secret, now - 299, &payload))
@@ -263,7 +309,8 @@ async fn fifty_concurrent_copies_of_invoice_paid_make_one_job(db: &DatabaseConne
     let mut r = rig(db).await;
     let token = r.start("replay-co").await;
     r.delivered().await;
-    r.sim().set_delivery_mode(DeliveryMode::OutOfOrder { count: 1000 });
+    r.sim()
+        .set_delivery_mode(DeliveryMode::OutOfOrder { count: 1000 });
     assert_eq!(r.pay(&token, "4242 4242 4242 4242").await.status, 200);
     let payload = r.event_of("invoice.paid");
     let secret = r.secret();
@@ -273,7 +320,9 @@ async fn fifty_concurrent_copies_of_invoice_paid_make_one_job(db: &DatabaseConne
     let mut tasks = Vec::new();
     for _ in 0..50 {
         let (r, payload, header) = (r.clone(), payload.clone(), header.clone());
-        tasks.push(tokio::spawn(async move { r.post_webhook(&payload, &header).await }));
+        tasks.push(tokio::spawn(async move {
+            r.post_webhook(&payload, &header).await
+        }));
     }
     let mut replays = 0;
     for task in tasks {
@@ -291,7 +340,8 @@ async fn a_failure_delivered_after_the_payment_changes_nothing(db: &DatabaseConn
     let token = r.start("order-co").await;
     r.delivered().await;
     // Hold every event: the decline and then the payment, delivered by hand newest first.
-    r.sim().set_delivery_mode(DeliveryMode::OutOfOrder { count: 1000 });
+    r.sim()
+        .set_delivery_mode(DeliveryMode::OutOfOrder { count: 1000 });
     assert_eq!(r.pay(&token, "4000 0000 0000 0002").await.status, 422);
     let failed = r.event_of("invoice.payment_failed");
     assert_eq!(r.pay(&token, "4242 4242 4242 4242").await.status, 200);
@@ -299,22 +349,36 @@ async fn a_failure_delivered_after_the_payment_changes_nothing(db: &DatabaseConn
     let secret = r.secret();
     let now = r.server.clock.now().timestamp();
     for payload in [&paid, &failed] {
-        let (status, text) = r.post_webhook(payload, &signature(&secret, now, payload)).await;
+        let (status, text) = r
+            .post_webhook(payload, &signature(&secret, now, payload))
+            .await;
         assert_eq!(status, 200, "{text}");
     }
     let org = r.org("order-co").await;
-    assert_eq!(org.status, OrgStatus::Pending, "the late failure moved the org");
+    assert_eq!(
+        org.status,
+        OrgStatus::Pending,
+        "the late failure moved the org"
+    );
     assert_eq!(r.signup(org.id).await.payment_state, SignupPayment::Paid);
     assert_eq!(r.create_jobs(org.id).await, 1);
     // An event type Nest does not act on: 200, recorded, nothing else.
     let unknown = r.event_of("invoice.finalized");
-    let (status, _) = r.post_webhook(&unknown, &signature(&secret, now, &unknown)).await;
+    let (status, _) = r
+        .post_webhook(&unknown, &signature(&secret, now, &unknown))
+        .await;
     assert_eq!(status, 200);
     let id = serde_json::from_str::<serde_json::Value>(&unknown).unwrap()["id"]
         .as_str()
         .unwrap()
         .to_owned();
-    assert!(stripe_events::Entity::find_by_id(id).one(r.db()).await.unwrap().is_some());
+    assert!(
+        stripe_events::Entity::find_by_id(id)
+            .one(r.db())
+            .await
+            .unwrap()
+            .is_some()
+    );
 }
 
 async fn cancelling_follows_the_subscription(db: &DatabaseConnection) {
@@ -322,10 +386,12 @@ async fn cancelling_follows_the_subscription(db: &DatabaseConnection) {
     let token = r.start("cancel-co").await;
     assert_eq!(r.pay(&token, "4242 4242 4242 4242").await.status, 200);
     r.delivered().await;
-    let engine = r
-        .server
-        .app
-        .worker_with(r.server.app.queue_config(), r.server.app.registry(r.server.app.provisioner(r.server.app.provisioning_config())));
+    let engine = r.server.app.worker_with(
+        r.server.app.queue_config(),
+        r.server
+            .app
+            .registry(r.server.app.provisioner(r.server.app.provisioning_config())),
+    );
     engine.run_until_idle().await.unwrap();
     let org = r.org("cancel-co").await;
     assert_eq!(org.status, OrgStatus::Active);
@@ -403,7 +469,10 @@ async fn signups_are_limited_per_client_and_unpaid_ones_expire(db: &DatabaseConn
         .find(|s| s.id == subscription)
         .unwrap();
     assert_eq!(sub.status, "canceled");
-    let gone = r.client.call("get_signup_status", &[("token", &first)]).await;
+    let gone = r
+        .client
+        .call("get_signup_status", &[("token", &first)])
+        .await;
     assert_eq!(gone.status, 404);
     let free = r
         .client
@@ -414,7 +483,102 @@ async fn signups_are_limited_per_client_and_unpaid_ones_expire(db: &DatabaseConn
     assert_eq!(expiry.run_once().await.unwrap().expired, 0);
 }
 
+async fn a_paying_customers_tier_change_shows_the_proration_and_moves_the_price(
+    db: &DatabaseConnection,
+) {
+    let mut r = rig(db).await;
+    let token = r.start("upgrade-co").await;
+    assert_eq!(r.pay(&token, "4242 4242 4242 4242").await.status, 200);
+    r.delivered().await;
+    let engine = r.server.app.worker_with(
+        r.server.app.queue_config(),
+        r.server
+            .app
+            .registry(r.server.app.provisioner(r.server.app.provisioning_config())),
+    );
+    engine.run_until_idle().await.unwrap();
+    let org = r.org("upgrade-co").await;
+    assert_eq!(org.status, OrgStatus::Active);
+    let enterprise = {
+        use server::entities::tiers;
+        tiers::Entity::find()
+            .filter(tiers::Column::Code.eq("enterprise"))
+            .one(r.db())
+            .await
+            .unwrap()
+            .unwrap()
+            .id
+            .to_string()
+    };
+    let id = org.id.to_string();
+    let mut admin = support::setup_superadmin(&r.server, "root@nest.test").await;
+    let preview = admin
+        .call(
+            "preview_tier_change",
+            &[("id", &id), ("tier_id", &enterprise)],
+        )
+        .await;
+    assert_eq!(preview.status, 200, "{preview:?}");
+    let lines = preview.body["lines"].as_array().unwrap();
+    assert!(lines.len() >= 2, "{preview:?}");
+    // Unused time on Growth is credited, the rest of the period on Enterprise is charged.
+    assert!(
+        lines
+            .iter()
+            .any(|l| l[1].as_str().unwrap().starts_with("-€")),
+        "{preview:?}"
+    );
+    assert!(
+        preview.body["amount_due"]
+            .as_str()
+            .unwrap()
+            .starts_with('€')
+    );
+
+    let changed = admin
+        .call(
+            "organization_action",
+            &[
+                ("id", &id),
+                ("action", "tier_changed"),
+                ("tier_id", &enterprise),
+            ],
+        )
+        .await;
+    assert_eq!(changed.status, 200, "{changed:?}");
+    let org = r.org("upgrade-co").await;
+    assert_eq!(org.tier_id.to_string(), enterprise);
+    let sub = r
+        .sim()
+        .subscriptions()
+        .into_iter()
+        .find(|s| Some(&s.id) == org.stripe_subscription_id.as_ref())
+        .unwrap();
+    assert_eq!(sub.price.as_deref(), Some("price_sim_enterprise"));
+    // The server follows: a resize job to the Enterprise server type.
+    let resize = jobs::Entity::find()
+        .filter(jobs::Column::OrganizationId.eq(org.id))
+        .filter(jobs::Column::Kind.eq(JobKind::Resize))
+        .count(r.db())
+        .await
+        .unwrap();
+    assert_eq!(resize, 1);
+    // An organization created by an admin has no subscription: no preview.
+    let manual = support::create_org(&r.server.app, "manual-co")
+        .await
+        .id
+        .to_string();
+    let none = admin
+        .call(
+            "preview_tier_change",
+            &[("id", &manual), ("tier_id", &enterprise)],
+        )
+        .await;
+    assert_eq!(none.body, serde_json::Value::Null, "{none:?}");
+}
+
 on_both_databases!(
+    a_paying_customers_tier_change_shows_the_proration_and_moves_the_price,
     a_paid_signup_is_provisioned_and_its_page_follows_it,
     a_declined_card_is_reported_and_a_retry_provisions,
     bad_signatures_are_refused_and_change_nothing,

@@ -49,6 +49,11 @@ const NAV: &[NavItem] = &[
         superadmin_only: false,
     },
     NavItem {
+        href: "/billing",
+        label: "Billing",
+        superadmin_only: false,
+    },
+    NavItem {
         href: "/tiers",
         label: "Tiers",
         superadmin_only: false,

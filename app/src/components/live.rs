@@ -94,7 +94,7 @@ fn connect(live: Live, since: u64) {
                 .and_then(|text| serde_json::from_str::<Change>(&text).ok());
             match change {
                 Some(Change::Job(_)) => job_changed.set(true),
-                Some(Change::Organization(_)) => other_changed.set(true),
+                Some(Change::Organization(_) | Change::Billing(_)) => other_changed.set(true),
                 Some(Change::Sessions(_)) => {}
                 Some(Change::Health) => {
                     health_changed.set(true);

@@ -139,6 +139,8 @@ string_enum! {
         NotifyAlert => "notify_alert",
         /// Cancel the subscriptions of signups left unpaid past their expiry, freeing their slugs.
         SignupExpiry => "signup_expiry",
+        /// The daily invoice run: the month's invoices, overdue detection, dunning.
+        InvoiceRun => "invoice_run",
     }
 }
 

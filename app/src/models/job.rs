@@ -63,6 +63,8 @@ pub enum JobPayload {
         /// Where to.
         channel: crate::models::NotifyChannel,
     },
+    /// The daily invoice run: the month's invoices, overdue detection, dunning.
+    InvoiceRun,
 }
 
 /// An alert, of a server (in `health_alerts`) or of the fleet (in `health_fleet_alerts`).
@@ -97,6 +99,7 @@ impl JobPayload {
             Self::Reboot { .. } => JobKind::Reboot,
             Self::NotifyAlert { .. } => JobKind::NotifyAlert,
             Self::SignupExpiry => JobKind::SignupExpiry,
+            Self::InvoiceRun => JobKind::InvoiceRun,
         }
     }
 
@@ -118,7 +121,8 @@ impl JobPayload {
             | Self::HealthSweep
             | Self::HealthRollup
             | Self::SignupExpiry
-            | Self::NotifyAlert { .. } => None,
+            | Self::NotifyAlert { .. }
+            | Self::InvoiceRun => None,
         }
     }
 
@@ -143,7 +147,8 @@ impl JobPayload {
             | JobKind::HealthRollup
             | JobKind::Reboot
             | JobKind::SignupExpiry
-            | JobKind::NotifyAlert => None,
+            | JobKind::NotifyAlert
+            | JobKind::InvoiceRun => None,
         }
     }
 }

@@ -53,6 +53,9 @@ pub enum OrgEvent {
     /// Stripe: the subscription ended (at the end of a cancelled period, cancelled at once, or
     /// a signup's subscription cancelled because it was never paid).
     SubscriptionEnded,
+    /// The invoice whose dunning suspended the organization was paid (Stripe or an admin):
+    /// routing back on. Only for an organization suspended with `invoice::DUNNING_REASON`.
+    PaymentReceived,
 }
 
 impl OrgEvent {
@@ -77,6 +80,7 @@ impl OrgEvent {
             Self::SubscriptionCancelled,
             Self::SubscriptionRenewed,
             Self::SubscriptionEnded,
+            Self::PaymentReceived,
         ];
         all.extend(
             JobKind::ALL
@@ -109,6 +113,7 @@ impl OrgEvent {
             Self::SubscriptionCancelled => "organization.subscription_cancelled",
             Self::SubscriptionRenewed => "organization.subscription_renewed",
             Self::SubscriptionEnded => "organization.subscription_ended",
+            Self::PaymentReceived => "organization.payment_received",
         }
     }
 
@@ -200,6 +205,7 @@ pub fn transition(from: OrgStatus, event: OrgEvent) -> Option<Transition> {
         (S::Active, E::SubscriptionEnded) => to(S::Cancelled, &[Route(Disable)]),
 
         (S::Suspended, E::Resume) => to(S::Active, &[Route(Enable)]),
+        (S::Suspended, E::PaymentReceived) => to(S::Active, &[Route(Enable)]),
         (S::Suspended, E::ChangeTier) => to(S::Suspended, &[ResizeIfServerTypeChanges]),
         (S::Suspended, E::Delete) => to(S::Deleting, &[Route(Disable), Enqueue(J::Delete)]),
         (S::Suspended, E::SubscriptionCancelled) => to(S::Cancelling, &[]),
@@ -280,6 +286,35 @@ mod tests {
     }
 
     #[test]
+    fn a_payment_resumes_only_a_suspended_organization_and_turns_routing_back_on() {
+        for status in OrgStatus::ALL {
+            let t = transition(*status, OrgEvent::PaymentReceived);
+            if *status == OrgStatus::Suspended {
+                let t = t.unwrap();
+                assert_eq!(
+                    (t.to, t.effects),
+                    (OrgStatus::Active, &[Effect::Route(RouteChange::Enable)][..])
+                );
+            } else {
+                assert_eq!(t, None, "{status}");
+            }
+        }
+        assert!(!OrgEvent::PaymentReceived.is_admin_action());
+    }
+
+    #[test]
+    fn an_overdue_payment_suspends_only_an_active_organization() {
+        for status in OrgStatus::ALL {
+            let t = transition(*status, OrgEvent::PaymentOverdue);
+            assert_eq!(
+                t.map(|t| t.to),
+                (*status == OrgStatus::Active).then_some(OrgStatus::Suspended),
+                "{status}"
+            );
+        }
+    }
+
+    #[test]
     fn delete_disables_routing_before_queuing_the_delete_job() {
         let t = transition(OrgStatus::Active, OrgEvent::Delete).unwrap();
         assert_eq!(
@@ -327,21 +362,35 @@ mod tests {
             (retried.to, retried.effects),
             (OrgStatus::Pending, &[Effect::Enqueue(JobKind::Create)][..])
         );
-        for status in [OrgStatus::Active, OrgStatus::Provisioning, OrgStatus::Cancelled] {
-            assert_eq!(transition(status, OrgEvent::FirstInvoicePaid), None, "{status}");
+        for status in [
+            OrgStatus::Active,
+            OrgStatus::Provisioning,
+            OrgStatus::Cancelled,
+        ] {
+            assert_eq!(
+                transition(status, OrgEvent::FirstInvoicePaid),
+                None,
+                "{status}"
+            );
         }
     }
 
     #[test]
     fn cancelling_runs_to_the_period_end_unless_renewed() {
         let cancel = transition(OrgStatus::Active, OrgEvent::SubscriptionCancelled).unwrap();
-        assert_eq!((cancel.to, cancel.effects), (OrgStatus::Cancelling, &[][..]));
+        assert_eq!(
+            (cancel.to, cancel.effects),
+            (OrgStatus::Cancelling, &[][..])
+        );
         let renewed = transition(OrgStatus::Cancelling, OrgEvent::SubscriptionRenewed).unwrap();
         assert_eq!(renewed.to, OrgStatus::Active);
         let ended = transition(OrgStatus::Cancelling, OrgEvent::SubscriptionEnded).unwrap();
         assert_eq!(
             (ended.to, ended.effects),
-            (OrgStatus::Cancelled, &[Effect::Route(RouteChange::Disable)][..])
+            (
+                OrgStatus::Cancelled,
+                &[Effect::Route(RouteChange::Disable)][..]
+            )
         );
     }
 
@@ -350,8 +399,15 @@ mod tests {
         for status in OrgStatus::ALL {
             if let Some(t) = transition(*status, OrgEvent::SubscriptionEnded) {
                 assert_eq!(t.to, OrgStatus::Cancelled, "{status}");
-                if matches!(status, OrgStatus::Active | OrgStatus::Suspended | OrgStatus::Cancelling) {
-                    assert_eq!(t.effects, &[Effect::Route(RouteChange::Disable)], "{status}");
+                if matches!(
+                    status,
+                    OrgStatus::Active | OrgStatus::Suspended | OrgStatus::Cancelling
+                ) {
+                    assert_eq!(
+                        t.effects,
+                        &[Effect::Route(RouteChange::Disable)],
+                        "{status}"
+                    );
                 }
             }
         }

@@ -6,6 +6,7 @@
 mod admin;
 mod enums;
 pub mod health;
+mod invoice;
 mod job;
 mod lifecycle;
 mod newtypes;
@@ -16,6 +17,7 @@ mod vps;
 
 pub use admin::*;
 pub use enums::*;
+pub use invoice::*;
 pub use job::*;
 pub use lifecycle::*;
 pub use newtypes::*;

@@ -190,7 +190,9 @@ impl FromStr for ServerType {
     }
 }
 
-/// An invoice number, `INV-YYYYMM-XXXX`: the billing month and a 4-digit sequence in that month.
+/// An invoice number, `INV-YYYYMM-XXXX`: the billing month and its sequence in that month,
+/// written with at least four digits (`0001`–`9999`; a month past 9,999 invoices goes on with
+/// `10000`–`99999`, never with a leading zero, so each number has one spelling).
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
 )]
@@ -203,26 +205,37 @@ impl FromStr for ServerType {
 pub struct InvoiceNumber {
     year: u16,
     month: u8,
-    sequence: u16,
+    sequence: u32,
 }
 
+/// The highest sequence of a month.
+pub const INVOICE_SEQUENCE_MAX: u32 = 99_999;
+
 impl InvoiceNumber {
-    /// The number of the `sequence`th invoice (1-based, ≤ 9999) of the month containing `period`.
-    pub fn new(period: NaiveDate, sequence: u16) -> Option<Self> {
+    /// The number of the `sequence`th invoice (1-based, ≤ 99,999) of the month containing
+    /// `period`.
+    pub fn new(period: NaiveDate, sequence: u32) -> Option<Self> {
         let year = u16::try_from(period.year())
             .ok()
             .filter(|y| (1000..=9999).contains(y))?;
         let month = u8::try_from(period.month()).ok()?;
-        (1..=9999).contains(&sequence).then_some(Self {
-            year,
-            month,
-            sequence,
-        })
+        (1..=INVOICE_SEQUENCE_MAX)
+            .contains(&sequence)
+            .then_some(Self {
+                year,
+                month,
+                sequence,
+            })
     }
 
     /// The sequence within the month.
-    pub fn sequence(self) -> u16 {
+    pub fn sequence(self) -> u32 {
         self.sequence
+    }
+
+    /// The first day of the month the number belongs to.
+    pub fn month(self) -> Option<NaiveDate> {
+        NaiveDate::from_ymd_opt(i32::from(self.year), u32::from(self.month), 1)
     }
 }
 
@@ -242,17 +255,18 @@ impl FromStr for InvoiceNumber {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let b = s.as_bytes();
         let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
-        if b.len() != 15
+        // Four digits, or five without a leading zero (one spelling per number).
+        if !(b.len() == 15 || (b.len() == 16 && b[11] != b'0'))
             || !s.starts_with("INV-")
             || b[10] != b'-'
             || !digits(4..10)
-            || !digits(11..15)
+            || !digits(11..b.len())
         {
             return Err(ParseError::InvoiceNumber);
         }
         let year: u16 = s[4..8].parse().map_err(|_| ParseError::InvoiceNumber)?;
         let month: u8 = s[8..10].parse().map_err(|_| ParseError::InvoiceNumber)?;
-        let sequence: u16 = s[11..15].parse().map_err(|_| ParseError::InvoiceNumber)?;
+        let sequence: u32 = s[11..].parse().map_err(|_| ParseError::InvoiceNumber)?;
         if !(1..=12).contains(&month) || sequence == 0 || year < 1000 {
             return Err(ParseError::InvoiceNumber);
         }
@@ -451,7 +465,18 @@ mod tests {
             "INV-202603-0001"
         );
         assert!(InvoiceNumber::new(date, 0).is_none());
-        assert!(InvoiceNumber::new(date, 10_000).is_none());
+        assert_eq!(
+            InvoiceNumber::new(date, 10_000).unwrap().to_string(),
+            "INV-202603-10000"
+        );
+        assert!(InvoiceNumber::new(date, 100_000).is_none());
+    }
+
+    #[test]
+    fn a_five_digit_invoice_number_parses_back_and_names_its_month() {
+        let n: InvoiceNumber = "INV-202603-10001".parse().unwrap();
+        assert_eq!(n.sequence(), 10_001);
+        assert_eq!(n.month(), NaiveDate::from_ymd_opt(2026, 3, 1));
     }
 
     #[test]
@@ -469,6 +494,7 @@ mod tests {
             "INV-20263-0001",
             "inv-202603-0001",
             "INV-202603-00001",
+            "INV-202603-100000",
             "INV-2026030001x",
         ] {
             assert!(

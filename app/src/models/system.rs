@@ -78,4 +78,7 @@ pub enum Change {
     /// A user's sessions were ended or their role changed (logout, admin removed, role
     /// changed): open live streams re-check their session. Never sent to browsers.
     Sessions(i64),
+    /// Invoices changed (the daily run, a payment, an admin marking one paid or void): `/billing`
+    /// and the organization pages refetch. Carries the organization when only one changed.
+    Billing(Option<i64>),
 }

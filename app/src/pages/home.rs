@@ -84,6 +84,48 @@ fn PendingQueue() -> impl IntoView {
     }
 }
 
+/// The overview's revenue card: MRR per currency and the open and overdue invoices, live; links
+/// to `/billing`.
+#[component]
+fn RevenueCard() -> impl IntoView {
+    let live = crate::components::live::use_live();
+    let overview = Resource::new(
+        move || live.tick.get(),
+        |_| crate::pages::billing::get_billing_overview(),
+    );
+    let sum = |list: &[crate::models::Money]| {
+        if list.is_empty() {
+            "€0.00".to_owned()
+        } else {
+            list.iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(" + ")
+        }
+    };
+    view! {
+        <section aria-labelledby="revenue-heading" class="card">
+            <h2 id="revenue-heading"><a href="/billing">"Revenue"</a></h2>
+            <Transition fallback=|| view! { <p role="status">"Loading…"</p> }>
+                {move || overview.get().map(|r| match r {
+                    Err(e) => view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
+                    Ok(o) => view! {
+                        <dl class="facts">
+                            <dt>"MRR"</dt>
+                            <dd data-testid="mrr">{sum(&o.mrr)}</dd>
+                            <dt>"Open invoices"</dt>
+                            <dd>{format!("{} · {}", o.open.count, sum(&o.open.amounts))}</dd>
+                            <dt>"Overdue invoices"</dt>
+                            <dd>{format!("{} · {}", o.overdue.count, sum(&o.overdue.amounts))}</dd>
+                        </dl>
+                    }.into_any(),
+                })}
+            </Transition>
+            <p class="muted">"Monthly tier prices of all active organizations. "<a href="/billing">"Billing and invoices"</a></p>
+        </section>
+    }
+}
+
 /// The overview's alerts card: open incidents, live.
 #[component]
 fn OpenIncidents() -> impl IntoView {
@@ -129,16 +171,8 @@ fn OpenIncidents() -> impl IntoView {
 #[component]
 fn StatusPanel(status: PlatformStatus) -> impl IntoView {
     let total: u64 = status.organizations_by_status.iter().map(|(_, n)| n).sum();
-    let mrr = crate::pages::organizations::price(status.mrr_cents, &status.currency);
     view! {
-        <section aria-labelledby="revenue-heading" class="card">
-            <h2 id="revenue-heading">"Revenue"</h2>
-            <dl class="facts">
-                <dt>"MRR"</dt>
-                <dd data-testid="mrr">{mrr}</dd>
-            </dl>
-            <p class="muted">"Monthly tier prices of all active organizations. Invoices arrive with billing."</p>
-        </section>
+        <RevenueCard/>
         <PendingQueue/>
         <OpenIncidents/>
         <section aria-labelledby="platform-heading" class="card">

@@ -4,6 +4,7 @@ pub mod account;
 pub mod admins;
 pub mod alerts;
 pub mod audit;
+pub mod billing;
 pub mod home;
 pub mod jobs;
 pub mod login;

@@ -37,7 +37,10 @@ pub fn PendingPage() -> impl IntoView {
             on_cleanup(move || handle.clear());
         }
     });
-    let status = Resource::new(move || (token(), tick.get()), |(token, _)| get_signup_status(token));
+    let status = Resource::new(
+        move || (token(), tick.get()),
+        |(token, _)| get_signup_status(token),
+    );
     view! {
         <Title text="Your signup"/>
         <h1>"Your Nest instance"</h1>
@@ -79,7 +82,10 @@ fn Progress(status: SignupStatus, token: String) -> impl IntoView {
     let url = status.instance_url.clone();
     if let Some(url) = url.clone() {
         // Give the message a moment on screen, then go.
-        set_timeout(move || crate::auth::go(&url), std::time::Duration::from_millis(1500));
+        set_timeout(
+            move || crate::auth::go(&url),
+            std::time::Duration::from_millis(1500),
+        );
     }
     let retry = (status.payment == SignupPayment::Declined).then(|| match status.payment_form.clone() {
         PaymentForm::Simulated => view! {

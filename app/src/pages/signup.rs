@@ -73,7 +73,11 @@ pub fn SignupPage() -> impl IntoView {
     let retry_token = move || query.with(|q| q.get("token")).filter(|t| !t.is_empty());
     let retry = Resource::new(retry_token, |token| async move {
         match token {
-            Some(token) => Some(signup_payment_secret(token.clone()).await.map(|s| (token, s))),
+            Some(token) => Some(
+                signup_payment_secret(token.clone())
+                    .await
+                    .map(|s| (token, s)),
+            ),
             None => None,
         }
     });
@@ -108,7 +112,13 @@ fn SignupForm(offer: SignupOffer, step: RwSignal<Option<PaymentStep>>) -> impl I
     let slug = RwSignal::new(String::new());
     let owner = RwSignal::new(String::new());
     let tier = RwSignal::new(offer.tiers.first().map(|t| t.id).unwrap_or_default());
-    let region = RwSignal::new(offer.regions.first().map(|r| r.code.clone()).unwrap_or_default());
+    let region = RwSignal::new(
+        offer
+            .regions
+            .first()
+            .map(|r| r.code.clone())
+            .unwrap_or_default(),
+    );
     let action = Action::new(|input: &SignupInput| start_signup(input.clone()));
     let error = Signal::derive(move || action.value().get().and_then(Result::err));
     let payment = offer.payment.clone();
@@ -123,7 +133,9 @@ fn SignupForm(offer: SignupOffer, step: RwSignal<Option<PaymentStep>>) -> impl I
     });
     let slug_format = move || {
         let s = slug.get();
-        (!s.is_empty()).then(|| s.parse::<OrgSlug>().err().map(|e| e.to_string())).flatten()
+        (!s.is_empty())
+            .then(|| s.parse::<OrgSlug>().err().map(|e| e.to_string()))
+            .flatten()
     };
     let availability = Resource::new(
         move || slug.get(),

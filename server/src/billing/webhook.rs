@@ -8,8 +8,9 @@
 //!   table (an event its state does not allow changes nothing), and subscription updates act
 //!   on the subscription as Stripe holds it now (fetched), not on the event's snapshot.
 //! - first `invoice.paid` → `FirstInvoicePaid` (the `create` job); first
-//!   `invoice.payment_failed` → `PaymentFailed` (`error`, retry on `/pending`); later invoices
-//!   → the ledger; `customer.subscription.updated` with `cancel_at_period_end` → `cancelling`
+//!   `invoice.payment_failed` → `PaymentFailed` (`error`, retry on `/pending`); every paid
+//!   invoice, and the failures of later ones, → the ledger (`record_stripe_invoice`, whose
+//!   `paid` resumes an organization dunning suspended); `customer.subscription.updated` with `cancel_at_period_end` → `cancelling`
 //!   (back → `active`); `customer.subscription.deleted` → `cancelled`; anything else → 200,
 //!   logged, nothing changed.
 
@@ -20,12 +21,12 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    TransactionTrait,
+    ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, TransactionTrait,
 };
 use stripe_webhook::{EventObject, Webhook, WebhookError};
 
 use crate::audit::Actor;
+use crate::billing::ledger::{Ledger, StripeInvoiceFacts, StripeOutcome, record_stripe_invoice};
 use crate::billing::stripe::StripeGateway;
 use crate::clock::Clock;
 use crate::config::Secret;
@@ -79,6 +80,8 @@ pub struct WebhookService {
     pub stripe: StripeGateway,
     /// `STRIPE_WEBHOOK_SECRET` (or the simulator's).
     pub secret: Secret,
+    /// The invoice ledger (Stripe's invoices, dunning's resume).
+    pub ledger: Ledger,
 }
 
 /// The work one event asks for, read before the transaction.
@@ -88,6 +91,8 @@ struct Plan {
     signup: Option<(signups::Model, SignupPayment)>,
     /// The organization event, checked against its current state.
     org: Option<Prepared>,
+    /// The invoice to record in the ledger.
+    invoice: Option<StripeInvoiceFacts>,
     /// Nothing in Nest is concerned.
     ignored: bool,
 }
@@ -172,7 +177,34 @@ impl WebhookService {
             ),
             None => None,
         };
+        let mut ledger_change = None;
+        if let Some(facts) = plan.invoice {
+            let org_id = facts.organization_id;
+            match record_stripe_invoice(&txn, now, facts).await {
+                Ok(recorded) => {
+                    let resumed = if recorded.newly_paid {
+                        self.ledger.after_invoice_paid(&txn, org_id).await?
+                    } else {
+                        None
+                    };
+                    ledger_change = Some((org_id, resumed));
+                }
+                // A second Stripe invoice in one month (e.g. an `always_invoice` proration):
+                // the ledger keeps one per organization and month; the event is still recorded.
+                Err(Error::Conflict(why)) => {
+                    tracing::warn!(
+                        org.id = org_id,
+                        why,
+                        "stripe invoice not recorded in the ledger"
+                    );
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
         txn.commit().await.map_err(Error::from)?;
+        if let Some((org_id, resumed)) = &ledger_change {
+            self.ledger.after_commit(*org_id, resumed.as_ref()).await;
+        }
         if let Some(written) = &written {
             self.organizations.after_commit(written).await;
         } else if let Some((signup, _)) = &plan.signup {
@@ -206,8 +238,11 @@ impl WebhookService {
             }
             EventObject::CustomerSubscriptionUpdated(subscription)
             | EventObject::CustomerSubscriptionDeleted(subscription) => {
-                self.plan_subscription(subscription.id.as_str(), subscription.customer.id().as_str())
-                    .await
+                self.plan_subscription(
+                    subscription.id.as_str(),
+                    subscription.customer.id().as_str(),
+                )
+                .await
             }
             _ => Ok(Plan {
                 ignored: true,
@@ -246,16 +281,23 @@ impl WebhookService {
         outcome: PaymentOutcome,
     ) -> Result<Plan> {
         let Some(customer) = invoice.customer.as_ref().map(|c| c.id().to_string()) else {
-            return Ok(Plan { ignored: true, ..Plan::default() });
+            return Ok(Plan {
+                ignored: true,
+                ..Plan::default()
+            });
         };
         let Some(org) = self.org_by_customer(&customer).await? else {
-            return Ok(Plan { ignored: true, ..Plan::default() });
+            return Ok(Plan {
+                ignored: true,
+                ..Plan::default()
+            });
         };
         let invoice_id = invoice.id.as_ref().map(|i| i.to_string());
         let signup = signups::Entity::find()
             .filter(signups::Column::OrganizationId.eq(org.id))
             .one(&self.db)
             .await?;
+        let invoice_facts = invoice_facts(org.id, invoice, outcome, self.clock.now());
         let first = signup.as_ref().is_some_and(|s| {
             s.payment_state != SignupPayment::Paid
                 && (s.stripe_invoice_id.is_some() && s.stripe_invoice_id == invoice_id
@@ -266,13 +308,21 @@ impl WebhookService {
         });
         if !first {
             // A later invoice: the ledger's (and dunning's) business.
-            return Ok(Plan::default());
+            return Ok(Plan {
+                invoice: invoice_facts,
+                ..Plan::default()
+            });
         }
         let Some(signup) = signup else {
             return Ok(Plan::default());
         };
+        // The first invoice is a customer's only once paid: a declined signup owes nothing.
+        let invoice = invoice_facts.filter(|_| outcome == PaymentOutcome::Paid);
         let Some(next) = signup.payment_state.after(outcome) else {
-            return Ok(Plan::default());
+            return Ok(Plan {
+                invoice,
+                ..Plan::default()
+            });
         };
         let event = match outcome {
             PaymentOutcome::Paid => OrgEvent::FirstInvoicePaid,
@@ -286,13 +336,17 @@ impl WebhookService {
         Ok(Plan {
             signup: Some((signup, next)),
             org: org_change,
+            invoice,
             ignored: false,
         })
     }
 
     async fn plan_subscription(&self, subscription_id: &str, customer: &str) -> Result<Plan> {
         let Some(org) = self.org_by_customer(customer).await? else {
-            return Ok(Plan { ignored: true, ..Plan::default() });
+            return Ok(Plan {
+                ignored: true,
+                ..Plan::default()
+            });
         };
         // The subscription as Stripe holds it now: an older event delivered late must not undo
         // a newer one.
@@ -315,11 +369,44 @@ impl WebhookService {
             None => None,
         };
         Ok(Plan {
-            signup: None,
             org: org_change,
-            ignored: false,
+            ..Plan::default()
         })
     }
+}
+
+/// What the ledger needs of a Stripe invoice: the service period (its first line's: Stripe's
+/// `period_start` of a subscription's first invoice is its creation instant), Stripe's amount
+/// and currency. `None` when the invoice lacks an id or a currency Nest knows.
+fn invoice_facts(
+    org_id: i64,
+    invoice: &stripe_shared::Invoice,
+    outcome: PaymentOutcome,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<StripeInvoiceFacts> {
+    let id = invoice.id.as_ref()?.to_string();
+    let (start, end) = invoice
+        .lines
+        .data
+        .first()
+        .map(|line| (line.period.start, line.period.end))
+        .unwrap_or((invoice.period_start, invoice.period_end));
+    let at = |t: i64| chrono::DateTime::from_timestamp(t, 0);
+    Some(StripeInvoiceFacts {
+        organization_id: org_id,
+        stripe_invoice_id: id,
+        period_start: at(start)?,
+        period_end: at(end)?,
+        amount_cents: match outcome {
+            PaymentOutcome::Paid => invoice.amount_paid,
+            PaymentOutcome::Failed => invoice.amount_due,
+        },
+        currency: invoice.currency.to_string().to_uppercase().parse().ok()?,
+        outcome: match outcome {
+            PaymentOutcome::Paid => StripeOutcome::Paid { at: now },
+            PaymentOutcome::Failed => StripeOutcome::PaymentFailed,
+        },
+    })
 }
 
 /// The axum handler.
@@ -331,7 +418,11 @@ pub async fn stripe_webhook(State(app): State<App>, headers: HeaderMap, body: By
         .get("stripe-signature")
         .and_then(|v| v.to_str().ok())
     else {
-        return (StatusCode::BAD_REQUEST, "the Stripe-Signature header is missing").into_response();
+        return (
+            StatusCode::BAD_REQUEST,
+            "the Stripe-Signature header is missing",
+        )
+            .into_response();
     };
     match app.webhooks().receive(payload, signature).await {
         Ok(receipt) => (
@@ -346,7 +437,10 @@ pub async fn stripe_webhook(State(app): State<App>, headers: HeaderMap, body: By
         Err(Rejection::Failed(e)) => {
             let reference = crate::error::error_reference();
             tracing::error!(error.reference = %reference, error.detail = %e, "stripe webhook failed; Stripe will deliver it again");
-            (StatusCode::INTERNAL_SERVER_ERROR, format!("failed (reference {reference})"))
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("failed (reference {reference})"),
+            )
                 .into_response()
         }
     }

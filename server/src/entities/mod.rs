@@ -4,11 +4,13 @@
 //! (stored as strings), so a row read back is already valid.
 
 pub mod audit_log;
+pub mod billing_mrr_months;
 pub mod health_alerts;
 pub mod health_checks;
 pub mod health_fleet_alerts;
 pub mod health_incidents;
 pub mod health_rollups;
+pub mod invoice_counters;
 pub mod invoices;
 pub mod jobs;
 pub mod login_attempts;

@@ -44,7 +44,7 @@ pub struct SchedulePeriods {
     pub health_sweep: Duration,
 }
 
-/// Every periodic task of Nest. (The daily invoice run joins this list with its handler.)
+/// Every periodic task of Nest.
 pub fn schedule(periods: &SchedulePeriods) -> Vec<Periodic> {
     vec![
         Periodic {
@@ -77,6 +77,14 @@ pub fn schedule(periods: &SchedulePeriods) -> Vec<Periodic> {
             period: Duration::from_secs(600),
             payload: JobPayload::SignupExpiry,
             max_attempts: 3,
+        },
+        Periodic {
+            // Once a UTC day (the slot is the day); idempotent, so a retry or a rerun by hand
+            // (`nest billing run-invoices`) changes nothing.
+            name: "invoice_run",
+            period: Duration::from_secs(86_400),
+            payload: JobPayload::InvoiceRun,
+            max_attempts: 5,
         },
         Periodic {
             name: "job_prune",

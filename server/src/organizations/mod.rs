@@ -529,6 +529,7 @@ fn verb(event: OrgEvent) -> &'static str {
         OrgEvent::PaymentOverdue => "record an overdue payment for",
         OrgEvent::SubscriptionCancelled => "cancel the subscription of",
         OrgEvent::SubscriptionEnded => "end the subscription of",
+        OrgEvent::PaymentReceived => "record a payment for",
     }
 }
 

@@ -143,8 +143,8 @@ impl SignupService {
     /// the Stripe customer and subscription (idempotent by organization). If Stripe cannot be
     /// reached the organization is removed again, so the slug is not held by a dead signup.
     pub async fn start(&self, req: &RequestInfo, input: SignupInput) -> Result<SignupStarted> {
-        let client_key = crate::admins::rate_limit::request_address(req)
-            .unwrap_or_else(|| "unknown".to_owned());
+        let client_key =
+            crate::admins::rate_limit::request_address(req).unwrap_or_else(|| "unknown".to_owned());
         let now = self.clock.now();
         let recent = signups::Entity::find()
             .filter(signups::Column::ClientKey.eq(client_key.clone()))
@@ -243,7 +243,10 @@ impl SignupService {
         let stored = async {
             let txn = self.db.begin().await?;
             organizations::Entity::update_many()
-                .col_expr(organizations::Column::StripeCustomerId, Expr::value(customer.clone()))
+                .col_expr(
+                    organizations::Column::StripeCustomerId,
+                    Expr::value(customer.clone()),
+                )
                 .col_expr(
                     organizations::Column::StripeSubscriptionId,
                     Expr::value(subscription.subscription_id.clone()),

@@ -5,7 +5,9 @@
 
 use std::collections::HashMap;
 
-use ::stripe::{Client, ClientBuilder, IdempotencyKey, RequestStrategy, StripeError, StripeRequest};
+use ::stripe::{
+    Client, ClientBuilder, IdempotencyKey, RequestStrategy, StripeError, StripeRequest,
+};
 use stripe_billing::invoice::{
     CreatePreviewInvoice, CreatePreviewInvoiceSubscriptionDetails,
     CreatePreviewInvoiceSubscriptionDetailsItems,
@@ -301,7 +303,9 @@ impl StripeGateway {
         let intent = client_secret
             .split_once("_secret_")
             .map(|(id, _)| id)
-            .ok_or(StripeFailure::Incomplete("a payment intent in the client secret"))?;
+            .ok_or(StripeFailure::Incomplete(
+                "a payment intent in the client secret",
+            ))?;
         ConfirmPaymentIntent::new(intent)
             .payment_method(card.payment_method())
             .customize()
@@ -339,9 +343,12 @@ fn first_invoice_secret(
         .as_ref()
         .map(|id| id.to_string())
         .ok_or(StripeFailure::Incomplete("the invoice id"))?;
-    let secret = invoice
-        .confirmation_secret
-        .map(|s| s.client_secret)
-        .ok_or(StripeFailure::Incomplete("latest_invoice.confirmation_secret"))?;
+    let secret =
+        invoice
+            .confirmation_secret
+            .map(|s| s.client_secret)
+            .ok_or(StripeFailure::Incomplete(
+                "latest_invoice.confirmation_secret",
+            ))?;
     Ok((invoice_id, secret))
 }
