@@ -1,7 +1,7 @@
 // Self-service signup in simulator mode: the public form, the clearly labelled stand-in payment
 // form, /pending following the provisioning live, and the redirect to the instance; a declined
 // card is said so beside the card, and paying again from /pending provisions.
-import { test, expect } from './fixtures';
+import { test, expect, asSuperadmin, hydrated } from './fixtures';
 import type { Page } from '@playwright/test';
 
 test.describe.configure({ mode: 'serial' });
@@ -61,4 +61,16 @@ test('a /pending link with an unknown token reveals nothing', async ({ page }) =
   await page.goto(`/pending?token=${'0'.repeat(64)}`);
   await hydratedPublic(page);
   await expect(page.getByRole('alert')).toHaveText('This link is not valid, or the signup expired.');
+});
+
+test('/billing shows the paid Stripe invoice of the signup', async ({ page }) => {
+  await asSuperadmin(page);
+  await page.goto('/billing?q=signup-co');
+  await hydrated(page);
+  const row = page.locator('[data-testid="invoices"] tbody tr');
+  await expect(row).toHaveCount(1);
+  await expect(row).toHaveAttribute('data-status', 'paid');
+  await expect(row).toContainText('Signup Co');
+  await expect(row).toContainText('€60.00');
+  await expect(page.getByTestId('billing-revenue')).toContainText('€');
 });

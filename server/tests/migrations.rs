@@ -27,6 +27,7 @@ const TABLES: &[&str] = &[
     "routes",
     "sessions",
     "settings",
+    "signups",
     "stripe_events",
     "tiers",
     "totp_factors",
