@@ -42,7 +42,7 @@ test('an admin sees the invoice run on /billing and marks a manual invoice paid'
   await expect(page.getByTestId('invoice-status')).toHaveText('paid');
   await expect(page.getByTestId('invoice-sheet')).toContainText('Ledger Co');
   await expect(page.getByText('paid by bank transfer')).toBeVisible();
-  await page.getByRole('link', { name: 'Organization' }).click();
+  await page.getByRole('link', { name: 'Organization page' }).click();
   await expect(page.getByTestId('org-invoices')).toContainText('paid');
   await expect(page.getByText('invoice.paid')).toBeVisible();
 

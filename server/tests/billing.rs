@@ -137,7 +137,7 @@ async fn the_run_makes_one_invoice_per_billed_organization_and_twice_changes_not
     db: &DatabaseConnection,
 ) {
     let r = rig(db).await;
-    r.set(at(2027, 3, 2, 10));
+    r.set(at(2027, 3, 1, 10));
     let billed = vec![
         r.org("acme", OrgStatus::Active, "starter").await,
         r.org("globex", OrgStatus::Active, "growth").await,
@@ -317,7 +317,7 @@ async fn an_open_invoice_is_overdue_from_the_day_after_its_due_date(db: &Databas
 
 async fn dunning_suspends_after_seven_overdue_days_and_paying_resumes(db: &DatabaseConnection) {
     let r = rig(db).await;
-    r.set(at(2027, 3, 2, 0));
+    r.set(at(2027, 3, 1, 0));
     let org = r.org("acme", OrgStatus::Active, "starter").await;
     let other = r.org("globex", OrgStatus::Active, "starter").await;
     r.ledger.run_now().await.unwrap();

@@ -149,6 +149,13 @@ pub fn due_date(period_start: NaiveDate) -> NaiveDate {
         .unwrap_or(period_start)
 }
 
+/// The due date of the month starting `period_start` for an organization billed from
+/// `billed_from` (the day it was created): the terms run from whichever is later, so an
+/// organization that joins on the 26th is not overdue on its first day.
+pub fn due_date_for(period_start: NaiveDate, billed_from: NaiveDate) -> NaiveDate {
+    due_date(period_start.max(billed_from))
+}
+
 /// Whether an unpaid invoice due on `due` is overdue on `today` (from the day after `due`: for
 /// a period starting on the 1st, the 16th — the 15th day after the start).
 pub fn is_past_due(due: NaiveDate, today: NaiveDate) -> bool {
@@ -458,5 +465,17 @@ mod tests {
                 "{status}"
             );
         }
+    }
+
+    #[test]
+    fn an_organization_that_joins_mid_month_gets_its_full_terms_from_that_day() {
+        let month = NaiveDate::from_ymd_opt(2026, 11, 1).unwrap();
+        let joined = NaiveDate::from_ymd_opt(2026, 11, 26).unwrap();
+        assert_eq!(
+            due_date_for(month, joined),
+            NaiveDate::from_ymd_opt(2026, 12, 10).unwrap()
+        );
+        let earlier = NaiveDate::from_ymd_opt(2026, 10, 3).unwrap();
+        assert_eq!(due_date_for(month, earlier), due_date(month));
     }
 }

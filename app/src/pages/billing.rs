@@ -428,7 +428,7 @@ fn InvoiceSheet(detail: InvoiceDetail) -> impl IntoView {
             </table>
             <p class="no-print">
                 <a href="/billing">"Back to billing"</a>" · "
-                <a href=format!("/organizations/{}", i.organization_id)>"Organization"</a>
+                <a href=format!("/organizations/{}", i.organization_id)>"Organization page"</a>
             </p>
         </article>
         <section class="card no-print" aria-labelledby="invoice-history">

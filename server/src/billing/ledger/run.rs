@@ -25,7 +25,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use app::models::{
     BILLED_STATES, Currency, DUNNING_REASON, InvoiceEvent, InvoiceStatus, JobPayload, OrgEvent,
-    OrgStatus, billing_month, due_date, invoice_transition, period_end, suspends_on,
+    OrgStatus, billing_month, due_date_for, invoice_transition, period_end, suspends_on,
 };
 use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::sea_query::{Expr, OnConflict, Query};
@@ -61,7 +61,7 @@ pub struct RunReport {
 }
 
 /// A billed organization without its invoice yet.
-type Candidate = (i64, i64, OrgStatus);
+type Candidate = (i64, i64, OrgStatus, DateTime<Utc>);
 
 /// MRR per currency: (currency, cents, active organizations).
 pub async fn mrr<C: sea_orm::ConnectionTrait>(db: &C) -> Result<Vec<(Currency, i64, i64)>> {
@@ -147,6 +147,7 @@ impl Ledger {
                 .column(organizations::Column::Id)
                 .column(organizations::Column::TierId)
                 .column(organizations::Column::Status)
+                .column(organizations::Column::CreatedAt)
                 .filter(organizations::Column::Status.is_in(BILLED_STATES.iter().copied()))
                 .filter(organizations::Column::Id.gt(after))
                 .filter(organizations::Column::Id.not_in_subquery(invoiced))
@@ -165,7 +166,8 @@ impl Ledger {
             let mut sequence = last;
             let status = invoice_transition(InvoiceStatus::Draft, InvoiceEvent::Issue)
                 .unwrap_or(InvoiceStatus::Open);
-            for (org_id, tier_id, _) in &candidates {
+            for (org_id, tier_id, _, created_at) in &candidates {
+                let due = due_date_for(month, created_at.date_naive());
                 let tier = tiers
                     .get(tier_id)
                     .ok_or_else(|| Error::Reference(format!("tier {tier_id}")))?;
@@ -185,7 +187,7 @@ impl Ledger {
                     amount_cents: Set(tier.monthly_price_cents),
                     currency: Set(tier.currency.clone()),
                     status: Set(status),
-                    due_date: Set(due_date(month)),
+                    due_date: Set(due),
                     paid_at: Set(None),
                     stripe_invoice_id: Set(None),
                     description: Set(Some(description)),
@@ -202,7 +204,7 @@ impl Ledger {
                     detail: Set(json!({
                         "number": number, "amount_cents": tier.monthly_price_cents,
                         "currency": tier.currency, "period_start": month,
-                        "message": format!("{number} issued: {} due {}", app::models::Money { cents: tier.monthly_price_cents, currency: tier.currency.clone() }, due_date(month)),
+                        "message": format!("{number} issued: {} due {}", app::models::Money { cents: tier.monthly_price_cents, currency: tier.currency.clone() }, due),
                     })),
                     ip: Set(None),
                     user_agent: Set(None),
