@@ -23,6 +23,7 @@ pub mod provisioning;
 pub mod routing;
 pub mod seed;
 pub mod signups;
+pub mod sim_control;
 pub mod state;
 pub mod system;
 pub mod telemetry;

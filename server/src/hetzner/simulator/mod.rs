@@ -411,7 +411,7 @@ pub struct Simulator {
 }
 
 /// The header carrying the control API's token.
-pub const CONTROL_TOKEN_HEADER: &str = "x-sim-token";
+pub use crate::sim_control::CONTROL_TOKEN_HEADER;
 
 impl Drop for Simulator {
     fn drop(&mut self) {

@@ -6,43 +6,18 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{FromRequest, Path, Request, State};
-use axum::http::{HeaderValue, StatusCode};
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::middleware;
 use axum::routing::{get, post};
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use super::model::{Origin, Renewal, SimError};
-use super::{
-    CONTROL_TOKEN_HEADER, CustomerView, Delivery, DeliveryMode, EventView, Shared, SubscriptionView,
-};
+use super::{CustomerView, Delivery, DeliveryMode, EventView, Shared, SubscriptionView};
+use crate::sim_control::{ControlError, Input, control_gate};
 
 type Shd = State<Arc<Shared>>;
-
-/// A control API refusal: a status and a message, as JSON.
-#[derive(Debug)]
-struct ControlError(StatusCode, String);
-
-impl IntoResponse for ControlError {
-    fn into_response(self) -> Response {
-        let code = match self.0 {
-            StatusCode::NOT_FOUND => "not_found",
-            StatusCode::UNAUTHORIZED => "unauthorized",
-            StatusCode::FORBIDDEN => "forbidden",
-            StatusCode::CONFLICT => "conflict",
-            _ => "invalid_input",
-        };
-        (
-            self.0,
-            axum::Json(json!({"error": {"code": code, "message": self.1}})),
-        )
-            .into_response()
-    }
-}
 
 impl From<SimError> for ControlError {
     fn from(e: SimError) -> Self {
@@ -53,57 +28,6 @@ impl From<SimError> for ControlError {
         };
         Self(status, e.to_string())
     }
-}
-
-/// A JSON body whose errors answer 400 in JSON (an empty body reads as `{}`).
-struct Input<T>(T);
-
-impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Input<T> {
-    type Rejection = ControlError;
-
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(|e| ControlError(e.status(), e.body_text()))?;
-        let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
-            b"{}"
-        } else {
-            &bytes
-        };
-        serde_json::from_slice(bytes)
-            .map(Input)
-            .map_err(|e| ControlError(StatusCode::BAD_REQUEST, format!("invalid JSON body: {e}")))
-    }
-}
-
-/// Guards the control API: a request carrying an `Origin` comes from a web page (any site can
-/// POST to loopback) and is refused; others need the token.
-async fn control_gate(State(token): State<Arc<str>>, req: Request, next: Next) -> Response {
-    if req.headers().contains_key(axum::http::header::ORIGIN) {
-        return ControlError(
-            StatusCode::FORBIDDEN,
-            "the simulator's control API does not answer web pages".to_owned(),
-        )
-        .into_response();
-    }
-    let given = req
-        .headers()
-        .get(CONTROL_TOKEN_HEADER)
-        .map(HeaderValue::as_bytes)
-        .unwrap_or_default();
-    if !constant_time_eq(given, token.as_bytes()) {
-        return ControlError(
-            StatusCode::UNAUTHORIZED,
-            "the simulator's control API needs its token in an X-Sim-Token header".to_owned(),
-        )
-        .into_response();
-    }
-    next.run(req).await
-}
-
-/// Compares without an early exit on the first differing byte.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// The `/_sim` router.

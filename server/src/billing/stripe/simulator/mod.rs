@@ -32,7 +32,7 @@ pub use self::webhooks::{Delivery, DeliveryMode, WebhookRetry, signature};
 use crate::clock::{Clock, random_hex};
 
 /// The header carrying the control API's token.
-pub const CONTROL_TOKEN_HEADER: &str = "x-sim-token";
+pub use crate::sim_control::CONTROL_TOKEN_HEADER;
 
 /// A price created at start.
 #[derive(Debug, Clone, PartialEq, Eq)]
