@@ -46,6 +46,16 @@ pub struct NewOrganization {
     pub region: String,
 }
 
+/// A [`NewOrganization`] that passed [`OrganizationService::validate`], with its tier.
+#[derive(Debug, Clone)]
+pub struct ValidOrganization {
+    name: String,
+    slug: OrgSlug,
+    owner_email: Email,
+    region: Region,
+    tier: tiers::Model,
+}
+
 /// Extra arguments of some events.
 #[derive(Debug, Clone, Default)]
 pub struct EventArgs {
@@ -165,8 +175,9 @@ impl OrganizationService {
         input: NewOrganization,
         queue_create: bool,
     ) -> Result<organizations::Model> {
+        let valid = self.validate(input).await?;
         let txn = self.db.begin().await?;
-        let (org, queued) = self.create_in(&txn, actor, input, queue_create).await?;
+        let (org, queued) = self.create_in(&txn, actor, valid, queue_create).await?;
         txn.commit().await?;
         if queued {
             self.events.wake_jobs();
@@ -175,17 +186,9 @@ impl OrganizationService {
         Ok(org)
     }
 
-    /// The write of [`create`](Self::create) on the caller's transaction (a signup adds its own
-    /// row to it): validates `input`, inserts the org (the transaction's first write), queues
-    /// its `create` job when asked and writes the audit row. Returns the org and whether a job
-    /// was queued; the caller commits, then wakes the engine and publishes the change.
-    pub async fn create_in(
-        &self,
-        txn: &DatabaseTransaction,
-        actor: &Actor,
-        input: NewOrganization,
-        queue_create: bool,
-    ) -> Result<(organizations::Model, bool)> {
+    /// Checks `input` (and reads its tier) before any transaction is open, so a caller never
+    /// holds a transaction's connection while waiting for a second one from the pool.
+    pub async fn validate(&self, input: NewOrganization) -> Result<ValidOrganization> {
         let name = input.name.trim().to_owned();
         if name.is_empty() {
             return Err(invalid("name", "is required"));
@@ -207,7 +210,33 @@ impl OrganizationService {
             .parse()
             .map_err(|e: app::models::ParseEnumError| invalid("region", e.to_string()))?;
         let tier = active_tier(&self.db, input.tier_id).await?;
+        Ok(ValidOrganization {
+            name,
+            slug,
+            owner_email,
+            region,
+            tier,
+        })
+    }
 
+    /// The write of [`create`](Self::create) on the caller's transaction (a signup adds its own
+    /// row to it): inserts the org (the transaction's first write), queues its `create` job
+    /// when asked and writes the audit row. Returns the org and whether a job was queued; the
+    /// caller commits, then wakes the engine and publishes the change.
+    pub async fn create_in(
+        &self,
+        txn: &DatabaseTransaction,
+        actor: &Actor,
+        valid: ValidOrganization,
+        queue_create: bool,
+    ) -> Result<(organizations::Model, bool)> {
+        let ValidOrganization {
+            name,
+            slug,
+            owner_email,
+            region,
+            tier,
+        } = valid;
         let now = self.clock.now();
         let org = organizations::ActiveModel {
             name: Set(name),

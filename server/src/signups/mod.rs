@@ -169,23 +169,22 @@ impl SignupService {
             message: "this tier cannot be bought online; contact us".to_owned(),
         })?;
         let actor = signup_actor(Some(req), input.owner_email.trim());
+        let valid = self
+            .organizations
+            .validate(NewOrganization {
+                name: input.name,
+                slug: input.slug,
+                owner_email: input.owner_email,
+                tier_id: tier.id,
+                region: input.region,
+            })
+            .await?;
         // 256 bits from the OS RNG: the token is the only key to a signup's page.
         let token = crate::clock::random_hex(32);
         let txn = self.db.begin().await?;
         let (org, _) = self
             .organizations
-            .create_in(
-                &txn,
-                &actor,
-                NewOrganization {
-                    name: input.name,
-                    slug: input.slug,
-                    owner_email: input.owner_email,
-                    tier_id: tier.id,
-                    region: input.region,
-                },
-                false,
-            )
+            .create_in(&txn, &actor, valid, false)
             .await?;
         signups::ActiveModel {
             organization_id: Set(org.id),
