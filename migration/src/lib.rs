@@ -12,6 +12,7 @@ mod m20261126_000005_two_factor;
 mod m20261126_000006_health;
 mod m20261126_000007_invoice_ledger;
 mod m20261126_000008_signups;
+mod m20261126_000009_invoice_totals;
 
 /// The ordered list of Nest's migrations.
 pub struct Migrator;
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000006_health::Migration),
             Box::new(m20261126_000007_invoice_ledger::Migration),
             Box::new(m20261126_000008_signups::Migration),
+            Box::new(m20261126_000009_invoice_totals::Migration),
         ]
     }
 }

@@ -27,7 +27,14 @@ pub async fn connect(url: &DatabaseUrl) -> anyhow::Result<DatabaseConnection> {
         })
         .connect_timeout(Duration::from_secs(5))
         .acquire_timeout(Duration::from_secs(10))
-        .sqlx_logging(false);
+        .sqlx_logging(false)
+        // Every connection of the pool (a PRAGMA run once would set only the one it ran on):
+        // WAL lets readers proceed while the one writer writes; NORMAL syncs at checkpoints,
+        // not at every commit (durable across a process crash, as WAL is).
+        .map_sqlx_sqlite_opts(|o| {
+            o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+        });
     let db = Database::connect(options).await.map_err(|e| match url {
         // A PostgreSQL error may quote the URL, password included: keep it out of the message.
         DatabaseUrl::Postgres(_) => anyhow::anyhow!(
@@ -36,11 +43,6 @@ pub async fn connect(url: &DatabaseUrl) -> anyhow::Result<DatabaseConnection> {
         ),
         DatabaseUrl::Sqlite { .. } => anyhow::anyhow!("could not open the SQLite database: {e}"),
     })?;
-    if db.get_database_backend() == DbBackend::Sqlite {
-        // WAL lets readers proceed while the one writer writes; foreign keys are on by default in sqlx.
-        db.execute_unprepared("PRAGMA journal_mode = WAL").await?;
-        db.execute_unprepared("PRAGMA synchronous = NORMAL").await?;
-    }
     Ok(db)
 }
 

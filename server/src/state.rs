@@ -361,7 +361,13 @@ impl App {
                     events: self.events.clone(),
                 }),
             )
-            .with(&[app::models::JobKind::InvoiceRun], Arc::new(self.ledger()))
+            .with(
+                &[
+                    app::models::JobKind::InvoiceRun,
+                    app::models::JobKind::RecordInvoice,
+                ],
+                Arc::new(self.ledger()),
+            )
             .with(Provisioner::KINDS, Arc::new(provisioner))
             .with(
                 &[
@@ -479,7 +485,6 @@ impl App {
             organizations: self.organizations(),
             stripe: self.integrations.stripe.gateway.clone(),
             secret: self.integrations.stripe.webhook_secret.clone(),
-            ledger: self.ledger(),
         }
     }
 

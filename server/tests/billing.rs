@@ -19,7 +19,7 @@ use sea_orm::{
 use server::billing::ledger::{Ledger, StripeInvoiceFacts, StripeOutcome, record_stripe_invoice};
 use server::billing::queries::BillingService;
 use server::clock::Clock;
-use server::entities::{audit_log, invoices, organizations, tiers};
+use server::entities::{audit_log, invoice_totals, invoices, organizations, tiers};
 use server::error::Error;
 use server::organizations::EventArgs;
 use server::state::App;
@@ -103,6 +103,29 @@ impl Rig {
             .await
             .unwrap()
             .unwrap()
+    }
+
+    /// The totals the database's triggers keep (`invoice_totals`, what `/billing` reads) equal
+    /// a count of the invoices themselves.
+    async fn totals_match(&self) {
+        use std::collections::BTreeMap;
+        let mut counted: BTreeMap<(String, String), (i64, i64)> = BTreeMap::new();
+        for i in self.invoices().await {
+            let e = counted
+                .entry((i.status.to_string(), i.currency.as_str().to_owned()))
+                .or_default();
+            e.0 += 1;
+            e.1 += i.amount_cents;
+        }
+        let kept: BTreeMap<(String, String), (i64, i64)> = invoice_totals::Entity::find()
+            .all(&self.app.db)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|t| t.invoices != 0 || t.amount_cents != 0)
+            .map(|t| ((t.status, t.currency), (t.invoices, t.amount_cents)))
+            .collect();
+        assert_eq!(kept, counted, "invoice_totals drifted from the invoices");
     }
 
     async fn invoices(&self) -> Vec<invoices::Model> {
@@ -203,6 +226,7 @@ async fn the_run_makes_one_invoice_per_billed_organization_and_twice_changes_not
         r.invoice_of(&late).await.number.to_string(),
         "INV-202704-0005"
     );
+    r.totals_match().await;
 }
 
 async fn two_concurrent_runs_leave_no_duplicate_and_no_gap(db: &DatabaseConnection) {
@@ -258,6 +282,7 @@ async fn two_concurrent_runs_leave_no_duplicate_and_no_gap(db: &DatabaseConnecti
     assert_eq!(sequences.len(), n);
     sequences.sort_unstable();
     assert_eq!(sequences, (1..=n as u32).collect::<Vec<_>>());
+    r.totals_match().await;
 }
 
 /// The same race with a second pool of connections on PostgreSQL (two replicas).
@@ -293,6 +318,7 @@ async fn two_concurrent_runs_on_two_postgres_pools_leave_no_duplicate_and_no_gap
     numbers.sort();
     let expected: Vec<String> = (1..=300).map(|n| format!("INV-202706-{n:04}")).collect();
     assert_eq!(numbers, expected);
+    r.totals_match().await;
     second_pool.close().await.unwrap();
     t.cleanup().await;
 }
@@ -313,6 +339,7 @@ async fn an_open_invoice_is_overdue_from_the_day_after_its_due_date(db: &Databas
     let overview = r.billing().overview().await.unwrap();
     assert_eq!(overview.overdue.count, 1);
     assert_eq!(overview.open.count, 0);
+    r.totals_match().await;
 }
 
 async fn dunning_suspends_after_seven_overdue_days_and_paying_resumes(db: &DatabaseConnection) {
@@ -371,6 +398,7 @@ async fn dunning_suspends_after_seven_overdue_days_and_paying_resumes(db: &Datab
     let paid = r.invoice_of(&org).await;
     assert_eq!(paid.status, InvoiceStatus::Paid);
     assert!(paid.paid_at.is_some());
+    r.totals_match().await;
 }
 
 async fn an_organization_an_admin_suspended_stays_suspended_after_paying(db: &DatabaseConnection) {
@@ -408,6 +436,7 @@ async fn an_organization_an_admin_suspended_stays_suspended_after_paying(db: &Da
     let still = r.reload(&org).await;
     assert_eq!(still.status, OrgStatus::Suspended);
     assert_eq!(still.status_reason.as_deref(), Some("abuse report"));
+    r.totals_match().await;
 }
 
 async fn settling_is_audited_and_refused_on_a_stale_state(db: &DatabaseConnection) {
@@ -496,6 +525,7 @@ async fn settling_is_audited_and_refused_on_a_stale_state(db: &DatabaseConnectio
     assert!(detail.actions.is_empty());
     let actions: Vec<&str> = detail.history.iter().map(|e| e.action.as_str()).collect();
     assert_eq!(actions, vec!["invoice.voided", "invoice.issued"]);
+    r.totals_match().await;
 }
 
 fn facts(org: i64, id: &str, cents: i64, outcome: StripeOutcome) -> StripeInvoiceFacts {
@@ -631,6 +661,7 @@ async fn stripe_invoices_are_recorded_idempotently_and_in_any_order(db: &Databas
     let overview = r.billing().overview().await.unwrap();
     assert_eq!(overview.revenue.len(), 1);
     assert_eq!(overview.revenue[0].cents, 2_950 + 6_000 + 6_000);
+    r.totals_match().await;
 }
 
 async fn a_stripe_payment_resumes_an_organization_dunning_suspended(db: &DatabaseConnection) {
@@ -666,6 +697,7 @@ async fn a_stripe_payment_resumes_an_organization_dunning_suspended(db: &Databas
         .await;
     assert!(resumed.is_some());
     assert_eq!(r.reload(&org).await.status, OrgStatus::Active);
+    r.totals_match().await;
 }
 
 async fn the_billing_page_sums_and_filters(db: &DatabaseConnection) {
@@ -792,6 +824,7 @@ async fn the_billing_page_sums_and_filters(db: &DatabaseConnection) {
         )
         .await;
     assert!(matches!(bad, Err(Error::Validation { field: "month", .. })));
+    r.totals_match().await;
 }
 
 async fn the_scheduled_invoice_run_is_a_job_of_the_queue(db: &DatabaseConnection) {

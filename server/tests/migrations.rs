@@ -16,6 +16,7 @@ const TABLES: &[&str] = &[
     "health_incidents",
     "health_rollups",
     "invoice_counters",
+    "invoice_totals",
     "invoices",
     "jobs",
     "login_attempts",

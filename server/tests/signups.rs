@@ -14,7 +14,7 @@ use app::models::{JobKind, OrgStatus, SignupPayment};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter};
 use server::billing::stripe::simulator::{DeliveryMode, Simulator, signature};
 use server::clock::Clock;
-use server::entities::{jobs, organizations, routes, signups, stripe_events};
+use server::entities::{invoices, jobs, organizations, routes, signups, stripe_events};
 use support::{Client, TestServer};
 
 struct Rig {
@@ -201,6 +201,19 @@ async fn a_paid_signup_is_provisioned_and_its_page_follows_it(db: &DatabaseConne
     );
     engine.run_until_idle().await.unwrap();
     assert_eq!(r.org("paid-co").await.status, OrgStatus::Active);
+    // The payment is in the ledger, recorded by the job the webhook queued.
+    let invoice = invoices::Entity::find()
+        .filter(invoices::Column::OrganizationId.eq(org.id))
+        .all(r.db())
+        .await
+        .unwrap();
+    assert_eq!(invoice.len(), 1, "{invoice:?}");
+    assert_eq!(invoice[0].status, app::models::InvoiceStatus::Paid);
+    assert!(invoice[0].stripe_invoice_id.is_some());
+    assert_eq!(
+        invoice[0].amount_cents, 6_000,
+        "Growth's price, as Stripe charged it"
+    );
     let status = r
         .client
         .call("get_signup_status", &[("token", &token)])
@@ -333,6 +346,12 @@ async fn fifty_concurrent_copies_of_invoice_paid_make_one_job(db: &DatabaseConne
     assert_eq!(replays, 49);
     let org = r.org("replay-co").await;
     assert_eq!(r.create_jobs(org.id).await, 1);
+    let records = jobs::Entity::find()
+        .filter(jobs::Column::Kind.eq(JobKind::RecordInvoice))
+        .count(r.db())
+        .await
+        .unwrap();
+    assert_eq!(records, 1, "one ledger record for the one payment");
 }
 
 async fn a_failure_delivered_after_the_payment_changes_nothing(db: &DatabaseConnection) {
@@ -411,6 +430,49 @@ async fn cancelling_follows_the_subscription(db: &DatabaseConnection) {
         .unwrap()
         .unwrap();
     assert!(!route.enabled);
+}
+
+async fn a_burst_of_signups_from_one_address_gets_exactly_the_limit_through(
+    db: &DatabaseConnection,
+) {
+    let r = rig(db).await;
+    let tier = r.growth_id().await;
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let mut client = r.server.client();
+        let tier = tier.clone();
+        tasks.push(tokio::spawn(async move {
+            let slug = format!("burst-{i}");
+            let email = format!("owner@{slug}.test");
+            client
+                .call(
+                    "start_signup",
+                    &[
+                        ("input[name]", &format!("Burst {i}")),
+                        ("input[slug]", &slug),
+                        ("input[owner_email]", &email),
+                        ("input[tier_id]", &tier),
+                        ("input[region]", "fsn1"),
+                    ],
+                )
+                .await
+                .status
+        }));
+    }
+    let mut statuses = Vec::new();
+    for task in tasks {
+        statuses.push(task.await.unwrap());
+    }
+    statuses.sort_unstable();
+    let accepted = statuses.iter().filter(|s| **s == 200).count();
+    let refused = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!((accepted, refused), (5, 15), "{statuses:?}");
+    let orgs = organizations::Entity::find()
+        .filter(organizations::Column::Slug.starts_with("burst-"))
+        .count(r.db())
+        .await
+        .unwrap();
+    assert_eq!(orgs, 5, "a refused signup leaves no organization behind");
 }
 
 async fn signups_are_limited_per_client_and_unpaid_ones_expire(db: &DatabaseConnection) {
@@ -586,4 +648,5 @@ on_both_databases!(
     a_failure_delivered_after_the_payment_changes_nothing,
     cancelling_follows_the_subscription,
     signups_are_limited_per_client_and_unpaid_ones_expire,
+    a_burst_of_signups_from_one_address_gets_exactly_the_limit_through,
 );

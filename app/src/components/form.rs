@@ -28,6 +28,10 @@ pub fn Field(
     /// Whether the field is required.
     #[prop(default = true)]
     required: bool,
+    /// The input's `name` when the form posts to a server function whose argument is named
+    /// otherwise (e.g. `input[slug]`); `name` by default.
+    #[prop(optional)]
+    input_name: Option<&'static str>,
 ) -> impl IntoView {
     let id = format!("field-{name}");
     let error_id = format!("{id}-error");
@@ -52,7 +56,7 @@ pub fn Field(
             {hint.map(|h| view! { <div class="muted hint" id=hint_id.clone()>{h}</div> })}
             <input
                 id=id.clone()
-                name=name
+                name=input_name.unwrap_or(name)
                 type=kind
                 autocomplete=autocomplete
                 required=required

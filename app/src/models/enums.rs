@@ -141,6 +141,8 @@ string_enum! {
         SignupExpiry => "signup_expiry",
         /// The daily invoice run: the month's invoices, overdue detection, dunning.
         InvoiceRun => "invoice_run",
+        /// Record a Stripe invoice's payment (or failure) in the ledger.
+        RecordInvoice => "record_invoice",
     }
 }
 

@@ -87,6 +87,53 @@ impl std::str::FromStr for InvoiceEvent {
     }
 }
 
+/// How Stripe's invoice ended up, as the webhook saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum StripeOutcome {
+    /// `invoice.paid`.
+    Paid {
+        /// When Stripe collected it.
+        at: DateTime<Utc>,
+    },
+    /// `invoice.payment_failed`: it stays payable.
+    PaymentFailed,
+    /// `invoice.finalized` / `invoice.created`: issued, not paid yet.
+    Open,
+}
+
+impl StripeOutcome {
+    /// The invoice event this outcome applies.
+    pub const fn event(self) -> InvoiceEvent {
+        match self {
+            Self::Paid { .. } => InvoiceEvent::Pay,
+            Self::PaymentFailed => InvoiceEvent::PaymentFailed,
+            Self::Open => InvoiceEvent::Issue,
+        }
+    }
+}
+
+/// What a Stripe invoice event says, as the webhook parsed it (the payload of the `record_invoice` job that
+/// records it in the ledger).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StripeInvoiceFacts {
+    /// The organization (from the Stripe customer or subscription).
+    pub organization_id: i64,
+    /// Stripe's invoice id (`in_…`).
+    pub stripe_invoice_id: String,
+    /// Start of the billed period; its calendar month is the invoice's month.
+    pub period_start: DateTime<Utc>,
+    /// End of the billed period (Stripe's; the invoice row keeps the calendar month).
+    pub period_end: DateTime<Utc>,
+    /// Stripe's amount, in minor units.
+    pub amount_cents: i64,
+    /// Stripe's currency.
+    pub currency: Currency,
+    /// What happened.
+    pub outcome: StripeOutcome,
+}
+
 /// The transition table of invoices (`draft → open → paid / overdue / void`). `None`: the event
 /// changes nothing in that state (an admin gets a conflict; Stripe's late or repeated events
 /// are ignored, which makes them idempotent and order-independent: `paid` and `void` are final).

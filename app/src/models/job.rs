@@ -65,6 +65,12 @@ pub enum JobPayload {
     },
     /// The daily invoice run: the month's invoices, overdue detection, dunning.
     InvoiceRun,
+    /// Record what Stripe reported of an invoice in the ledger (queued by the webhook, in the
+    /// transaction that records the event).
+    RecordInvoice {
+        /// What the event said.
+        invoice: super::StripeInvoiceFacts,
+    },
 }
 
 /// An alert, of a server (in `health_alerts`) or of the fleet (in `health_fleet_alerts`).
@@ -100,6 +106,7 @@ impl JobPayload {
             Self::NotifyAlert { .. } => JobKind::NotifyAlert,
             Self::SignupExpiry => JobKind::SignupExpiry,
             Self::InvoiceRun => JobKind::InvoiceRun,
+            Self::RecordInvoice { .. } => JobKind::RecordInvoice,
         }
     }
 
@@ -122,14 +129,20 @@ impl JobPayload {
             | Self::HealthRollup
             | Self::SignupExpiry
             | Self::NotifyAlert { .. }
-            | Self::InvoiceRun => None,
+            | Self::InvoiceRun
+            | Self::RecordInvoice { .. } => None,
         }
     }
 
     /// The serialization key: at most one unfinished job per key runs, in enqueue order.
-    /// An organization's jobs share one key, so a resize never races a delete.
+    /// An organization's jobs share one key, so a resize never races a delete. Ledger records
+    /// share one too: they number invoices one after the other anyway, and in the order Stripe's
+    /// events arrived.
     pub fn queue_key(&self) -> Option<String> {
-        self.organization_id().map(|id| format!("org:{id}"))
+        match self {
+            Self::RecordInvoice { .. } => Some("ledger".to_owned()),
+            _ => self.organization_id().map(|id| format!("org:{id}")),
+        }
     }
 
     /// The payload of a provisioning job of `kind` for an organization; `None` for a kind
@@ -148,7 +161,8 @@ impl JobPayload {
             | JobKind::Reboot
             | JobKind::SignupExpiry
             | JobKind::NotifyAlert
-            | JobKind::InvoiceRun => None,
+            | JobKind::InvoiceRun
+            | JobKind::RecordInvoice => None,
         }
     }
 }

@@ -1,6 +1,6 @@
 //! `/pending?token=…` (public): a signup's own progress — payment, then provisioning step by
 //! step, refreshed every two seconds — and, once `active`, a redirect to the instance. After a
-//! declined payment it says so and offers to pay again. The token is the only key: it reveals
+//! declined payment (or a signup form posted before the page hydrated) it offers the payment. The token is the only key: it reveals
 //! nothing about any other organization.
 
 use leptos::prelude::*;
@@ -41,6 +41,14 @@ pub fn PendingPage() -> impl IntoView {
         move || (token(), tick.get()),
         |(token, _)| get_signup_status(token),
     );
+    // Changes only when the payment state does (not at every refresh).
+    let payment = Memo::new(move |_| {
+        status
+            .get()
+            .and_then(Result::ok)
+            .filter(|s| s.payment != SignupPayment::Paid)
+            .map(|s| (s.payment_form, s.payment == SignupPayment::Declined))
+    });
     view! {
         <Title text="Your signup"/>
         <h1>"Your Nest instance"</h1>
@@ -55,10 +63,11 @@ pub fn PendingPage() -> impl IntoView {
                     if s.instance_url.is_some() || s.status == OrgStatus::Cancelled {
                         done.set(true);
                     }
-                    view! { <Progress status=s token=token()/> }.into_any()
+                    view! { <Progress status=s/> }.into_any()
                 }
             })}
         </Transition>
+        {move || payment.get().map(|(form, declined)| view! { <PayNow form declined token=token()/> })}
     }
 }
 
@@ -78,7 +87,7 @@ fn headline(s: &SignupStatus) -> &'static str {
 }
 
 #[component]
-fn Progress(status: SignupStatus, token: String) -> impl IntoView {
+fn Progress(status: SignupStatus) -> impl IntoView {
     let url = status.instance_url.clone();
     if let Some(url) = url.clone() {
         // Give the message a moment on screen, then go.
@@ -87,14 +96,6 @@ fn Progress(status: SignupStatus, token: String) -> impl IntoView {
             std::time::Duration::from_millis(1500),
         );
     }
-    let retry = (status.payment == SignupPayment::Declined).then(|| match status.payment_form.clone() {
-        PaymentForm::Simulated => view! {
-            <crate::pages::signup::StandInPayment token=token.clone() pending_url=format!("/pending?token={token}")/>
-        }.into_any(),
-        PaymentForm::Stripe { .. } => view! {
-            <p><a class="button" href=format!("/signup?token={token}")>"Try another card"</a></p>
-        }.into_any(),
-    });
     view! {
         <section class="card" aria-live="polite">
             <h2 data-testid="pending-headline">{headline(&status)}</h2>
@@ -114,6 +115,22 @@ fn Progress(status: SignupStatus, token: String) -> impl IntoView {
                 <p class="muted">{format!("Unpaid signups are removed in {} h {} min.", s / 3600, (s % 3600) / 60)}</p>
             })}
         </section>
-        {retry}
+    }
+}
+
+/// Not paid yet (declined, or the signup form was posted before the page hydrated): the
+/// payment form, here or on `/signup`. Rendered apart from the refreshed progress, so a card
+/// number being typed survives the refreshes.
+#[component]
+fn PayNow(form: PaymentForm, declined: bool, token: String) -> impl IntoView {
+    match form {
+        PaymentForm::Simulated => view! {
+            <crate::pages::signup::StandInPayment token=token.clone() pending_url=format!("/pending?token={token}")/>
+        }.into_any(),
+        PaymentForm::Stripe { .. } => view! {
+            <p><a class="button" href=format!("/signup?token={token}")>
+                {if declined { "Try another card" } else { "Pay now" }}
+            </a></p>
+        }.into_any(),
     }
 }

@@ -5,6 +5,7 @@
 //! invoice paid; the customer then follows it on `/pending`.
 
 use leptos::prelude::*;
+use leptos::server_fn::ServerFn;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
@@ -31,10 +32,13 @@ pub async fn signup_slug_available(slug: String) -> Result<bool, AppError> {
 #[server(prefix = "/api", endpoint = "start_signup", input = crate::codec::Form)]
 pub async fn start_signup(input: SignupInput) -> Result<SignupStarted, AppError> {
     let req = crate::backend::request_info().await?;
-    crate::backend::use_backend()?
+    let started = crate::backend::use_backend()?
         .signups
         .start(&req, input)
-        .await
+        .await?;
+    // Posted before the page hydrated (or without JavaScript): `/pending` offers the payment.
+    crate::auth::redirect_plain_form(&format!("/pending?token={}", started.token));
+    Ok(started)
 }
 
 /// The client secret to retry a declined payment with.
@@ -49,10 +53,13 @@ pub async fn signup_payment_secret(token: String) -> Result<String, AppError> {
 /// Simulator mode: pays with a stand-in test card.
 #[server(prefix = "/api", endpoint = "pay_with_test_card", input = crate::codec::Form)]
 pub async fn pay_with_test_card(token: String, card: String) -> Result<(), AppError> {
+    let pending = format!("/pending?token={token}");
     crate::backend::use_backend()?
         .signups
         .pay_with_test_card(token, card)
-        .await
+        .await?;
+    crate::auth::redirect_plain_form(&pending);
+    Ok(())
 }
 
 /// The payment step: where the card goes.
@@ -119,7 +126,7 @@ fn SignupForm(offer: SignupOffer, step: RwSignal<Option<PaymentStep>>) -> impl I
             .map(|r| r.code.clone())
             .unwrap_or_default(),
     );
-    let action = Action::new(|input: &SignupInput| start_signup(input.clone()));
+    let action = ServerAction::<StartSignup>::new();
     let error = Signal::derive(move || action.value().get().and_then(Result::err));
     let payment = offer.payment.clone();
     Effect::new(move |_| {
@@ -149,18 +156,21 @@ fn SignupForm(offer: SignupOffer, step: RwSignal<Option<PaymentStep>>) -> impl I
     );
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        action.dispatch(SignupInput {
-            name: name.get_untracked(),
-            slug: slug.get_untracked(),
-            owner_email: owner.get_untracked(),
-            tier_id: tier.get_untracked(),
-            region: region.get_untracked(),
+        action.dispatch(StartSignup {
+            input: SignupInput {
+                name: name.get_untracked(),
+                slug: slug.get_untracked(),
+                owner_email: owner.get_untracked(),
+                tier_id: tier.get_untracked(),
+                region: region.get_untracked(),
+            },
         });
     };
     let tiers = offer.tiers.clone();
     view! {
         <section class="card">
-            <form method="post" on:submit=submit novalidate aria-label="Sign up">
+            // Posts to the server function itself, so it works before the page hydrated.
+            <form method="post" action=StartSignup::url() on:submit=submit novalidate aria-label="Sign up">
                 <FormError error fields=&["name", "slug", "owner_email", "tier", "region"]/>
                 <fieldset class="tiers">
                     <legend>"Tier"</legend>
@@ -171,7 +181,7 @@ fn SignupForm(offer: SignupOffer, step: RwSignal<Option<PaymentStep>>) -> impl I
                             let id = format!("tier-{}", t.id);
                             view! {
                                 <div class="radio">
-                                    <input type="radio" id=id.clone() name="tier" value=t.id.to_string()
+                                    <input type="radio" id=id.clone() name="input[tier_id]" value=t.id.to_string()
                                         checked=move || tier.get() == t.id
                                         on:change=move |_| tier.set(t.id)/>
                                     <label for=id>
@@ -186,7 +196,7 @@ fn SignupForm(offer: SignupOffer, step: RwSignal<Option<PaymentStep>>) -> impl I
                 </fieldset>
                 <div class="field">
                     <label for="field-region">"Region"</label>
-                    <select id="field-region" name="region" on:change=move |ev| region.set(event_target_value(&ev))>
+                    <select id="field-region" name="input[region]" on:change=move |ev| region.set(event_target_value(&ev))>
                         {offer.regions.iter().map(|r| {
                             let code = r.code.clone();
                             view! { <option value=code.clone() selected=move || region.get() == code>{format!("{} ({})", r.name, r.code)}</option> }
@@ -194,8 +204,8 @@ fn SignupForm(offer: SignupOffer, step: RwSignal<Option<PaymentStep>>) -> impl I
                     </select>
                     {move || error.get().and_then(|e| e.for_field("region")).map(|m| view! { <div class="field-error">{m}</div> })}
                 </div>
-                <Field name="name" label="Organization name" value=name error/>
-                <Field name="slug" label="Slug" hint="Your address: <slug>.<our domain>. 3–40 lowercase letters, digits and hyphens." value=slug error/>
+                <Field name="name" input_name="input[name]" label="Organization name" value=name error/>
+                <Field name="slug" input_name="input[slug]" label="Slug" hint="Your address: <slug>.<our domain>. 3–40 lowercase letters, digits and hyphens." value=slug error/>
                 <div class="slug-check" aria-live="polite" data-testid="slug-check">
                     {move || match slug_format() {
                         Some(problem) => view! { <span class="field-error">{problem}</span> }.into_any(),
@@ -210,7 +220,7 @@ fn SignupForm(offer: SignupOffer, step: RwSignal<Option<PaymentStep>>) -> impl I
                         }.into_any(),
                     }}
                 </div>
-                <Field name="owner_email" label="Owner email" kind="email" autocomplete="email" value=owner error/>
+                <Field name="owner_email" input_name="input[owner_email]" label="Owner email" kind="email" autocomplete="email" value=owner error/>
                 <p class="muted">{format!("Unpaid signups are removed after {} hours.", offer.expiry_hours)}</p>
                 <button type="submit" class="button" disabled=move || action.pending().get()>
                     {move || if action.pending().get() { "Creating your subscription…" } else { "Continue to payment" }}
@@ -248,7 +258,7 @@ fn Payment(step: PaymentStep) -> impl IntoView {
 pub fn StandInPayment(token: String, pending_url: String) -> impl IntoView {
     let card = RwSignal::new(String::new());
     let token = StoredValue::new(token);
-    let pay = Action::new(move |card: &String| pay_with_test_card(token.get_value(), card.clone()));
+    let pay = ServerAction::<PayWithTestCard>::new();
     let error = Signal::derive(move || pay.value().get().and_then(Result::err));
     let target = pending_url.clone();
     Effect::new(move |_| {
@@ -258,7 +268,10 @@ pub fn StandInPayment(token: String, pending_url: String) -> impl IntoView {
     });
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        pay.dispatch(card.get_untracked());
+        pay.dispatch(PayWithTestCard {
+            token: token.get_value(),
+            card: card.get_untracked(),
+        });
     };
     view! {
         <section class="card simulated-payment" aria-labelledby="payment-heading">
@@ -268,8 +281,9 @@ pub fn StandInPayment(token: String, pending_url: String) -> impl IntoView {
                 "Test cards: " <code>{test_cards::SUCCEEDS}</code> " succeeds, "
                 <code>{test_cards::DECLINED}</code> " is declined."
             </p>
-            <form method="post" on:submit=submit novalidate aria-label="Payment">
+            <form method="post" action=PayWithTestCard::url() on:submit=submit novalidate aria-label="Payment">
                 <FormError error fields=&["card"]/>
+                <input type="hidden" name="token" value=token.get_value()/>
                 <Field name="card" label="Card number" autocomplete="cc-number" value=card error/>
                 <button type="submit" class="button" disabled=move || pay.pending().get()>
                     {move || if pay.pending().get() { "Paying…" } else { "Pay and start my instance" }}

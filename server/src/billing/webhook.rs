@@ -9,12 +9,13 @@
 //!   on the subscription as Stripe holds it now (fetched), not on the event's snapshot.
 //! - first `invoice.paid` → `FirstInvoicePaid` (the `create` job); first
 //!   `invoice.payment_failed` → `PaymentFailed` (`error`, retry on `/pending`); every paid
-//!   invoice, and the failures of later ones, → the ledger (`record_stripe_invoice`, whose
-//!   `paid` resumes an organization dunning suspended); `customer.subscription.updated` with `cancel_at_period_end` → `cancelling`
+//!   invoice, and the failures of later ones, → the ledger, through a `record_invoice` job
+//!   queued in the same transaction (`Ledger::record_from_stripe`, whose `paid` resumes an
+//!   organization dunning suspended): numbering is serialized, a delivery never waits on it; `customer.subscription.updated` with `cancel_at_period_end` → `cancelling`
 //!   (back → `active`); `customer.subscription.deleted` → `cancelled`; anything else → 200,
 //!   logged, nothing changed.
 
-use app::models::{OrgEvent, OrgStatus, PaymentOutcome, SignupPayment};
+use app::models::{JobPayload, OrgEvent, OrgStatus, PaymentOutcome, SignupPayment};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -26,7 +27,7 @@ use sea_orm::{
 use stripe_webhook::{EventObject, Webhook, WebhookError};
 
 use crate::audit::Actor;
-use crate::billing::ledger::{Ledger, StripeInvoiceFacts, StripeOutcome, record_stripe_invoice};
+use crate::billing::ledger::{StripeInvoiceFacts, StripeOutcome};
 use crate::billing::stripe::StripeGateway;
 use crate::clock::Clock;
 use crate::config::Secret;
@@ -80,8 +81,6 @@ pub struct WebhookService {
     pub stripe: StripeGateway,
     /// `STRIPE_WEBHOOK_SECRET` (or the simulator's).
     pub secret: Secret,
-    /// The invoice ledger (Stripe's invoices, dunning's resume).
-    pub ledger: Ledger,
 }
 
 /// The work one event asks for, read before the transaction.
@@ -177,33 +176,22 @@ impl WebhookService {
             ),
             None => None,
         };
-        let mut ledger_change = None;
-        if let Some(facts) = plan.invoice {
-            let org_id = facts.organization_id;
-            match record_stripe_invoice(&txn, now, facts).await {
-                Ok(recorded) => {
-                    let resumed = if recorded.newly_paid {
-                        self.ledger.after_invoice_paid(&txn, org_id).await?
-                    } else {
-                        None
-                    };
-                    ledger_change = Some((org_id, resumed));
-                }
-                // A second Stripe invoice in one month (e.g. an `always_invoice` proration):
-                // the ledger keeps one per organization and month; the event is still recorded.
-                Err(Error::Conflict(why)) => {
-                    tracing::warn!(
-                        org.id = org_id,
-                        why,
-                        "stripe invoice not recorded in the ledger"
-                    );
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
+        // The ledger numbers its invoices one at a time; that is the `record_invoice` job's
+        // work, queued here so Stripe's delivery never waits on another's numbering.
+        let recording = match plan.invoice {
+            Some(invoice) => Some(
+                crate::jobs::enqueue(
+                    &txn,
+                    crate::jobs::NewJob::now(JobPayload::RecordInvoice { invoice }, now),
+                    now,
+                )
+                .await?,
+            ),
+            None => None,
+        };
         txn.commit().await.map_err(Error::from)?;
-        if let Some((org_id, resumed)) = &ledger_change {
-            self.ledger.after_commit(*org_id, resumed.as_ref()).await;
+        if recording.is_some() {
+            self.organizations.events.wake_jobs();
         }
         if let Some(written) = &written {
             self.organizations.after_commit(written).await;

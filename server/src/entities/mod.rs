@@ -11,6 +11,7 @@ pub mod health_fleet_alerts;
 pub mod health_incidents;
 pub mod health_rollups;
 pub mod invoice_counters;
+pub mod invoice_totals;
 pub mod invoices;
 pub mod jobs;
 pub mod login_attempts;

@@ -11,7 +11,7 @@ use app::models::{
     JobKind, OrgStatus, PaymentForm, PaymentOutcome, RegionOffer, SignupInput, SignupOffer,
     SignupPayment, SignupStarted, SignupStatus, TierOffer,
 };
-use chrono::Duration;
+use chrono::{DateTime, Duration, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait,
@@ -38,6 +38,11 @@ pub fn signup_actor(req: Option<&RequestInfo>, email: &str) -> Actor {
         ip: req.and_then(|r| r.ip.clone()),
         user_agent: req.and_then(|r| r.user_agent.clone()),
     }
+}
+
+/// The refusal of a signup over the per-client limit.
+fn too_many_signups() -> Error {
+    Error::RateLimited("too many signups from this address; try again in an hour".to_owned())
 }
 
 /// The hash a token is stored and looked up by.
@@ -146,15 +151,10 @@ impl SignupService {
         let client_key =
             crate::admins::rate_limit::request_address(req).unwrap_or_else(|| "unknown".to_owned());
         let now = self.clock.now();
-        let recent = signups::Entity::find()
-            .filter(signups::Column::ClientKey.eq(client_key.clone()))
-            .filter(signups::Column::CreatedAt.gt(now - Duration::hours(1)))
-            .count(&self.db)
-            .await?;
-        if recent >= SIGNUPS_PER_CLIENT_PER_HOUR {
-            return Err(Error::RateLimited(
-                "too many signups from this address; try again in an hour".to_owned(),
-            ));
+        // A cheap refusal before any work; the count that decides is taken again below, under
+        // the lock, so a burst from one address cannot get past it.
+        if self.recent_signups(&self.db, &client_key, now).await? >= SIGNUPS_PER_CLIENT_PER_HOUR {
+            return Err(too_many_signups());
         }
         let tier = tiers::Entity::find_by_id(input.tier_id)
             .one(&self.db)
@@ -182,6 +182,12 @@ impl SignupService {
         // 256 bits from the OS RNG: the token is the only key to a signup's page.
         let token = crate::clock::random_hex(32);
         let txn = self.db.begin().await?;
+        // The first write: signups are created one at a time (the row lock on PostgreSQL, the
+        // single writer on SQLite), so the count below sees every signup committed before.
+        crate::db::lock_row(&txn, "lock.signups", now).await?;
+        if self.recent_signups(&txn, &client_key, now).await? >= SIGNUPS_PER_CLIENT_PER_HOUR {
+            return Err(too_many_signups());
+        }
         let (org, _) = self
             .organizations
             .create_in(&txn, &actor, valid, false)
@@ -222,6 +228,20 @@ impl SignupService {
                 Err(stripe_unavailable(&e))
             }
         }
+    }
+
+    /// Signups started from `client_key` in the hour before `now`.
+    async fn recent_signups<C: sea_orm::ConnectionTrait>(
+        &self,
+        conn: &C,
+        client_key: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
+        Ok(signups::Entity::find()
+            .filter(signups::Column::ClientKey.eq(client_key))
+            .filter(signups::Column::CreatedAt.gt(now - Duration::hours(1)))
+            .count(conn)
+            .await?)
     }
 
     /// Creates the customer and subscription of `org` and stores their ids.

@@ -33,9 +33,11 @@
 
 pub mod run;
 
+pub use app::models::{StripeInvoiceFacts, StripeOutcome};
+
 use app::models::{
-    Currency, DUNNING_REASON, InvoiceEvent, InvoiceNumber, InvoiceStatus, OrgEvent, OrgStatus,
-    billing_month, due_date, dunning_suspends, invoice_transition, period_end,
+    DUNNING_REASON, InvoiceEvent, InvoiceNumber, InvoiceStatus, OrgEvent, OrgStatus, billing_month,
+    due_date, dunning_suspends, invoice_transition, period_end,
 };
 use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::sea_query::{Expr, OnConflict};
@@ -129,50 +131,6 @@ pub fn number(month: NaiveDate, sequence: u32) -> Result<InvoiceNumber> {
             month_key(month)
         ))
     })
-}
-
-/// How Stripe's invoice ended up, as the webhook saw it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StripeOutcome {
-    /// `invoice.paid`.
-    Paid {
-        /// When Stripe collected it.
-        at: DateTime<Utc>,
-    },
-    /// `invoice.payment_failed`: it stays payable.
-    PaymentFailed,
-    /// `invoice.finalized` / `invoice.created`: issued, not paid yet.
-    Open,
-}
-
-impl StripeOutcome {
-    /// The invoice event this outcome applies.
-    pub const fn event(self) -> InvoiceEvent {
-        match self {
-            Self::Paid { .. } => InvoiceEvent::Pay,
-            Self::PaymentFailed => InvoiceEvent::PaymentFailed,
-            Self::Open => InvoiceEvent::Issue,
-        }
-    }
-}
-
-/// What a Stripe invoice event says, as the webhook parsed it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StripeInvoiceFacts {
-    /// The organization (from the Stripe customer or subscription).
-    pub organization_id: i64,
-    /// Stripe's invoice id (`in_…`).
-    pub stripe_invoice_id: String,
-    /// Start of the billed period; its calendar month is the invoice's month.
-    pub period_start: DateTime<Utc>,
-    /// End of the billed period (Stripe's; the invoice row keeps the calendar month).
-    pub period_end: DateTime<Utc>,
-    /// Stripe's amount, in minor units.
-    pub amount_cents: i64,
-    /// Stripe's currency.
-    pub currency: Currency,
-    /// What happened.
-    pub outcome: StripeOutcome,
 }
 
 /// What [`record_stripe_invoice`] did.
@@ -462,6 +420,39 @@ impl Ledger {
                 .write(txn, &run_actor(), prepared)
                 .await?,
         ))
+    }
+
+    /// Records what Stripe reported of an invoice (the `record_invoice` job the webhook
+    /// queues), in one transaction: the invoice, its audit row and, when it is newly paid, the
+    /// resumption of an organization dunning suspended. A second Stripe invoice of one
+    /// organization and month (a proration) is logged and left out: the ledger keeps one.
+    pub async fn record_from_stripe(&self, facts: StripeInvoiceFacts) -> Result<()> {
+        let org_id = facts.organization_id;
+        let now = self.clock.now();
+        let txn = self.db.begin().await?;
+        // The first write (SQLite: a transaction that read first fails if another writer
+        // committed meanwhile); `record_stripe_invoice` takes the same row again if it numbers.
+        lock_counter(&txn, billing_month(facts.period_start.date_naive()), now).await?;
+        let recorded = match record_stripe_invoice(&txn, now, facts).await {
+            Ok(recorded) => recorded,
+            Err(Error::Conflict(why)) => {
+                tracing::warn!(
+                    org.id = org_id,
+                    why,
+                    "stripe invoice not recorded in the ledger"
+                );
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
+        let resumed = if recorded.newly_paid {
+            self.after_invoice_paid(&txn, org_id).await?
+        } else {
+            None
+        };
+        txn.commit().await?;
+        self.after_commit(org_id, resumed.as_ref()).await;
+        Ok(())
     }
 
     /// After the transaction committed: tells open pages, and pushes a resumed organization's

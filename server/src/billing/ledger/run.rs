@@ -107,9 +107,13 @@ impl Ledger {
             month: Some(month),
             ..RunReport::default()
         };
+        let started = std::time::Instant::now();
         report.created = self.create_invoices(month, now).await?;
+        let invoiced = started.elapsed();
         report.overdue = self.mark_overdue(today, now).await?;
+        let marked = started.elapsed();
         report.suspended = self.dun(today).await?;
+        let dunned = started.elapsed();
         self.record_mrr(month, now).await?;
         if report.created > 0 || report.overdue > 0 {
             self.events.publish(Change::Billing(None));
@@ -119,6 +123,10 @@ impl Ledger {
             billing.created = report.created,
             billing.overdue = report.overdue,
             billing.suspended = report.suspended.len(),
+            elapsed.invoices_ms = invoiced.as_millis(),
+            elapsed.overdue_ms = (marked - invoiced).as_millis(),
+            elapsed.dunning_ms = (dunned - marked).as_millis(),
+            elapsed.total_ms = started.elapsed().as_millis(),
             "invoice run finished"
         );
         Ok(report)
@@ -345,12 +353,24 @@ impl Ledger {
 #[async_trait::async_trait]
 impl Handler for Ledger {
     async fn run(&self, attempt: &Attempt) -> std::result::Result<Outcome, JobFailure> {
-        if !matches!(attempt.payload(), JobPayload::InvoiceRun) {
-            return Err(JobFailure::fatal(None, "the ledger runs only invoice runs"));
+        match attempt.payload() {
+            JobPayload::InvoiceRun => {
+                self.run_now()
+                    .await
+                    .map_err(|e| JobFailure::database(None, &e))?;
+            }
+            JobPayload::RecordInvoice { invoice } => {
+                self.record_from_stripe(invoice.clone())
+                    .await
+                    .map_err(|e| JobFailure::database(None, &e))?;
+            }
+            _ => {
+                return Err(JobFailure::fatal(
+                    None,
+                    "the ledger runs only invoice runs and records",
+                ));
+            }
         }
-        self.run_now()
-            .await
-            .map_err(|e| JobFailure::database(None, &e))?;
         Ok(Outcome::Done)
     }
 }

@@ -136,7 +136,10 @@ impl From<SimError> for ApiError {
 }
 
 /// Any path the simulator does not serve.
-pub async fn unknown_path(method: Method, uri: axum::http::Uri) -> ApiError {
+pub async fn unknown_path(
+    method: Method,
+    axum::extract::OriginalUri(uri): axum::extract::OriginalUri,
+) -> ApiError {
     ApiError::invalid(
         StatusCode::NOT_FOUND,
         None,

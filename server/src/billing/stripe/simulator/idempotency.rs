@@ -133,7 +133,9 @@ pub(super) async fn layer(
             let body = to_bytes(body, usize::MAX).await.unwrap_or_default();
             {
                 let mut keys = shared.idempotency();
-                if head.status.is_server_error() {
+                // Stripe saves a result once the endpoint started executing: not a 5xx, and
+                // not a request whose parameters failed validation (`parameter_*` codes).
+                if head.status.is_server_error() || failed_validation(head.status, &body) {
                     keys.remove(&key);
                 } else if let Some(entry) = keys.get_mut(&key) {
                     entry.answer = Some((
@@ -149,4 +151,15 @@ pub(super) async fn layer(
             Response::from_parts(head, Body::from(body))
         }
     }
+}
+
+/// Whether `body` is Stripe's answer to parameters that failed validation (`parameter_unknown`,
+/// `parameter_missing`, `parameter_invalid_*`): nothing ran, so the key is not spent.
+fn failed_validation(status: StatusCode, body: &[u8]) -> bool {
+    status == StatusCode::BAD_REQUEST
+        && serde_json::from_slice::<serde_json::Value>(body).is_ok_and(|v| {
+            v["error"]["code"]
+                .as_str()
+                .is_some_and(|code| code.starts_with("parameter_"))
+        })
 }
