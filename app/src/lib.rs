@@ -16,7 +16,7 @@ pub mod backend;
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::components::{Route, Router, Routes};
-use leptos_router::path;
+use leptos_router::{SsrMode, path};
 
 use crate::components::layout::Layout;
 use crate::pages::{
@@ -79,8 +79,10 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/setup") view=SetupPage/>
                     <Route path=path!("/unauthorized") view=UnauthorizedPage/>
                     <Route path=path!("/set-password") view=SetPasswordPage/>
-                    <Route path=path!("/signup") view=crate::pages::signup::SignupPage/>
-                    <Route path=path!("/pending") view=crate::pages::pending::PendingPage/>
+                    // Customers' pages are sent whole (their data awaited on the server, not
+                    // streamed in by script), so they work before hydration and without JavaScript.
+                    <Route path=path!("/signup") view=crate::pages::signup::SignupPage ssr=SsrMode::Async/>
+                    <Route path=path!("/pending") view=crate::pages::pending::PendingPage ssr=SsrMode::Async/>
                     <Route path=path!("/admins") view=AdminsPage/>
                     <Route path=path!("/audit") view=AuditPage/>
                     <Route path=path!("/organizations") view=OrganizationsPage/>

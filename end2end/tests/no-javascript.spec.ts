@@ -56,9 +56,11 @@ test('a customer can sign up and pay with JavaScript disabled (or before the pag
   await page.getByLabel('Slug').fill('plain-form-co');
   await page.getByLabel('Owner email').fill('owner@plain-form.test');
   await page.getByRole('button', { name: 'Continue to payment' }).click();
-  await expect(page).toHaveURL(/\/pending\?token=[0-9a-f]{64}$/);
-  await expect(page.getByTestId('pending-headline')).toHaveText('Waiting for your payment…');
+  await expect(page).toHaveURL(/\/signup\?token=[0-9a-f]{64}$/);
   await expect(page.getByText('Simulated Stripe — no real card is charged')).toBeVisible();
+  await page.getByLabel('Card number').fill('4000 0000 0000 0002');
+  await page.getByRole('button', { name: 'Pay and start my instance' }).click();
+  await expect(page.locator('#field-card-error')).toContainText('declined');
   await page.getByLabel('Card number').fill('4242 4242 4242 4242');
   await page.getByRole('button', { name: 'Pay and start my instance' }).click();
   await expect(page).toHaveURL(/\/pending\?token=[0-9a-f]{64}$/);

@@ -51,6 +51,14 @@ test('a declined card is said so, and paying again from /pending provisions', as
   await hydratedPublic(page);
   await expect(page.getByTestId('pending-headline')).toHaveText('Your payment was declined.');
   await expect(page.getByTestId('payment-error')).toContainText('declined');
+  // Loaded anew (hydrated, not navigated to), the form is there; what is typed in it survives
+  // the page's refreshes every two seconds.
+  await page.reload();
+  await hydratedPublic(page);
+  await page.getByLabel('Card number').fill('4242 4242');
+  await page.waitForTimeout(4_500);
+  await expect(page.getByLabel('Card number')).toHaveValue('4242 4242');
+  await expect(page.getByLabel('Card number')).toBeFocused();
   await page.getByLabel('Card number').fill('4242 4242 4242 4242');
   await page.getByRole('button', { name: 'Pay and start my instance' }).click();
   await expect(page.getByTestId('pending-payment')).toHaveText('paid', { timeout: 20_000 });

@@ -1,6 +1,6 @@
 //! `/pending?token=…` (public): a signup's own progress — payment, then provisioning step by
 //! step, refreshed every two seconds — and, once `active`, a redirect to the instance. After a
-//! declined payment (or a signup form posted before the page hydrated) it offers the payment. The token is the only key: it reveals
+//! declined payment it says so and offers to pay again. The token is the only key: it reveals
 //! nothing about any other organization.
 
 use leptos::prelude::*;
@@ -41,14 +41,6 @@ pub fn PendingPage() -> impl IntoView {
         move || (token(), tick.get()),
         |(token, _)| get_signup_status(token),
     );
-    // Changes only when the payment state does (not at every refresh).
-    let payment = Memo::new(move |_| {
-        status
-            .get()
-            .and_then(Result::ok)
-            .filter(|s| s.payment != SignupPayment::Paid)
-            .map(|s| (s.payment_form, s.payment == SignupPayment::Declined))
-    });
     view! {
         <Title text="Your signup"/>
         <h1>"Your Nest instance"</h1>
@@ -67,7 +59,31 @@ pub fn PendingPage() -> impl IntoView {
                 }
             })}
         </Transition>
-        {move || payment.get().map(|(form, declined)| view! { <PayNow form declined token=token()/> })}
+        <Transition fallback=|| ()>
+            <PayAgainSlot status token=Signal::derive(token)/>
+        </Transition>
+    }
+}
+
+/// After a decline, the payment form. Its memo changes only when the payment state does, so
+/// the refreshes every two seconds do not rebuild the form (a card number being typed stays).
+/// Created inside a `<Transition>`, so the server awaits the status before sending the page.
+#[component]
+fn PayAgainSlot(
+    status: Resource<Result<SignupStatus, AppError>>,
+    token: Signal<String>,
+) -> impl IntoView {
+    let payment = Memo::new(move |_| {
+        status
+            .get()
+            .and_then(Result::ok)
+            .filter(|s| s.payment == SignupPayment::Declined)
+            .map(|s| s.payment_form)
+    });
+    move || {
+        payment
+            .get()
+            .map(|form| view! { <PayAgain form token=token.get_untracked()/> })
     }
 }
 
@@ -118,19 +134,16 @@ fn Progress(status: SignupStatus) -> impl IntoView {
     }
 }
 
-/// Not paid yet (declined, or the signup form was posted before the page hydrated): the
-/// payment form, here or on `/signup`. Rendered apart from the refreshed progress, so a card
-/// number being typed survives the refreshes.
+/// After a decline: the payment form again, here or on `/signup`. Rendered apart from the
+/// refreshed progress, so a card number being typed survives the refreshes.
 #[component]
-fn PayNow(form: PaymentForm, declined: bool, token: String) -> impl IntoView {
+fn PayAgain(form: PaymentForm, token: String) -> impl IntoView {
     match form {
         PaymentForm::Simulated => view! {
             <crate::pages::signup::StandInPayment token=token.clone() pending_url=format!("/pending?token={token}")/>
         }.into_any(),
         PaymentForm::Stripe { .. } => view! {
-            <p><a class="button" href=format!("/signup?token={token}")>
-                {if declined { "Try another card" } else { "Pay now" }}
-            </a></p>
+            <p><a class="button" href=format!("/signup?token={token}")>"Try another card"</a></p>
         }.into_any(),
     }
 }

@@ -36,8 +36,8 @@ pub async fn start_signup(input: SignupInput) -> Result<SignupStarted, AppError>
         .signups
         .start(&req, input)
         .await?;
-    // Posted before the page hydrated (or without JavaScript): `/pending` offers the payment.
-    crate::auth::redirect_plain_form(&format!("/pending?token={}", started.token));
+    // Posted before the page hydrated (or without JavaScript): on to the payment step.
+    crate::auth::redirect_plain_form(&format!("/signup?token={}", started.token));
     Ok(started)
 }
 
