@@ -14,7 +14,7 @@ pub mod pages;
 pub mod backend;
 
 use leptos::prelude::*;
-use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
+use leptos_meta::{MetaTags, Title, provide_meta_context};
 use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{SsrMode, path};
 
@@ -33,8 +33,14 @@ use crate::pages::{
     waitlist::WaitlistPage,
 };
 
+/// Where the browser bundle is served from: `/assets/<content hash>` (immutable, cached for a
+/// year), provided by the server as context. Without it (no bundle built yet): `/pkg`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AssetRoot(pub String);
+
 /// The HTML document rendered on the server around the app.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    let root = use_context::<AssetRoot>().map(|r| r.0).unwrap_or_default();
     // The security layer puts this response's CSP nonce in the request; hydration scripts carry it.
     #[cfg(feature = "ssr")]
     if let Some(nonce) = use_context::<http::request::Parts>()
@@ -50,7 +56,8 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <link rel="icon" type="image/svg+xml" href="/favicon.svg"/>
                 <AutoReload options=options.clone()/>
-                <HydrationScripts options/>
+                <link rel="stylesheet" href=format!("{root}/pkg/nest.css")/>
+                <HydrationScripts options root/>
                 <MetaTags/>
             </head>
             <body>
@@ -66,7 +73,6 @@ pub fn App() -> impl IntoView {
     provide_meta_context();
 
     view! {
-        <Stylesheet id="leptos" href="/pkg/nest.css"/>
         <Title formatter=|title: String| if title.is_empty() { "Nest".to_owned() } else { format!("{title} · Nest") }/>
         <Router>
             <Layout>

@@ -104,6 +104,99 @@ async fn the_platform_status_server_function_reports_seeded_data(db: &DatabaseCo
     assert!(status.organizations_by_status.is_empty());
 }
 
+/// The bundle at its versioned URL is cached for a year and sent precompressed when the build
+/// left a `.br`; pages and the unversioned `/pkg/` URLs are revalidated; an old version is a 404.
+#[tokio::test]
+async fn the_bundle_is_immutable_at_its_versioned_url_and_pages_are_never_cached() {
+    let site = std::env::temp_dir().join(format!("nest-site-{}", server::clock::random_hex(6)));
+    std::fs::create_dir_all(site.join("pkg")).unwrap();
+    for (file, body) in [
+        ("nest.js", "export default function init() {}"),
+        ("nest_bg.wasm", "\0asm"),
+        ("nest.css", "body { margin: 0 }"),
+    ] {
+        std::fs::write(site.join("pkg").join(file), body).unwrap();
+    }
+    std::fs::write(site.join("pkg/nest.js.br"), b"precompressed").unwrap();
+    let t = support::TestDb::migrated(support::Engine::Sqlite)
+        .await
+        .unwrap();
+    let server = support::TestServer::start_with(
+        &t.db,
+        server::clock::Clock::system(),
+        &[("LEPTOS_SITE_ROOT", site.to_str().unwrap())],
+    )
+    .await;
+    // Built without reqwest's decompression: bodies arrive as sent.
+    let http = reqwest::Client::new();
+    let page = http
+        .get(format!("{}/login", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.headers()["cache-control"], "private, no-cache");
+    let html = page.text().await.unwrap();
+    let version = server::http::assets::version(&site).unwrap();
+    let root = server::http::assets::root(&version);
+    assert!(html.contains(&format!("{root}/pkg/nest.js")), "{html}");
+    assert!(html.contains(&format!("{root}/pkg/nest.css")), "{html}");
+
+    let js = http
+        .get(format!("{}{root}/pkg/nest.js", server.base))
+        .header("accept-encoding", "br, gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(js.status(), 200);
+    assert_eq!(
+        js.headers()["cache-control"],
+        server::http::assets::IMMUTABLE
+    );
+    assert_eq!(js.headers()["content-encoding"], "br");
+    assert_eq!(js.bytes().await.unwrap().as_ref(), b"precompressed");
+    let css = http
+        .get(format!("{}{root}/pkg/nest.css", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        css.headers()["cache-control"],
+        server::http::assets::IMMUTABLE
+    );
+    assert_eq!(css.text().await.unwrap(), "body { margin: 0 }");
+
+    let old = http
+        .get(format!(
+            "{}/assets/0123456789abcdef/pkg/nest.js",
+            server.base
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(old.status(), 404);
+    let missing = http
+        .get(format!("{}{root}/pkg/other.js", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    assert!(
+        missing
+            .headers()
+            .get("cache-control")
+            .is_none_or(|v| v != server::http::assets::IMMUTABLE)
+    );
+    let plain = http
+        .get(format!("{}/pkg/nest.js", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(plain.status(), 200);
+    assert_eq!(plain.headers()["cache-control"], "private, no-cache");
+    t.cleanup().await;
+    std::fs::remove_dir_all(&site).unwrap();
+}
+
 on_both_databases!(
     healthz_reports_the_database,
     the_overview_is_rendered_on_the_server_with_its_hydration_script,

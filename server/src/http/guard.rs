@@ -29,6 +29,7 @@ fn is_public(path: &str) -> bool {
         || path == "/healthz"
         || path.starts_with("/api/")
         || path.starts_with("/pkg/")
+        || path.starts_with("/assets/")
         || path.starts_with("/webhooks/")
         // Static files from the site root (favicon.svg, robots.txt, …).
         || path.rsplit('/').next().is_some_and(|last| last.contains('.'))

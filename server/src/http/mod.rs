@@ -3,6 +3,7 @@
 //! panic catcher that answers 500 with a reference instead of dropping the connection).
 
 mod api_errors;
+pub mod assets;
 mod events;
 pub use events::{LiveStreams, MAX_STREAMS_PER_SESSION, SESSION_RECHECK};
 mod guard;
@@ -113,6 +114,11 @@ pub fn router(app: App) -> Router {
     let backend = app.backend();
     let leptos = app.leptos.clone();
     let https = app.config.is_https();
+    let version = assets::version(&app.config.site_root);
+    if version.is_none() {
+        tracing::warn!(site_root = %app.config.site_root.display(), "no browser bundle found: pages load /pkg/ without long-lived caching");
+    }
+    let asset_root = app::AssetRoot(version.as_deref().map(assets::root).unwrap_or_default());
 
     let idle = app.session_policy().idle;
     let sessions =
@@ -128,7 +134,7 @@ pub fn router(app: App) -> Router {
             .with_always_save(false)
             .with_expiry(Expiry::OnSessionEnd);
 
-    Router::new()
+    let router = Router::new()
         .route("/healthz", get(healthz::healthz))
         .route("/api/events", get(events::events))
         .route(
@@ -138,9 +144,17 @@ pub fn router(app: App) -> Router {
         .leptos_routes_with_context(
             &app,
             routes,
-            move || provide_context(backend.clone()),
+            move || {
+                provide_context(backend.clone());
+                provide_context(asset_root.clone());
+            },
             move || app::shell(leptos.clone()),
-        )
+        );
+    let router = match &version {
+        Some(version) => assets::routes(router, &app.config.site_root, version),
+        None => router,
+    };
+    router
         .fallback(leptos_axum::file_and_error_handler::<App, _>(app::shell))
         // A layer, not a route layer: unknown `/api/` paths and wrong methods get the shape too.
         .layer(axum::middleware::from_fn(api_errors_for_api))

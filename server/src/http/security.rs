@@ -201,6 +201,18 @@ fn set_headers(headers: &mut HeaderMap, path: &str, nonce: &str, app: &App) {
     )) {
         headers.insert(header::CONTENT_SECURITY_POLICY, csp);
     }
+    // Pages are never cached by intermediaries, and revalidated by the browser; the bundle at
+    // its unversioned `/pkg/` URL is revalidated too (its versioned URL is immutable).
+    let html = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if (html || path.starts_with("/pkg/")) && !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("private, no-cache"),
+        );
+    }
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.insert(
         header::REFERRER_POLICY,
