@@ -342,6 +342,18 @@ mod tests {
                     "alert": {"type": "server", "id": 3},
                     "channel": "webhook",
                 }),
+                JobKind::RecordInvoice => serde_json::json!({
+                    "kind": kind.as_str(),
+                    "invoice": {
+                        "organization_id": 1,
+                        "stripe_invoice_id": "in_1",
+                        "period_start": "2026-11-01T00:00:00Z",
+                        "period_end": "2026-12-01T00:00:00Z",
+                        "amount_cents": 6000,
+                        "currency": "EUR",
+                        "outcome": {"type": "paid", "at": "2026-11-02T10:00:00Z"},
+                    },
+                }),
                 k if k.is_provisioning() => {
                     serde_json::json!({"kind": kind.as_str(), "organization_id": 1})
                 }
@@ -354,6 +366,28 @@ mod tests {
                 kind.is_provisioning() || *kind == JobKind::Reboot
             );
         }
+    }
+
+    #[test]
+    fn ledger_records_share_one_serialization_key_and_belong_to_no_organization() {
+        let json = serde_json::json!({
+            "kind": "record_invoice",
+            "invoice": {
+                "organization_id": 9,
+                "stripe_invoice_id": "in_9",
+                "period_start": "2026-11-01T00:00:00Z",
+                "period_end": "2026-12-01T00:00:00Z",
+                "amount_cents": 2800,
+                "currency": "EUR",
+                "outcome": {"type": "payment_failed"},
+            },
+        });
+        let payload: JobPayload = serde_json::from_value(json).unwrap();
+        assert_eq!(payload.kind(), JobKind::RecordInvoice);
+        assert_eq!(payload.queue_key().as_deref(), Some("ledger"));
+        assert_eq!(payload.organization_id(), None);
+        let back = serde_json::to_value(&payload).unwrap();
+        assert_eq!(serde_json::from_value::<JobPayload>(back).unwrap(), payload);
     }
 
     #[test]
