@@ -851,41 +851,13 @@ on_both_databases!(
     redeploy_falls_back_to_a_reboot_when_self_update_is_refused,
 );
 
-/// The Python interpreter with Hetzner's official client (`hcloud==2.27.0`): `NEST_HCLOUD_PYTHON`,
-/// or the virtual environment CI installs at `$HOME/.cache/nest-venv`. Missing: fatal in CI,
-/// skipped (and said so) elsewhere.
-fn hcloud_python() -> Option<std::path::PathBuf> {
-    let python = std::env::var_os("NEST_HCLOUD_PYTHON")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            let home = std::env::var_os("HOME").unwrap_or_default();
-            std::path::Path::new(&home).join(".cache/nest-venv/bin/python3")
-        });
-    let ready = std::process::Command::new(&python)
-        .args([
-            "-c",
-            "import sys, hcloud, requests; sys.exit(hcloud.__version__ != '2.27.0')",
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if ready {
-        return Some(python);
-    }
-    let why = format!(
-        "{} has no hcloud 2.27.0 (python3 -m venv ~/.cache/nest-venv && ~/.cache/nest-venv/bin/pip install hcloud==2.27.0, or set NEST_HCLOUD_PYTHON)",
-        python.display()
-    );
-    assert!(!support::ci(), "CI=true but {why}");
-    eprintln!("SKIPPED: {why}");
-    None
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hetzners_official_python_client_accepts_everything_the_simulator_answers() {
     use server::hetzner::simulator::SimConfig;
-    let Some(python) = hcloud_python() else {
+    let Some(python) = support::python::interpreter(
+        "import sys, hcloud, requests; sys.exit(hcloud.__version__ != '2.27.0')",
+        "hcloud 2.27.0",
+    ) else {
         return;
     };
     server::install_tls_provider();
@@ -901,40 +873,17 @@ async fn hetzners_official_python_client_accepts_everything_the_simulator_answer
         env!("CARGO_MANIFEST_DIR"),
         "/tests/hcloud/hcloud_sim_test.py"
     );
-    let mut child = std::process::Command::new(&python)
-        .arg(script)
-        .env("HCLOUD_SIM_URL", sim.api_url().as_str())
-        .env("HCLOUD_TOKEN", "nest-test-token")
-        .env("HCLOUD_SIM_DEADLINE", "50")
-        .env("NO_PROXY", "*")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    let finished = loop {
-        if child.try_wait().unwrap().is_some() {
-            break true;
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            break false;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    let output = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    println!("{stdout}");
-    assert!(
-        finished,
-        "the hcloud script ran over 60 s:\n{stdout}\n{stderr}"
-    );
-    assert!(
-        output.status.success() && stdout.contains("all checks passed"),
-        "the hcloud script failed ({}):\n{stdout}\n{stderr}",
-        output.status
-    );
+    support::python::run_checks(
+        &python,
+        script,
+        &[
+            ("HCLOUD_SIM_URL", sim.api_url().as_str().to_owned()),
+            ("HCLOUD_TOKEN", "nest-test-token".to_owned()),
+            ("HCLOUD_SIM_DEADLINE", "50".to_owned()),
+        ],
+        Duration::from_secs(60),
+    )
+    .await;
     assert!(
         sim.servers().is_empty(),
         "the script deletes what it creates"

@@ -5,6 +5,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::Duration;
@@ -798,31 +800,12 @@ async fn the_control_api_needs_its_token_and_refuses_web_pages() {
 /// fatal in CI, skipped (and said so) elsewhere.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stripes_official_python_client_accepts_everything_the_simulator_answers() {
-    let python = std::env::var_os("NEST_HCLOUD_PYTHON")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            let home = std::env::var_os("HOME").unwrap_or_default();
-            std::path::Path::new(&home).join(".cache/nest-venv/bin/python3")
-        });
-    let ready = std::process::Command::new(&python)
-        .args([
-            "-c",
-            "import sys, stripe; sys.exit(stripe.VERSION != '16.1.0')",
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ready {
-        let why = format!(
-            "{} has no stripe 16.1.0 (run `cargo make hcloud`, or set NEST_HCLOUD_PYTHON)",
-            python.display()
-        );
-        let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
-        assert!(!ci, "CI=true but {why}");
-        eprintln!("SKIPPED: {why}");
+    let Some(python) = support::python::interpreter(
+        "import sys, stripe; sys.exit(stripe.VERSION != '16.1.0')",
+        "stripe 16.1.0",
+    ) else {
         return;
-    }
+    };
     // The script receives the webhooks itself, on a port picked here.
     let listen = {
         let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -850,40 +833,18 @@ async fn stripes_official_python_client_accepts_everything_the_simulator_answers
         .trim_end_matches('/')
         .trim_end_matches("/v1")
         .to_owned();
-    let mut child = std::process::Command::new(&python)
-        .arg(script)
-        .env("STRIPE_SIM_URL", base)
-        .env("STRIPE_SECRET_KEY", "sk_test_nest_python_client")
-        .env("STRIPE_WEBHOOK_SECRET", &secret)
-        .env("STRIPE_SIM_WEBHOOK_LISTEN", listen.to_string())
-        .env("STRIPE_SIM_CONTROL_TOKEN", sim.control_token())
-        .env("STRIPE_SIM_DEADLINE", "50")
-        .env("NO_PROXY", "*")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    let finished = loop {
-        if child.try_wait().unwrap().is_some() {
-            break true;
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            break false;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    let output = child.wait_with_output().unwrap();
-    let (status, out, err) = (
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr),
-    );
-    assert!(finished, "the stripe script ran over 60 s:\n{out}\n{err}");
-    println!("{out}");
-    assert!(
-        status.success() && out.contains("all checks passed"),
-        "the stripe script failed ({status}):\n{out}\n{err}"
-    );
+    support::python::run_checks(
+        &python,
+        script,
+        &[
+            ("STRIPE_SIM_URL", base),
+            ("STRIPE_SECRET_KEY", "sk_test_nest_python_client".to_owned()),
+            ("STRIPE_WEBHOOK_SECRET", secret.clone()),
+            ("STRIPE_SIM_WEBHOOK_LISTEN", listen.to_string()),
+            ("STRIPE_SIM_CONTROL_TOKEN", sim.control_token().to_owned()),
+            ("STRIPE_SIM_DEADLINE", "50".to_owned()),
+        ],
+        Duration::from_secs(60),
+    )
+    .await;
 }

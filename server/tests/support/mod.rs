@@ -5,6 +5,8 @@
 //! unreachable server fails the test; otherwise the PostgreSQL half is skipped, and says so.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod python;
+
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 
