@@ -35,12 +35,15 @@ pub const CHANGE_SEQUENCE: &str = "nest_change_seq";
 const CREATE_SEQUENCE_SQL: &str = "CREATE SEQUENCE IF NOT EXISTS nest_change_seq";
 const READ_SEQUENCE_SQL: &str =
     "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM nest_change_seq";
-/// Numbers and sends a change in one statement (the number is taken as it is sent).
-const NOTIFY_CHANGE_SQL: &str = "SELECT pg_notify('nest_changes', json_build_object('seq', nextval('nest_change_seq'), 'change', $1::json)::text)";
+/// Numbers and sends changes in one statement (each number is taken as it is sent, in the
+/// array's order, which is the order PostgreSQL delivers them in).
+const NOTIFY_CHANGE_SQL: &str = "SELECT pg_notify('nest_changes', json_build_object('seq', nextval('nest_change_seq'), 'change', c::json)::text) FROM unnest($1::text[]) AS c";
 const NOTIFY_JOBS_SQL: &str = "SELECT pg_notify('nest_jobs', $1)";
 
 /// How many signals may wait for the notifier before new ones are dropped (with a resync).
 const OUTBOX: usize = 4096;
+/// At most this many waiting signals are sent in one statement.
+const NOTIFY_BATCH: usize = 256;
 /// The longest pause between two attempts to reconnect the listener.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
@@ -260,38 +263,66 @@ async fn catch_up(pool: &PgPool, local: &Local) -> Result<(), sqlx::Error> {
 
 /// Sends queued signals to PostgreSQL, in order, until every [`Events`] is gone.
 async fn notify_loop(pool: PgPool, mut queue: mpsc::Receiver<Outgoing>, local: Arc<Local>) {
-    while let Some(outgoing) = queue.recv().await {
-        let payload = match &outgoing {
-            Outgoing::Change(change) => match serde_json::to_string(change) {
-                Ok(json) => json,
-                Err(e) => {
-                    tracing::warn!(error.detail = %e, "live updates: could not encode a change");
-                    continue;
-                }
-            },
-            Outgoing::JobsQueued => local.origin.clone(),
-        };
-        let sql = match outgoing {
-            Outgoing::Change(_) => NOTIFY_CHANGE_SQL,
-            Outgoing::JobsQueued => NOTIFY_JOBS_SQL,
-        };
-        let mut delay = Duration::from_millis(100);
-        for attempt in 1..=4 {
-            match sqlx::query(sql).bind(payload.as_str()).execute(&pool).await {
-                Ok(_) => break,
-                Err(sqlx::Error::PoolClosed) => return,
-                Err(e) if attempt < 4 => {
-                    tracing::warn!(error.detail = %e, retry.in_ms = delay.as_millis(), "live updates: could not notify the other replicas; retrying");
-                    tokio::time::sleep(delay).await;
-                    delay *= 2;
-                }
-                Err(e) => {
-                    tracing::warn!(error.detail = %e, "live updates: could not notify the other replicas; open pages resync");
-                    local.resync();
-                }
+    let mut waiting = Vec::with_capacity(NOTIFY_BATCH);
+    // Whatever queued up while the last statement ran goes out together: a burst of changes
+    // costs PostgreSQL one statement, not one commit each.
+    while queue.recv_many(&mut waiting, NOTIFY_BATCH).await > 0 {
+        let mut changes = Vec::with_capacity(waiting.len());
+        let mut jobs_queued = false;
+        for outgoing in waiting.drain(..) {
+            match outgoing {
+                Outgoing::Change(change) => match serde_json::to_string(&change) {
+                    Ok(json) => changes.push(json),
+                    Err(e) => {
+                        tracing::warn!(error.detail = %e, "live updates: could not encode a change");
+                    }
+                },
+                Outgoing::JobsQueued => jobs_queued = true,
+            }
+        }
+        if !changes.is_empty()
+            && !send(&pool, &local, || {
+                sqlx::query(NOTIFY_CHANGE_SQL).bind(changes.as_slice())
+            })
+            .await
+        {
+            return;
+        }
+        if jobs_queued
+            && !send(&pool, &local, || {
+                sqlx::query(NOTIFY_JOBS_SQL).bind(local.origin.as_str())
+            })
+            .await
+        {
+            return;
+        }
+    }
+}
+
+/// Runs a notification statement, retrying (4 attempts, from 100 ms, doubling); when it
+/// cannot be sent, open pages resync. `false` once the pool is closed.
+async fn send<'q>(
+    pool: &PgPool,
+    local: &Local,
+    query: impl Fn() -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+) -> bool {
+    let mut delay = Duration::from_millis(100);
+    for attempt in 1..=4 {
+        match query().execute(pool).await {
+            Ok(_) => return true,
+            Err(sqlx::Error::PoolClosed) => return false,
+            Err(e) if attempt < 4 => {
+                tracing::warn!(error.detail = %e, retry.in_ms = delay.as_millis(), "live updates: could not notify the other replicas; retrying");
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+            }
+            Err(e) => {
+                tracing::warn!(error.detail = %e, "live updates: could not notify the other replicas; open pages resync");
+                local.resync();
             }
         }
     }
+    true
 }
 
 /// Hears every replica's notifications (this one's included) and passes them to local pages

@@ -202,6 +202,8 @@ pub struct App {
     pub scheduler_health: SchedulerHealth,
     /// Open live-update streams (capped per session, ended at shutdown).
     pub live: crate::http::LiveStreams,
+    /// Stripe's invoice events waiting to be applied (one applier per process).
+    pub webhook_inbox: crate::billing::webhook::invoices::Inbox,
 }
 
 impl App {
@@ -248,6 +250,7 @@ impl App {
             events: Events::default(),
             scheduler_health: SchedulerHealth::default(),
             live: crate::http::LiveStreams::default(),
+            webhook_inbox: crate::billing::webhook::invoices::Inbox::default(),
         }
     }
 
@@ -485,6 +488,7 @@ impl App {
             organizations: self.organizations(),
             stripe: self.integrations.stripe.gateway.clone(),
             secret: self.integrations.stripe.webhook_secret.clone(),
+            inbox: self.webhook_inbox.clone(),
         }
     }
 

@@ -611,7 +611,73 @@ async fn mrr_sums_the_tier_prices_of_active_organizations(db: &DatabaseConnectio
     assert_eq!(status.body["currency"], "EUR");
 }
 
+async fn a_batch_of_transitions_is_written_whole_or_not_at_all(db: &DatabaseConnection) {
+    use sea_orm::TransactionTrait;
+    use server::organizations::Prepared;
+    let svc = service(db);
+    let mut orgs = Vec::new();
+    for slug in ["batch-a", "batch-b", "batch-c"] {
+        orgs.push(new_org(db, slug).await);
+    }
+    let paid = |org: &organizations::Model| {
+        Prepared::payment(org.clone(), OrgEvent::FirstInvoicePaid, false).unwrap()
+    };
+    // An organization approved by an admin meanwhile has a create job: refused before writing.
+    assert!(matches!(
+        Prepared::payment(orgs[0].clone(), OrgEvent::FirstInvoicePaid, true),
+        Err(Error::Conflict(_))
+    ));
+    // One of three changed since it was read: the whole batch is refused, nothing is written.
+    let stale = orgs.iter().map(paid).collect::<Vec<_>>();
+    svc.apply(&actor(), orgs[1].id, OrgEvent::Reject, EventArgs::default())
+        .await
+        .unwrap();
+    let mut unchanged = Vec::new();
+    for id in [orgs[0].id, orgs[2].id] {
+        unchanged.push(snapshot(db, id).await);
+    }
+    let txn = db.begin().await.unwrap();
+    let refused = svc.write_many(&txn, &actor(), stale).await;
+    assert!(matches!(refused, Err(Error::Conflict(_))), "{refused:?}");
+    txn.rollback().await.unwrap();
+    for (id, was) in [orgs[0].id, orgs[2].id].into_iter().zip(&unchanged) {
+        assert_eq!(&snapshot(db, id).await, was);
+    }
+    // The two unchanged ones, together: each gets its own create job and its own audit row.
+    let txn = db.begin().await.unwrap();
+    let written = svc
+        .write_many(&txn, &actor(), vec![paid(&orgs[0]), paid(&orgs[2])])
+        .await
+        .unwrap();
+    txn.commit().await.unwrap();
+    assert_eq!(written.len(), 2);
+    for (w, org) in written.iter().zip([&orgs[0], &orgs[2]]) {
+        assert_eq!(w.org_id, org.id);
+        let job = jobs::Entity::find()
+            .filter(jobs::Column::OrganizationId.eq(org.id))
+            .all(db)
+            .await
+            .unwrap();
+        assert_eq!(job.len(), 1);
+        assert_eq!(
+            (job[0].kind, job[0].state),
+            (JobKind::Create, JobState::Queued)
+        );
+        assert_eq!(w.jobs, vec![job[0].id]);
+        let audit = audit_log::Entity::find()
+            .filter(audit_log::Column::TargetId.eq(org.id.to_string()))
+            .filter(audit_log::Column::Action.eq("organization.first_invoice_paid"))
+            .all(db)
+            .await
+            .unwrap();
+        assert_eq!(audit.len(), 1);
+        assert_eq!(audit[0].detail["jobs"], serde_json::json!([job[0].id]));
+        assert_eq!(audit[0].actor_email, "ops@nest.test");
+    }
+}
+
 on_both_databases!(
+    a_batch_of_transitions_is_written_whole_or_not_at_all,
     the_waitlist_holds_unapproved_signups_until_approved_or_rejected,
     mrr_sums_the_tier_prices_of_active_organizations,
     the_organization_server_functions_work_end_to_end,

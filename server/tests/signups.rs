@@ -14,7 +14,7 @@ use app::models::{JobKind, OrgStatus, SignupPayment};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter};
 use server::billing::stripe::simulator::{DeliveryMode, Simulator, signature};
 use server::clock::Clock;
-use server::entities::{invoices, jobs, organizations, routes, signups, stripe_events};
+use server::entities::{audit_log, invoices, jobs, organizations, routes, signups, stripe_events};
 use support::{Client, TestServer};
 
 struct Rig {
@@ -639,7 +639,121 @@ async fn a_paying_customers_tier_change_shows_the_proration_and_moves_the_price(
     assert_eq!(none.body, serde_json::Value::Null, "{none:?}");
 }
 
+/// A burst of first payments and declines for many signups, each delivered twice at once:
+/// applied in batches, every event exactly once, each customer's as its own delivery would be.
+async fn a_burst_of_first_payments_is_applied_once_each(db: &DatabaseConnection) {
+    const PAID: usize = 12;
+    const DECLINED: usize = 3;
+    let r = rig(db).await;
+    // Hold every event: the test delivers them itself, all at once.
+    r.sim()
+        .set_delivery_mode(DeliveryMode::OutOfOrder { count: 1000 });
+    let tier: i64 = r.growth_id().await.parse().unwrap();
+    let signups_service = r.server.app.signups();
+    let store = std::sync::Arc::new(server::admins::session_store::DbSessionStore::new(
+        r.db().clone(),
+        r.server.clock.clone(),
+        chrono::Duration::minutes(30),
+    ));
+    for i in 0..PAID + DECLINED {
+        // Each from its own address: the per-client limit is not what this test is about.
+        let req = app::backend::RequestInfo {
+            session: tower_sessions::Session::new(None, store.clone(), None),
+            ip: Some(format!("10.77.0.{}", i + 1)),
+            user_agent: None,
+        };
+        let started = signups_service
+            .start(
+                &req,
+                app::models::SignupInput {
+                    name: format!("Batch {i}"),
+                    slug: format!("batch-{i}"),
+                    owner_email: format!("owner@batch-{i}.test"),
+                    tier_id: tier,
+                    region: "fsn1".to_owned(),
+                },
+            )
+            .await
+            .unwrap();
+        let card = if i < PAID {
+            "4242 4242 4242 4242"
+        } else {
+            "4000 0000 0000 0002"
+        };
+        let _ = signups_service
+            .pay_with_test_card(&started.token, card)
+            .await;
+    }
+    let payloads: Vec<String> = r
+        .sim()
+        .events()
+        .into_iter()
+        .filter(|e| e.type_ == "invoice.paid" || e.type_ == "invoice.payment_failed")
+        .map(|e| r.sim().event(&e.id).unwrap().to_string())
+        .collect();
+    assert_eq!(payloads.len(), PAID + DECLINED);
+    let secret = r.secret();
+    let now = r.server.clock.now().timestamp();
+    let r = std::sync::Arc::new(r);
+    let mut tasks = Vec::new();
+    for payload in payloads.iter().chain(&payloads) {
+        let (r, payload) = (r.clone(), payload.clone());
+        let header = signature(&secret, now, &payload);
+        tasks.push(tokio::spawn(async move {
+            r.post_webhook(&payload, &header).await
+        }));
+    }
+    let mut replays = 0;
+    for task in tasks {
+        let (status, text) = task.await.unwrap();
+        assert_eq!(status, 200, "{text}");
+        replays += usize::from(text.contains("\"replay\":true"));
+    }
+    assert_eq!(
+        replays,
+        PAID + DECLINED,
+        "one copy of each event is a replay"
+    );
+    // The ledger's jobs, by the organization whose invoice each records.
+    let recorded_for: Vec<i64> = jobs::Entity::find()
+        .filter(jobs::Column::Kind.eq(JobKind::RecordInvoice))
+        .all(r.db())
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|j| match j.payload {
+            app::models::JobPayload::RecordInvoice { invoice } => Some(invoice.organization_id),
+            _ => None,
+        })
+        .collect();
+    for i in 0..PAID + DECLINED {
+        let org = r.org(&format!("batch-{i}")).await;
+        let signup = r.signup(org.id).await;
+        let records = recorded_for.iter().filter(|id| **id == org.id).count();
+        let audit = audit_log::Entity::find()
+            .filter(audit_log::Column::TargetId.eq(org.id.to_string()))
+            .filter(audit_log::Column::ActorEmail.eq("system:stripe"))
+            .count(r.db())
+            .await
+            .unwrap();
+        if i < PAID {
+            assert_eq!(signup.payment_state, SignupPayment::Paid, "batch-{i}");
+            assert_eq!(r.create_jobs(org.id).await, 1, "batch-{i}");
+            assert_eq!(records, 1, "batch-{i}: its invoice goes to the ledger");
+        } else {
+            assert_eq!(org.status, OrgStatus::Error, "batch-{i}");
+            assert_eq!(signup.payment_state, SignupPayment::Declined, "batch-{i}");
+            assert_eq!(r.create_jobs(org.id).await, 0, "batch-{i}");
+            assert_eq!(records, 0, "batch-{i}: a declined signup owes nothing");
+        }
+        assert_eq!(audit, 1, "batch-{i}: one audit row for its one transition");
+    }
+    let recorded = stripe_events::Entity::find().count(r.db()).await.unwrap();
+    assert_eq!(recorded, (PAID + DECLINED) as u64);
+}
+
 on_both_databases!(
+    a_burst_of_first_payments_is_applied_once_each,
     a_paying_customers_tier_change_shows_the_proration_and_moves_the_price,
     a_paid_signup_is_provisioned_and_its_page_follows_it,
     a_declined_card_is_reported_and_a_retry_provisions,

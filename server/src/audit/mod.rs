@@ -51,21 +51,64 @@ pub async fn record<C: ConnectionTrait>(
     detail: serde_json::Value,
     at: DateTime<Utc>,
 ) -> Result<()> {
-    audit_log::Entity::insert(audit_log::ActiveModel {
+    audit_log::Entity::insert(row(
+        actor,
+        Record {
+            action: action.to_owned(),
+            target_type: target.0.to_owned(),
+            target_id: target.1,
+            detail,
+        },
+        at,
+    ))
+    .exec_without_returning(conn)
+    .await?;
+    Ok(())
+}
+
+/// One row of [`record_many`]: what was done to what.
+#[derive(Debug, Clone)]
+pub struct Record {
+    /// The action, e.g. `organization.approve`.
+    pub action: String,
+    /// What kind of thing it was done to.
+    pub target_type: String,
+    /// Which one.
+    pub target_id: Option<String>,
+    /// The action's details.
+    pub detail: serde_json::Value,
+}
+
+/// Writes the rows of several actions by one actor in one statement (a batch of Stripe's
+/// events): the same rows [`record`] writes one at a time.
+pub async fn record_many<C: ConnectionTrait>(
+    conn: &C,
+    actor: &Actor,
+    records: Vec<Record>,
+    at: DateTime<Utc>,
+) -> Result<()> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    audit_log::Entity::insert_many(records.into_iter().map(|r| row(actor, r, at)))
+        .exec_without_returning(conn)
+        .await?;
+    Ok(())
+}
+
+fn row(actor: &Actor, record: Record, at: DateTime<Utc>) -> audit_log::ActiveModel {
+    audit_log::ActiveModel {
         actor_user_id: Set(actor.user_id),
         actor_email: Set(actor.email.chars().take(254).collect()),
-        action: Set(action.to_owned()),
-        target_type: Set(target.0.to_owned()),
-        target_id: Set(target.1),
-        detail: Set(detail),
+        action: Set(record.action),
+        target_type: Set(record.target_type),
+        target_id: Set(record.target_id),
+        detail: Set(record.detail),
         ip: Set(actor.ip.clone()),
         user_agent: Set(actor.user_agent.clone()),
         created_at: Set(at),
         ..Default::default()
-    })
-    .exec_without_returning(conn)
-    .await?;
-    Ok(())
+    }
 }
 
 /// An audit row as the dashboard shows it.

@@ -120,27 +120,7 @@ pub async fn enqueue<C: ConnectionTrait>(
     job: NewJob,
     now: DateTime<Utc>,
 ) -> Result<Option<jobs::Model>> {
-    let row = jobs::ActiveModel {
-        kind: Set(job.payload.kind()),
-        queue_key: Set(job.payload.queue_key()),
-        unique_key: Set(job.unique_key.clone()),
-        organization_id: Set(job.payload.organization_id()),
-        state: Set(JobState::Queued),
-        attempts: Set(0),
-        max_attempts: Set(job.max_attempts),
-        run_after: Set(job.run_after),
-        lease_owner: Set(None),
-        lease_token: Set(None),
-        lease_expires_at: Set(None),
-        progress: Set(JobProgress::default()),
-        payload: Set(job.payload),
-        last_error: Set(None),
-        created_at: Set(now),
-        started_at: Set(None),
-        finished_at: Set(None),
-        updated_at: Set(now),
-        ..Default::default()
-    };
+    let row = queued(&job, now);
     match &job.unique_key {
         None => Ok(Some(
             jobs::Entity::insert(row).exec_with_returning(conn).await?,
@@ -162,6 +142,54 @@ pub async fn enqueue<C: ConnectionTrait>(
                 .one(conn)
                 .await?)
         }
+    }
+}
+
+/// Queues several jobs on `conn` (a transaction, with the state change they belong to):
+/// those without a `unique_key` in one statement, the others as [`enqueue`] does. Returns the
+/// jobs queued, in no particular order (a job whose key was taken is left out).
+pub async fn enqueue_many<C: ConnectionTrait>(
+    conn: &C,
+    jobs: Vec<NewJob>,
+    now: DateTime<Utc>,
+) -> Result<Vec<jobs::Model>> {
+    let (keyed, plain): (Vec<NewJob>, Vec<NewJob>) =
+        jobs.into_iter().partition(|j| j.unique_key.is_some());
+    let mut queued_jobs = if plain.is_empty() {
+        Vec::new()
+    } else {
+        jobs::Entity::insert_many(plain.iter().map(|job| queued(job, now)))
+            .exec_with_returning(conn)
+            .await?
+    };
+    for job in keyed {
+        queued_jobs.extend(enqueue(conn, job, now).await?);
+    }
+    Ok(queued_jobs)
+}
+
+/// The row of a job queued at `now`.
+fn queued(job: &NewJob, now: DateTime<Utc>) -> jobs::ActiveModel {
+    jobs::ActiveModel {
+        kind: Set(job.payload.kind()),
+        queue_key: Set(job.payload.queue_key()),
+        unique_key: Set(job.unique_key.clone()),
+        organization_id: Set(job.payload.organization_id()),
+        state: Set(JobState::Queued),
+        attempts: Set(0),
+        max_attempts: Set(job.max_attempts),
+        run_after: Set(job.run_after),
+        lease_owner: Set(None),
+        lease_token: Set(None),
+        lease_expires_at: Set(None),
+        progress: Set(JobProgress::default()),
+        payload: Set(job.payload.clone()),
+        last_error: Set(None),
+        created_at: Set(now),
+        started_at: Set(None),
+        finished_at: Set(None),
+        updated_at: Set(now),
+        ..Default::default()
     }
 }
 

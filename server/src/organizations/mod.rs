@@ -94,6 +94,58 @@ pub struct Prepared {
     reason: Option<String>,
 }
 
+impl Prepared {
+    /// Stripe's payment `event` (`FirstInvoicePaid`, `PaymentFailed`) for the organization as
+    /// read, `has_create_job` read with it (see [`has_create_job`]): the checks of
+    /// [`OrganizationService::prepare`] on what the caller read for a whole batch.
+    pub fn payment(
+        org: organizations::Model,
+        event: OrgEvent,
+        has_create_job: bool,
+    ) -> Result<Self> {
+        let step = allowed(&org, event)?;
+        if decides_signup(event) {
+            not_yet_approved(has_create_job)?;
+        }
+        Ok(Self {
+            org,
+            event,
+            step,
+            new_tier: None,
+            failed_job: None,
+            reason: None,
+        })
+    }
+}
+
+/// The transition `event` makes from `org`'s status, or a `Conflict` saying it is not allowed.
+fn allowed(org: &organizations::Model, event: OrgEvent) -> Result<app::models::Transition> {
+    transition(org.status, event).ok_or_else(|| {
+        Error::Conflict(format!(
+            "cannot {} an organization that is {}",
+            verb(event),
+            org.status
+        ))
+    })
+}
+
+/// Whether `event` decides a signup (only once: its `create` job is the decision).
+fn decides_signup(event: OrgEvent) -> bool {
+    matches!(
+        event,
+        OrgEvent::Approve | OrgEvent::Reject | OrgEvent::FirstInvoicePaid
+    )
+}
+
+fn not_yet_approved(has_create_job: bool) -> Result<()> {
+    if has_create_job {
+        return Err(Error::Conflict(
+            "this signup is already approved: its create job is queued".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
 /// What a written transition did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Written {
@@ -138,9 +190,16 @@ async fn enqueue_kind(
     kind: JobKind,
     now: DateTime<Utc>,
 ) -> Result<jobs::Model> {
-    let payload = JobPayload::for_organization(kind, org.id)
+    crate::jobs::enqueue(txn, job_for(org.id, kind, now)?, now)
+        .await?
+        .ok_or_else(|| Error::Conflict("the job is already queued".to_owned()))
+}
+
+/// The provisioning job of `kind` for organization `org_id`, due now.
+fn job_for(org_id: i64, kind: JobKind, now: DateTime<Utc>) -> Result<NewJob> {
+    let payload = JobPayload::for_organization(kind, org_id)
         .ok_or_else(|| Error::Conflict(format!("a `{kind}` job cannot be queued this way")))?;
-    enqueue(txn, payload, now).await
+    Ok(NewJob::now(payload, now))
 }
 
 /// Whether the organization has a `create` job that is not failed (i.e. it was approved).
@@ -317,13 +376,7 @@ impl OrganizationService {
             .one(&self.db)
             .await?
             .ok_or_else(|| Error::NotFound("organization".to_owned()))?;
-        let from = org.status;
-        let Some(step) = transition(from, event) else {
-            return Err(Error::Conflict(format!(
-                "cannot {} an organization that is {from}",
-                verb(event)
-            )));
-        };
+        let step = allowed(&org, event)?;
         let new_tier = match (event, args.tier_id) {
             (OrgEvent::ChangeTier, None) => return Err(invalid("tier", "choose the new tier")),
             (OrgEvent::ChangeTier, Some(id)) if id == org.tier_id => {
@@ -352,14 +405,8 @@ impl OrganizationService {
         } else {
             None
         };
-        if matches!(
-            event,
-            OrgEvent::Approve | OrgEvent::Reject | OrgEvent::FirstInvoicePaid
-        ) && has_create_job(&self.db, org.id).await?
-        {
-            return Err(Error::Conflict(
-                "this signup is already approved: its create job is queued".to_owned(),
-            ));
+        if decides_signup(event) {
+            not_yet_approved(has_create_job(&self.db, org.id).await?)?;
         }
         let reason = args
             .reason
@@ -376,29 +423,158 @@ impl OrganizationService {
     }
 
     /// The write half of [`apply`](Self::apply), inside the caller's transaction (the job engine
-    /// adds its own job update to it). The status update is the first write and is conditional
-    /// on the status that was read.
+    /// adds its own job update to it): [`write_many`](Self::write_many) of one event.
     pub async fn write(
         &self,
         txn: &DatabaseTransaction,
         actor: &Actor,
         prepared: Prepared,
     ) -> Result<Written> {
+        self.write_many(txn, actor, vec![prepared])
+            .await?
+            .pop()
+            .ok_or_else(|| Error::Conflict("nothing was written".to_owned()))
+    }
+
+    /// Writes several prepared events, each of a different organization, inside the caller's
+    /// transaction (a batch of Stripe's events): the status updates, conditional on the status
+    /// that was read, grouped by transition (one statement per group); then every effect, the
+    /// jobs queued by all of them in one statement, and their audit rows in one statement. An
+    /// organization that changed since it was read fails the whole call with a `Conflict`.
+    pub async fn write_many(
+        &self,
+        txn: &DatabaseTransaction,
+        actor: &Actor,
+        batch: Vec<Prepared>,
+    ) -> Result<Vec<Written>> {
+        let now = self.clock.now();
+        for group in StatusUpdate::groups(&batch) {
+            group.exec(txn, now).await?;
+        }
+        let mut details = Vec::with_capacity(batch.len());
+        let mut jobs = vec![Vec::new(); batch.len()];
+        let mut queued = Vec::new();
+        for (i, p) in batch.iter().enumerate() {
+            let org = &p.org;
+            let mut detail = json!({"from": org.status, "to": p.step.to});
+            if let Some(reason) = &p.reason {
+                detail["reason"] = json!(reason);
+            }
+            if let Some(tier) = &p.new_tier {
+                detail["tier"] = json!({"from": org.tier_id, "to": tier.id, "code": tier.code});
+            }
+            for effect in p.step.effects {
+                match effect {
+                    Effect::Route(change) => {
+                        detail["route"] = json!(route_change(txn, org, *change, now).await?);
+                    }
+                    Effect::Enqueue(kind) => queued.push(job_for(org.id, *kind, now)?),
+                    Effect::ResizeIfServerTypeChanges => {
+                        if let (Some(tier), Some(vps)) =
+                            (&p.new_tier, current_vps(txn, org.id).await?)
+                            && vps.server_type != tier.server_type
+                        {
+                            let payload = JobPayload::Resize {
+                                organization_id: org.id,
+                                server_type: tier.server_type.clone(),
+                            };
+                            jobs[i].push(enqueue(txn, payload, now).await?.id);
+                        }
+                    }
+                    Effect::RequeueFailedJob => {
+                        if let Some(job) = &p.failed_job {
+                            let mut active: jobs::ActiveModel = job.clone().into();
+                            active.state = Set(JobState::Queued);
+                            active.attempts = Set(0);
+                            active.run_after = Set(now);
+                            active.lease_owner = Set(None);
+                            active.lease_token = Set(None);
+                            active.lease_expires_at = Set(None);
+                            active.finished_at = Set(None);
+                            active.updated_at = Set(now);
+                            active.update(txn).await?;
+                            jobs[i].push(job.id);
+                        }
+                    }
+                }
+            }
+            details.push(detail);
+        }
+        // Every organization appears once, so a queued job is its organization's.
+        for job in crate::jobs::enqueue_many(txn, queued, now).await? {
+            if let Some(i) = batch
+                .iter()
+                .position(|p| Some(p.org.id) == job.organization_id)
+            {
+                jobs[i].push(job.id);
+            }
+        }
+        let mut records = Vec::with_capacity(batch.len());
+        let mut written = Vec::with_capacity(batch.len());
+        for ((p, mut detail), jobs) in batch.iter().zip(details).zip(jobs) {
+            if !jobs.is_empty() {
+                detail["jobs"] = json!(jobs);
+            }
+            written.push(Written {
+                org_id: p.org.id,
+                route_changed: detail.get("route").is_some(),
+                jobs,
+            });
+            records.push(audit::Record {
+                action: p.event.action().to_owned(),
+                target_type: "organization".to_owned(),
+                target_id: Some(p.org.id.to_string()),
+                detail,
+            });
+        }
+        audit::record_many(txn, actor, records, now).await?;
+        Ok(written)
+    }
+}
+
+/// The status update of the organizations making the same transition: one statement,
+/// conditional on the status (and tier) that was read.
+struct StatusUpdate<'a> {
+    first: &'a Prepared,
+    ids: Vec<i64>,
+}
+
+impl<'a> StatusUpdate<'a> {
+    fn same(a: &Prepared, b: &Prepared) -> bool {
+        a.org.status == b.org.status
+            && a.step.to == b.step.to
+            && a.reason == b.reason
+            && a.new_tier.as_ref().map(|t| (t.id, a.org.tier_id))
+                == b.new_tier.as_ref().map(|t| (t.id, b.org.tier_id))
+    }
+
+    fn groups(batch: &'a [Prepared]) -> Vec<Self> {
+        let mut groups: Vec<Self> = Vec::new();
+        for p in batch {
+            match groups.iter_mut().find(|g| Self::same(g.first, p)) {
+                Some(group) => group.ids.push(p.org.id),
+                None => groups.push(Self {
+                    first: p,
+                    ids: vec![p.org.id],
+                }),
+            }
+        }
+        groups
+    }
+
+    async fn exec(&self, txn: &DatabaseTransaction, now: DateTime<Utc>) -> Result<()> {
         let Prepared {
             org,
-            event,
             step,
             new_tier,
-            failed_job,
             reason,
-        } = prepared;
+            ..
+        } = self.first;
         let from = org.status;
-        let now = self.clock.now();
-        // First write of the transaction, conditional on the status we read.
         let mut update = organizations::Entity::update_many()
             .col_expr(organizations::Column::Status, Expr::value(step.to))
             .col_expr(organizations::Column::UpdatedAt, Expr::value(now))
-            .filter(organizations::Column::Id.eq(org.id))
+            .filter(organizations::Column::Id.is_in(self.ids.iter().copied()))
             .filter(organizations::Column::Status.eq(from));
         if step.to != from || reason.is_some() {
             update = update
@@ -408,77 +584,17 @@ impl OrganizationService {
                     Expr::value(reason.clone()),
                 );
         }
-        if let Some(tier) = &new_tier {
+        if let Some(tier) = new_tier {
             update = update
                 .col_expr(organizations::Column::TierId, Expr::value(tier.id))
                 .filter(organizations::Column::TierId.eq(org.tier_id));
         }
-        if update.exec(txn).await?.rows_affected != 1 {
+        if update.exec(txn).await?.rows_affected != self.ids.len() as u64 {
             return Err(Error::Conflict(
                 "the organization changed meanwhile: reload and try again".to_owned(),
             ));
         }
-
-        let mut detail = json!({"from": from, "to": step.to});
-        if let Some(reason) = &reason {
-            detail["reason"] = json!(reason);
-        }
-        if let Some(tier) = &new_tier {
-            detail["tier"] = json!({"from": org.tier_id, "to": tier.id, "code": tier.code});
-        }
-        let mut jobs = Vec::new();
-        for effect in step.effects {
-            match effect {
-                Effect::Route(change) => {
-                    detail["route"] = json!(route_change(txn, &org, *change, now).await?);
-                }
-                Effect::Enqueue(kind) => jobs.push(enqueue_kind(txn, &org, *kind, now).await?.id),
-                Effect::ResizeIfServerTypeChanges => {
-                    if let (Some(tier), Some(vps)) = (&new_tier, current_vps(txn, org.id).await?)
-                        && vps.server_type != tier.server_type
-                    {
-                        let payload = JobPayload::Resize {
-                            organization_id: org.id,
-                            server_type: tier.server_type.clone(),
-                        };
-                        jobs.push(enqueue(txn, payload, now).await?.id);
-                    }
-                }
-                Effect::RequeueFailedJob => {
-                    if let Some(job) = &failed_job {
-                        let mut active: jobs::ActiveModel = job.clone().into();
-                        active.state = Set(JobState::Queued);
-                        active.attempts = Set(0);
-                        active.run_after = Set(now);
-                        active.lease_owner = Set(None);
-                        active.lease_token = Set(None);
-                        active.lease_expires_at = Set(None);
-                        active.finished_at = Set(None);
-                        active.updated_at = Set(now);
-                        active.update(txn).await?;
-                        jobs.push(job.id);
-                    }
-                }
-            }
-        }
-        if !jobs.is_empty() {
-            detail["jobs"] = json!(jobs);
-        }
-        let route_changed = detail.get("route").is_some();
-        audit::record(
-            txn,
-            actor,
-            event.action(),
-            ("organization", Some(org.id.to_string())),
-            detail,
-            now,
-        )
-        .await?;
-        Ok(Written {
-            org_id: org.id,
-            jobs,
-            route_changed,
-        })
+        Ok(())
     }
 }
 

@@ -1,26 +1,29 @@
 //! `POST /webhooks/stripe`: Stripe's events, verified on the raw body (HMAC-SHA256 with the
 //! webhook secret, 300 s tolerance, checked against Nest's clock) and applied once.
 //!
-//! - The event id is the transaction's first write (`stripe_events`), so a replayed or twice-
-//!   delivered event is a no-op, even when the copies arrive at the same moment.
+//! - The event id is written in the same transaction as its effect (`stripe_events`), so a
+//!   replayed or twice-delivered event is a no-op, even when the copies arrive at the same
+//!   moment.
 //! - Effects follow the objects' state, not arrival order: a signup's first payment goes
 //!   through `SignupPayment::after` (paid is final), the organization through the lifecycle
 //!   table (an event its state does not allow changes nothing), and subscription updates act
 //!   on the subscription as Stripe holds it now (fetched), not on the event's snapshot.
-//! - first `invoice.paid` → `FirstInvoicePaid` (the `create` job); first
-//!   `invoice.payment_failed` → `PaymentFailed` (`error`, retry on `/pending`); every paid
-//!   invoice, and the failures of later ones, → the ledger, through a `record_invoice` job
-//!   queued in the same transaction (`Ledger::record_from_stripe`, whose `paid` resumes an
-//!   organization dunning suspended): numbering is serialized, a delivery never waits on it; `customer.subscription.updated` with `cancel_at_period_end` → `cancelling`
-//!   (back → `active`); `customer.subscription.deleted` → `cancelled`; anything else → 200,
-//!   logged, nothing changed.
+//! - Invoice events ([`invoices`], applied in batches): first `invoice.paid` →
+//!   `FirstInvoicePaid` (the `create` job); first `invoice.payment_failed` → `PaymentFailed`
+//!   (`error`, retry on `/pending`); every paid invoice, and the failures of later ones, → the
+//!   ledger, through a `record_invoice` job queued in the same transaction
+//!   (`Ledger::record_from_stripe`, whose `paid` resumes an organization dunning suspended).
+//! - Subscription events, one at a time: `customer.subscription.updated` with
+//!   `cancel_at_period_end` → `cancelling` (back → `active`); `customer.subscription.deleted` →
+//!   `cancelled`. Anything else → 200, logged, nothing changed.
 
-use app::models::{JobPayload, OrgEvent, OrgStatus, PaymentOutcome, SignupPayment};
+pub mod invoices;
+
+use app::models::{OrgEvent, OrgStatus, PaymentOutcome};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, TransactionTrait,
 };
@@ -31,7 +34,7 @@ use crate::billing::ledger::{StripeInvoiceFacts, StripeOutcome};
 use crate::billing::stripe::StripeGateway;
 use crate::clock::Clock;
 use crate::config::Secret;
-use crate::entities::{organizations, signups, stripe_events};
+use crate::entities::{organizations, stripe_events};
 use crate::error::{Error, Result};
 use crate::organizations::{EventArgs, OrganizationService, Prepared};
 use crate::state::App;
@@ -81,17 +84,15 @@ pub struct WebhookService {
     pub stripe: StripeGateway,
     /// `STRIPE_WEBHOOK_SECRET` (or the simulator's).
     pub secret: Secret,
+    /// Where invoice events wait for their batch (one per process: `App` keeps it).
+    pub inbox: invoices::Inbox,
 }
 
-/// The work one event asks for, read before the transaction.
+/// The work a subscription event asks for, read before the transaction.
 #[derive(Default)]
 struct Plan {
-    /// The signup's first payment moves to this state (conditional on the one read).
-    signup: Option<(signups::Model, SignupPayment)>,
     /// The organization event, checked against its current state.
     org: Option<Prepared>,
-    /// The invoice to record in the ledger.
-    invoice: Option<StripeInvoiceFacts>,
     /// Nothing in Nest is concerned.
     ignored: bool,
 }
@@ -123,17 +124,46 @@ impl WebhookService {
         })?;
         let event_id = event.id.to_string();
         let event_type = event.type_.as_str().to_owned();
-        if self.seen(&event_id).await? {
+        let invoice = |invoice, outcome| invoices::InvoiceEvent {
+            id: event_id.clone(),
+            event_type: event_type.clone(),
+            invoice,
+            outcome,
+        };
+        let receipt = match event.data.object {
+            EventObject::InvoicePaid(i) => {
+                self.inbox
+                    .submit(self, invoice(i, PaymentOutcome::Paid))
+                    .await?
+            }
+            EventObject::InvoicePaymentFailed(i) => {
+                self.inbox
+                    .submit(self, invoice(i, PaymentOutcome::Failed))
+                    .await?
+            }
+            object => self.receive_one(&event_id, &event_type, &object).await?,
+        };
+        Ok(receipt)
+    }
+
+    /// Applies a subscription event (or records one Nest does not act on) in its own
+    /// transaction.
+    async fn receive_one(
+        &self,
+        event_id: &str,
+        event_type: &str,
+        object: &EventObject,
+    ) -> Result<Receipt> {
+        if self.seen(event_id).await? {
             return Ok(Receipt::Replay);
         }
-        let plan = self.plan(&event.data.object).await?;
-
+        let plan = self.plan(object).await?;
         let now = self.clock.now();
-        let txn = self.db.begin().await.map_err(Error::from)?;
+        let txn = self.db.begin().await?;
         // The first write: a second copy of this event blocks here until the first commits,
         // then fails on the primary key and changes nothing.
         let inserted = stripe_events::Entity::insert(stripe_events::ActiveModel {
-            id: Set(event_id.clone()),
+            id: Set(event_id.to_owned()),
             event_type: Set(event_type.chars().take(128).collect()),
             received_at: Set(now),
             processed_at: Set(Some(now)),
@@ -143,30 +173,7 @@ impl WebhookService {
         match inserted.map_err(Error::from) {
             Ok(_) => {}
             Err(Error::Duplicate(_)) => return Ok(Receipt::Replay),
-            Err(e) => return Err(e.into()),
-        }
-        if let Some((signup, next)) = &plan.signup {
-            let mut update = signups::Entity::update_many()
-                .col_expr(signups::Column::PaymentState, Expr::value(*next))
-                .col_expr(signups::Column::UpdatedAt, Expr::value(now))
-                .filter(signups::Column::Id.eq(signup.id))
-                .filter(signups::Column::PaymentState.eq(signup.payment_state));
-            if *next == SignupPayment::Paid {
-                update = update
-                    .col_expr(signups::Column::PaidAt, Expr::value(now))
-                    .col_expr(
-                        signups::Column::PaymentError,
-                        Expr::value(Option::<String>::None),
-                    );
-            } else if signup.payment_error.is_none() {
-                update = update.col_expr(
-                    signups::Column::PaymentError,
-                    Expr::value("Your card was declined.".to_owned()),
-                );
-            }
-            if update.exec(&txn).await.map_err(Error::from)?.rows_affected != 1 {
-                return Err(Error::Conflict("the signup changed meanwhile".to_owned()).into());
-            }
+            Err(e) => return Err(e),
         }
         let written = match plan.org {
             Some(prepared) => Some(
@@ -176,29 +183,9 @@ impl WebhookService {
             ),
             None => None,
         };
-        // The ledger numbers its invoices one at a time; that is the `record_invoice` job's
-        // work, queued here so Stripe's delivery never waits on another's numbering.
-        let recording = match plan.invoice {
-            Some(invoice) => Some(
-                crate::jobs::enqueue(
-                    &txn,
-                    crate::jobs::NewJob::now(JobPayload::RecordInvoice { invoice }, now),
-                    now,
-                )
-                .await?,
-            ),
-            None => None,
-        };
-        txn.commit().await.map_err(Error::from)?;
-        if recording.is_some() {
-            self.organizations.events.wake_jobs();
-        }
+        txn.commit().await?;
         if let Some(written) = &written {
             self.organizations.after_commit(written).await;
-        } else if let Some((signup, _)) = &plan.signup {
-            self.organizations
-                .events
-                .publish(crate::events::Change::Organization(signup.organization_id));
         }
         tracing::info!(stripe.event = %event_id, stripe.event_type = %event_type, ignored = plan.ignored, "stripe event applied");
         Ok(if plan.ignored {
@@ -215,15 +202,9 @@ impl WebhookService {
             .is_some())
     }
 
-    /// Reads what `object` asks for (nothing is written).
+    /// Reads what a subscription event asks for (nothing is written).
     async fn plan(&self, object: &EventObject) -> Result<Plan> {
         match object {
-            EventObject::InvoicePaid(invoice) => {
-                self.plan_invoice(invoice, PaymentOutcome::Paid).await
-            }
-            EventObject::InvoicePaymentFailed(invoice) => {
-                self.plan_invoice(invoice, PaymentOutcome::Failed).await
-            }
             EventObject::CustomerSubscriptionUpdated(subscription)
             | EventObject::CustomerSubscriptionDeleted(subscription) => {
                 self.plan_subscription(
@@ -261,72 +242,6 @@ impl WebhookService {
             }
             Err(e) => Err(e),
         }
-    }
-
-    async fn plan_invoice(
-        &self,
-        invoice: &stripe_shared::Invoice,
-        outcome: PaymentOutcome,
-    ) -> Result<Plan> {
-        let Some(customer) = invoice.customer.as_ref().map(|c| c.id().to_string()) else {
-            return Ok(Plan {
-                ignored: true,
-                ..Plan::default()
-            });
-        };
-        let Some(org) = self.org_by_customer(&customer).await? else {
-            return Ok(Plan {
-                ignored: true,
-                ..Plan::default()
-            });
-        };
-        let invoice_id = invoice.id.as_ref().map(|i| i.to_string());
-        let signup = signups::Entity::find()
-            .filter(signups::Column::OrganizationId.eq(org.id))
-            .one(&self.db)
-            .await?;
-        let invoice_facts = invoice_facts(org.id, invoice, outcome, self.clock.now());
-        let first = signup.as_ref().is_some_and(|s| {
-            s.payment_state != SignupPayment::Paid
-                && (s.stripe_invoice_id.is_some() && s.stripe_invoice_id == invoice_id
-                    || matches!(
-                        invoice.billing_reason,
-                        Some(stripe_shared::InvoiceBillingReason::SubscriptionCreate)
-                    ))
-        });
-        if !first {
-            // A later invoice: the ledger's (and dunning's) business.
-            return Ok(Plan {
-                invoice: invoice_facts,
-                ..Plan::default()
-            });
-        }
-        let Some(signup) = signup else {
-            return Ok(Plan::default());
-        };
-        // The first invoice is a customer's only once paid: a declined signup owes nothing.
-        let invoice = invoice_facts.filter(|_| outcome == PaymentOutcome::Paid);
-        let Some(next) = signup.payment_state.after(outcome) else {
-            return Ok(Plan {
-                invoice,
-                ..Plan::default()
-            });
-        };
-        let event = match outcome {
-            PaymentOutcome::Paid => OrgEvent::FirstInvoicePaid,
-            PaymentOutcome::Failed => OrgEvent::PaymentFailed,
-        };
-        let org_change = if outcome == PaymentOutcome::Failed && org.status != OrgStatus::Pending {
-            None
-        } else {
-            self.prepare(org.id, event).await?
-        };
-        Ok(Plan {
-            signup: Some((signup, next)),
-            org: org_change,
-            invoice,
-            ignored: false,
-        })
     }
 
     async fn plan_subscription(&self, subscription_id: &str, customer: &str) -> Result<Plan> {
