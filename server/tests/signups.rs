@@ -150,6 +150,28 @@ impl Rig {
         (response.status().as_u16(), response.text().await.unwrap())
     }
 
+    /// POSTs every `(payload, signature)` at once; each must be answered 200. Returns how many
+    /// answers were replays.
+    async fn post_all_at_once(
+        self: &std::sync::Arc<Self>,
+        deliveries: Vec<(String, String)>,
+    ) -> usize {
+        let mut tasks = Vec::new();
+        for (payload, header) in deliveries {
+            let r = self.clone();
+            tasks.push(tokio::spawn(async move {
+                r.post_webhook(&payload, &header).await
+            }));
+        }
+        let mut replays = 0;
+        for task in tasks {
+            let (status, text) = task.await.unwrap();
+            assert_eq!(status, 200, "{text}");
+            replays += usize::from(text.contains("\"replay\":true"));
+        }
+        replays
+    }
+
     fn secret(&self) -> String {
         self.server
             .app
@@ -330,19 +352,7 @@ async fn fifty_concurrent_copies_of_invoice_paid_make_one_job(db: &DatabaseConne
     let now = r.server.clock.now().timestamp();
     let header = signature(&secret, now, &payload);
     let r = std::sync::Arc::new(r);
-    let mut tasks = Vec::new();
-    for _ in 0..50 {
-        let (r, payload, header) = (r.clone(), payload.clone(), header.clone());
-        tasks.push(tokio::spawn(async move {
-            r.post_webhook(&payload, &header).await
-        }));
-    }
-    let mut replays = 0;
-    for task in tasks {
-        let (status, text) = task.await.unwrap();
-        assert_eq!(status, 200, "{text}");
-        replays += usize::from(text.contains("\"replay\":true"));
-    }
+    let replays = r.post_all_at_once(vec![(payload, header); 50]).await;
     assert_eq!(replays, 49);
     let org = r.org("replay-co").await;
     assert_eq!(r.create_jobs(org.id).await, 1);
@@ -695,20 +705,12 @@ async fn a_burst_of_first_payments_is_applied_once_each(db: &DatabaseConnection)
     let secret = r.secret();
     let now = r.server.clock.now().timestamp();
     let r = std::sync::Arc::new(r);
-    let mut tasks = Vec::new();
-    for payload in payloads.iter().chain(&payloads) {
-        let (r, payload) = (r.clone(), payload.clone());
-        let header = signature(&secret, now, &payload);
-        tasks.push(tokio::spawn(async move {
-            r.post_webhook(&payload, &header).await
-        }));
-    }
-    let mut replays = 0;
-    for task in tasks {
-        let (status, text) = task.await.unwrap();
-        assert_eq!(status, 200, "{text}");
-        replays += usize::from(text.contains("\"replay\":true"));
-    }
+    let deliveries = payloads
+        .iter()
+        .chain(&payloads)
+        .map(|p| (p.clone(), signature(&secret, now, p)))
+        .collect();
+    let replays = r.post_all_at_once(deliveries).await;
     assert_eq!(
         replays,
         PAID + DECLINED,
