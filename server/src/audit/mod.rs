@@ -31,6 +31,17 @@ pub struct Actor {
 }
 
 impl Actor {
+    /// Nest itself acting (`system:<what>`: a job, the health monitor, Stripe's events): no
+    /// user, no address.
+    pub fn system(what: impl std::fmt::Display) -> Self {
+        Self {
+            user_id: None,
+            email: format!("system:{what}"),
+            ip: None,
+            user_agent: None,
+        }
+    }
+
     /// An actor from a request and the user behind it.
     pub fn new(req: &RequestInfo, user_id: Option<i64>, email: impl Into<String>) -> Self {
         Self {

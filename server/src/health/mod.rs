@@ -69,10 +69,5 @@ impl HealthSettings {
 
 /// The actor of audit rows written by the health monitor.
 pub fn health_actor() -> crate::audit::Actor {
-    crate::audit::Actor {
-        user_id: None,
-        email: "system:health".to_owned(),
-        ip: None,
-        user_agent: None,
-    }
+    crate::audit::Actor::system("health")
 }

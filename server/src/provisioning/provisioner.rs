@@ -77,12 +77,7 @@ pub struct Provisioner {
 
 /// The actor of audit rows written by jobs.
 pub fn system_actor(kind: JobKind) -> Actor {
-    Actor {
-        user_id: None,
-        email: format!("system:{kind}"),
-        ip: None,
-        user_agent: None,
-    }
+    Actor::system(kind)
 }
 
 #[async_trait::async_trait]

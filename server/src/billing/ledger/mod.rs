@@ -61,12 +61,7 @@ pub fn run_actor() -> Actor {
 
 /// The actor of changes Stripe reports.
 pub fn stripe_actor() -> Actor {
-    Actor {
-        user_id: None,
-        email: "system:stripe".to_owned(),
-        ip: None,
-        user_agent: None,
-    }
+    Actor::system("stripe")
 }
 
 /// The counter key of a billing month: `YYYYMM`.

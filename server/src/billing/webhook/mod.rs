@@ -29,8 +29,7 @@ use sea_orm::{
 };
 use stripe_webhook::{EventObject, Webhook, WebhookError};
 
-use crate::audit::Actor;
-use crate::billing::ledger::{StripeInvoiceFacts, StripeOutcome};
+use crate::billing::ledger::{StripeInvoiceFacts, StripeOutcome, stripe_actor};
 use crate::billing::stripe::StripeGateway;
 use crate::clock::Clock;
 use crate::config::Secret;
@@ -38,16 +37,6 @@ use crate::entities::{organizations, stripe_events};
 use crate::error::{Error, Result};
 use crate::organizations::{EventArgs, OrganizationService, Prepared};
 use crate::state::App;
-
-/// The actor of audit rows written for Stripe's events.
-pub fn stripe_actor() -> Actor {
-    Actor {
-        user_id: None,
-        email: "system:stripe".to_owned(),
-        ip: None,
-        user_agent: None,
-    }
-}
 
 /// What became of a delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
