@@ -237,6 +237,7 @@ async fn every_response_carries_the_security_headers(db: &DatabaseConnection) {
         ("GET", "/"),
         ("GET", "/healthz"),
         ("GET", "/favicon.svg"),
+        ("GET", "/no-such-file.png"),
         ("GET", "/no-such-page"),
         ("POST", "/api/current_caller"),
     ] {

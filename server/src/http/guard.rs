@@ -32,7 +32,14 @@ fn is_public(path: &str) -> bool {
         || path.starts_with("/assets/")
         || path.starts_with("/webhooks/")
         // Static files from the site root (favicon.svg, robots.txt, …).
-        || path.rsplit('/').next().is_some_and(|last| last.contains('.'))
+        || looks_like_a_file(path)
+}
+
+/// Whether `path` names a file (its last segment has an extension), not a page.
+pub fn looks_like_a_file(path: &str) -> bool {
+    path.rsplit('/')
+        .next()
+        .is_some_and(|last| last.contains('.'))
 }
 
 fn encode(s: &str) -> String {

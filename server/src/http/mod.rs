@@ -108,6 +108,39 @@ async fn track_metrics(
     response
 }
 
+/// The fallback: a file of the site root, a plain 404 for a file it does not have (a browser
+/// asking for `/favicon.ico` gets no page), or the app's not-found page.
+fn not_found(
+    app: &App,
+    context: impl Fn() + Clone + Send + Sync + 'static,
+) -> impl Fn(
+    axum::http::Uri,
+    axum::extract::State<App>,
+    axum::extract::Request,
+) -> std::pin::Pin<Box<dyn Future<Output = axum::response::Response> + Send>>
++ Clone
++ Send
++ Sync
++ 'static {
+    let site_root = app.config.site_root.clone();
+    let page = leptos_axum::file_and_error_handler_with_context::<App, _>(context, app::shell);
+    move |uri, state, req| {
+        let missing_file = guard::looks_like_a_file(uri.path()) && {
+            let relative = std::path::Path::new(uri.path().trim_start_matches('/'));
+            !relative
+                .components()
+                .all(|c| matches!(c, std::path::Component::Normal(_)))
+                || !site_root.join(relative).is_file()
+        };
+        if missing_file {
+            return Box::pin(async {
+                axum::response::IntoResponse::into_response((StatusCode::NOT_FOUND, "not found"))
+            });
+        }
+        page(uri, state, req)
+    }
+}
+
 /// Builds the whole application router.
 pub fn router(app: App) -> Router {
     let routes = generate_route_list(app::App);
@@ -119,6 +152,12 @@ pub fn router(app: App) -> Router {
         tracing::warn!(site_root = %app.config.site_root.display(), "no browser bundle found: pages load /pkg/ without long-lived caching");
     }
     let asset_root = app::AssetRoot(version.as_deref().map(assets::root).unwrap_or_default());
+
+    // What every page render gets, the not-found page's included.
+    let context = move || {
+        provide_context(backend.clone());
+        provide_context(asset_root.clone());
+    };
 
     let idle = app.session_policy().idle;
     let sessions =
@@ -141,21 +180,15 @@ pub fn router(app: App) -> Router {
             "/webhooks/stripe",
             axum::routing::post(crate::billing::webhook::stripe_webhook),
         )
-        .leptos_routes_with_context(
-            &app,
-            routes,
-            move || {
-                provide_context(backend.clone());
-                provide_context(asset_root.clone());
-            },
-            move || app::shell(leptos.clone()),
-        );
+        .leptos_routes_with_context(&app, routes, context.clone(), move || {
+            app::shell(leptos.clone())
+        });
     let router = match &version {
         Some(version) => assets::routes(router, &app.config.site_root, version),
         None => router,
     };
     router
-        .fallback(leptos_axum::file_and_error_handler::<App, _>(app::shell))
+        .fallback(not_found(&app, context))
         // A layer, not a route layer: unknown `/api/` paths and wrong methods get the shape too.
         .layer(axum::middleware::from_fn(api_errors_for_api))
         .layer(from_fn_with_state(app.clone(), guard::pages))
