@@ -125,19 +125,28 @@ fn not_found(
     let site_root = app.config.site_root.clone();
     let page = leptos_axum::file_and_error_handler_with_context::<App, _>(context, app::shell);
     move |uri, state, req| {
-        let missing_file = guard::looks_like_a_file(uri.path()) && {
-            let relative = std::path::Path::new(uri.path().trim_start_matches('/'));
-            !relative
-                .components()
-                .all(|c| matches!(c, std::path::Component::Normal(_)))
-                || !site_root.join(relative).is_file()
-        };
-        if missing_file {
-            return Box::pin(async {
-                axum::response::IntoResponse::into_response((StatusCode::NOT_FOUND, "not found"))
-            });
-        }
-        page(uri, state, req)
+        let site_root = site_root.clone();
+        let page = page.clone();
+        Box::pin(async move {
+            if guard::looks_like_a_file(uri.path()) {
+                let relative = std::path::PathBuf::from(uri.path().trim_start_matches('/'));
+                let inside = relative
+                    .components()
+                    .all(|c| matches!(c, std::path::Component::Normal(_)));
+                // Checked without blocking the executor.
+                let exists = inside
+                    && tokio::fs::metadata(site_root.join(&relative))
+                        .await
+                        .is_ok_and(|m| m.is_file());
+                if !exists {
+                    return axum::response::IntoResponse::into_response((
+                        StatusCode::NOT_FOUND,
+                        "not found",
+                    ));
+                }
+            }
+            page(uri, state, req).await
+        })
     }
 }
 
