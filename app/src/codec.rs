@@ -130,6 +130,47 @@ fn missing_field(message: &str) -> Option<&str> {
         .filter(|field| !field.contains('`'))
 }
 
+/// How a resource's value travels from the server's render to the browser's hydration: JSON,
+/// decoded with `serde_json::from_slice`, as server functions' results are (server_fn's
+/// `JsonEncoding`). Leptos' default codec decodes with `from_str`, a second reader type, which
+/// compiled every result type's deserializer into the bundle twice.
+pub struct ResourceJson;
+
+impl<T: Serialize> leptos::server::codee::Encoder<T> for ResourceJson {
+    type Error = serde_json::Error;
+    type Encoded = String;
+
+    fn encode(value: &T) -> Result<String, Self::Error> {
+        serde_json::to_string(value)
+    }
+}
+
+impl<T: DeserializeOwned> leptos::server::codee::Decoder<T> for ResourceJson {
+    type Error = serde_json::Error;
+    type Encoded = str;
+
+    fn decode(value: &str) -> Result<T, Self::Error> {
+        serde_json::from_slice(value.as_bytes())
+    }
+}
+
+/// A resource as every page declares it: [`ResourceJson`] for its hydration.
+pub type Resource<T> = leptos::prelude::Resource<T, ResourceJson>;
+
+/// Creates a [`Resource`] (as `Resource::new` would, with [`ResourceJson`]).
+#[track_caller]
+pub fn resource<T, S, Fut>(
+    source: impl Fn() -> S + Send + Sync + 'static,
+    fetcher: impl Fn(S) -> Fut + Send + Sync + 'static,
+) -> Resource<T>
+where
+    T: Serialize + DeserializeOwned + Send + Sync + 'static,
+    S: Send + Sync + Clone + PartialEq + 'static,
+    Fut: Future<Output = T> + Send + 'static,
+{
+    Resource::new_with_options(source, fetcher, false)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]

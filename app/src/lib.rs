@@ -1,9 +1,11 @@
 //! Nest's dashboard: Leptos pages and components, the typed models shared with the server, and
 //! the `#[server]` functions (thin: authenticate, validate, call the backend, map errors).
 //!
-//! Compiled twice: with `ssr` into the `nest` server binary, with `hydrate` into the WASM bundle.
+//! Compiled twice: with `ssr` into the `nest` server binary, with `hydrate` into the WASM
+//! bundles (one for the dashboard, one for the public pages: see [`bundle`]).
 
 pub mod auth;
+pub mod bundle;
 pub mod codec;
 pub mod components;
 pub mod error;
@@ -18,13 +20,13 @@ use leptos_meta::{MetaTags, Title, provide_meta_context};
 use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{SsrMode, path};
 
-use crate::components::layout::Layout;
+use crate::bundle::{Bundle, LeavesBundle};
+use crate::components::layout::{Layout, PublicLayout};
 use crate::pages::{
     admins::AdminsPage,
     audit::AuditPage,
     home::HomePage,
     login::LoginPage,
-    not_found::NotFound,
     organizations::{detail::OrganizationPage, list::OrganizationsPage, new::NewOrganizationPage},
     set_password::SetPasswordPage,
     setup::SetupPage,
@@ -38,9 +40,15 @@ use crate::pages::{
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AssetRoot(pub String);
 
-/// The HTML document rendered on the server around the app.
+/// The HTML document rendered on the server around the app of the requested path's bundle
+/// ([`Bundle::of`]; a path no bundle serves gets the dashboard's, whose not-found page it is).
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     let root = use_context::<AssetRoot>().map(|r| r.0).unwrap_or_default();
+    #[cfg(feature = "ssr")]
+    let bundle = use_context::<http::request::Parts>()
+        .map_or(Bundle::Admin, |parts| Bundle::of(parts.uri.path()));
+    #[cfg(not(feature = "ssr"))]
+    let bundle = Bundle::Admin;
     // The security layer puts this response's CSP nonce in the request; hydration scripts carry it.
     #[cfg(feature = "ssr")]
     if let Some(nonce) = use_context::<http::request::Parts>()
@@ -48,6 +56,8 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     {
         provide_context(leptos::nonce::Nonce::from_value(nonce.0));
     }
+    let mut options = options;
+    options.output_name = bundle.output_name().into();
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -61,34 +71,36 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <MetaTags/>
             </head>
             <body>
-                <App/>
+                {match bundle {
+                    Bundle::Admin => view! { <AdminApp/> }.into_any(),
+                    Bundle::Public => view! { <PublicApp/> }.into_any(),
+                }}
             </body>
         </html>
     }
 }
 
-/// The application: routes inside the dashboard layout.
+/// The page title: "<page> · Nest".
 #[component]
-pub fn App() -> impl IntoView {
+fn NestTitle() -> impl IntoView {
+    view! {
+        <Title formatter=|title: String| if title.is_empty() { "Nest".to_owned() } else { format!("{title} · Nest") }/>
+    }
+}
+
+/// The dashboard: every page behind the admin session, inside the dashboard frame. Hydrated by
+/// the `nest` bundle.
+#[component]
+pub fn AdminApp() -> impl IntoView {
     provide_meta_context();
 
     view! {
-        <Title formatter=|title: String| if title.is_empty() { "Nest".to_owned() } else { format!("{title} · Nest") }/>
+        <NestTitle/>
         <Router>
             <Layout>
-                <Routes fallback=|| view! { <NotFound/> }>
+                <Routes fallback=|| view! { <LeavesBundle this=Bundle::Admin/> }>
                     <Route path=path!("/") view=HomePage/>
-                    <Route path=path!("/login") view=LoginPage/>
-                    <Route path=path!("/login/code") view=crate::pages::two_factor::LoginCodePage/>
-                    <Route path=path!("/login/enrol") view=crate::pages::two_factor::LoginEnrolPage/>
                     <Route path=path!("/account") view=crate::pages::account::AccountPage/>
-                    <Route path=path!("/setup") view=SetupPage/>
-                    <Route path=path!("/unauthorized") view=UnauthorizedPage/>
-                    <Route path=path!("/set-password") view=SetPasswordPage/>
-                    // Customers' pages are sent whole (their data awaited on the server, not
-                    // streamed in by script), so they work before hydration and without JavaScript.
-                    <Route path=path!("/signup") view=crate::pages::signup::SignupPage ssr=SsrMode::Async/>
-                    <Route path=path!("/pending") view=crate::pages::pending::PendingPage ssr=SsrMode::Async/>
                     <Route path=path!("/admins") view=AdminsPage/>
                     <Route path=path!("/audit") view=AuditPage/>
                     <Route path=path!("/organizations") view=OrganizationsPage/>
@@ -104,6 +116,33 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/organizations/:id") view=OrganizationPage/>
                 </Routes>
             </Layout>
+        </Router>
+    }
+}
+
+/// The public pages ([`bundle::PUBLIC_PAGES`]) in their plain frame. Hydrated by the
+/// `nest-public` bundle.
+#[component]
+pub fn PublicApp() -> impl IntoView {
+    provide_meta_context();
+
+    view! {
+        <NestTitle/>
+        <Router>
+            <PublicLayout>
+                <Routes fallback=|| view! { <LeavesBundle this=Bundle::Public/> }>
+                    <Route path=path!("/login") view=LoginPage/>
+                    <Route path=path!("/login/code") view=crate::pages::two_factor::LoginCodePage/>
+                    <Route path=path!("/login/enrol") view=crate::pages::two_factor::LoginEnrolPage/>
+                    <Route path=path!("/setup") view=SetupPage/>
+                    <Route path=path!("/unauthorized") view=UnauthorizedPage/>
+                    <Route path=path!("/set-password") view=SetPasswordPage/>
+                    // Customers' pages are sent whole (their data awaited on the server, not
+                    // streamed in by script), so they work before hydration and without JavaScript.
+                    <Route path=path!("/signup") view=crate::pages::signup::SignupPage ssr=SsrMode::Async/>
+                    <Route path=path!("/pending") view=crate::pages::pending::PendingPage ssr=SsrMode::Async/>
+                </Routes>
+            </PublicLayout>
         </Router>
     }
 }

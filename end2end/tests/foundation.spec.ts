@@ -68,3 +68,26 @@ test('an unknown page says so, with a 404 and a way back', async ({ page }) => {
   await page.getByRole('link', { name: 'Go to the overview' }).click();
   await expect(page.getByRole('heading', { level: 1, name: 'Overview' })).toBeVisible();
 });
+
+test('public pages load only the public bundle; its links to the dashboard load the dashboard, hydrated', async ({ page }) => {
+  await asSuperadmin(page);
+  const wasm: string[] = [];
+  page.on('request', (r) => {
+    if (r.url().endsWith('.wasm')) wasm.push(new URL(r.url()).pathname.split('/').pop() ?? '');
+  });
+  await page.goto('/signup');
+  await hydrated(page);
+  expect(wasm).toEqual(['nest-public_bg.wasm']);
+  await expect(page.getByRole('navigation', { name: 'Main' })).toHaveCount(0);
+
+  // The public bundle has no dashboard pages: its router hands the address to the server.
+  await page.getByRole('link', { name: 'Nest', exact: true }).click();
+  await expect(page.getByRole('heading', { level: 1, name: 'Overview' })).toBeVisible();
+  await hydrated(page);
+  expect(wasm).toEqual(['nest-public_bg.wasm', 'nest_bg.wasm']);
+
+  // Between dashboard pages the router navigates in place: no bundle is loaded again.
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Jobs' }).click();
+  await expect(page.getByRole('heading', { level: 1, name: 'Jobs' })).toBeVisible();
+  expect(wasm).toEqual(['nest-public_bg.wasm', 'nest_bg.wasm']);
+});

@@ -1,8 +1,13 @@
-//! The browser entry point: hydrates the server-rendered dashboard.
+//! The browser entry point: hydrates the server-rendered page. Built twice (see `app::bundle`):
+//! by default the dashboard's bundle (`nest`), with the `public` feature the public pages'
+//! (`nest-public`), which leaves the dashboard's pages out.
 
 /// Called by the generated JS loader once the WASM module is instantiated.
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
-    leptos::mount::hydrate_body(app::App);
+    #[cfg(not(feature = "public"))]
+    leptos::mount::hydrate_body(app::AdminApp);
+    #[cfg(feature = "public")]
+    leptos::mount::hydrate_body(app::PublicApp);
 }

@@ -488,8 +488,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .context("seeding reference data failed")?;
 
-    let bundle = config.site_root.join("pkg").join("nest.js");
-    if !bundle.exists() {
+    let pkg = config.site_root.join("pkg");
+    if !crate::http::assets::BUNDLE
+        .iter()
+        .all(|file| pkg.join(file).exists())
+    {
         tracing::warn!(
             site.root = %config.site_root.display(),
             "the browser bundle is missing: pages will render but not hydrate (build it with `cargo make build-site`)"

@@ -68,7 +68,12 @@ async fn the_overview_is_rendered_on_the_server_with_its_hydration_script(db: &D
         "hydration scripts carry the CSP nonce"
     );
     assert!(html.contains("<h1>Overview</h1>"), "{html}");
-    assert!(html.contains("/pkg/nest.js"), "hydration script is linked");
+    assert!(
+        html.contains("/pkg/nest.js"),
+        "the dashboard's bundle is linked"
+    );
+    assert!(html.contains("/pkg/nest_bg.wasm"), "{html}");
+    assert!(!html.contains("nest-public"), "{html}");
     assert!(html.contains("/pkg/nest.css"), "stylesheet is linked");
     assert!(
         html.contains("aria-label=\"Main\""),
@@ -90,6 +95,55 @@ async fn an_unknown_page_is_a_404_with_a_way_back(db: &DatabaseConnection) {
     let html = response.text().await.unwrap();
     assert!(html.contains("Page not found"));
     assert!(html.contains("href=\"/\""));
+    assert!(
+        html.contains("/pkg/nest.js"),
+        "the dashboard hydrates it: {html}"
+    );
+}
+
+/// The public pages link the public bundle, which holds only them; the dashboard's pages link
+/// the dashboard's. Each bundle's routes are exactly its pages.
+#[tokio::test]
+async fn public_pages_load_the_public_bundle_and_each_bundle_routes_its_own_pages() {
+    let t = support::TestDb::migrated(support::Engine::Sqlite)
+        .await
+        .unwrap();
+    let server = support::TestServer::start(&t.db).await;
+    for path in ["/setup", "/signup"] {
+        let html = reqwest::get(format!("{}{path}", server.base))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(html.contains("/pkg/nest-public.js"), "{path}: {html}");
+        assert!(html.contains("/pkg/nest-public_bg.wasm"), "{path}: {html}");
+        assert!(!html.contains("/pkg/nest.js"), "{path}: {html}");
+        assert!(
+            !html.contains("aria-label=\"Main\""),
+            "no dashboard navigation: {html}"
+        );
+    }
+    let paths = |routes: Vec<leptos_axum::AxumRouteListing>| {
+        let mut paths: Vec<String> = routes.iter().map(|r| r.path().to_owned()).collect();
+        paths.sort();
+        paths
+    };
+    let public = paths(leptos_axum::generate_route_list(app::PublicApp));
+    let mut expected: Vec<String> = app::bundle::PUBLIC_PAGES
+        .iter()
+        .map(|p| (*p).to_owned())
+        .collect();
+    expected.sort();
+    assert_eq!(public, expected);
+    for path in paths(leptos_axum::generate_route_list(app::AdminApp)) {
+        assert_eq!(
+            app::bundle::Bundle::of(&path),
+            app::bundle::Bundle::Admin,
+            "{path}"
+        );
+    }
+    t.cleanup().await;
 }
 
 async fn the_platform_status_server_function_reports_seeded_data(db: &DatabaseConnection) {
@@ -110,11 +164,12 @@ async fn the_platform_status_server_function_reports_seeded_data(db: &DatabaseCo
 async fn the_bundle_is_immutable_at_its_versioned_url_and_pages_are_never_cached() {
     let site = std::env::temp_dir().join(format!("nest-site-{}", server::clock::random_hex(6)));
     std::fs::create_dir_all(site.join("pkg")).unwrap();
-    for (file, body) in [
-        ("nest.js", "export default function init() {}"),
-        ("nest_bg.wasm", "\0asm"),
-        ("nest.css", "body { margin: 0 }"),
-    ] {
+    for file in server::http::assets::BUNDLE {
+        let body = match file {
+            "nest.css" => "body { margin: 0 }",
+            f if f.ends_with(".wasm") => "\0asm",
+            _ => "export default function init() {}",
+        };
         std::fs::write(site.join("pkg").join(file), body).unwrap();
     }
     std::fs::write(site.join("pkg/nest.js.br"), b"precompressed").unwrap();
@@ -138,7 +193,10 @@ async fn the_bundle_is_immutable_at_its_versioned_url_and_pages_are_never_cached
     let html = page.text().await.unwrap();
     let version = server::http::assets::version(&site).unwrap();
     let root = server::http::assets::root(&version);
-    assert!(html.contains(&format!("{root}/pkg/nest.js")), "{html}");
+    assert!(
+        html.contains(&format!("{root}/pkg/nest-public.js")),
+        "{html}"
+    );
     assert!(html.contains(&format!("{root}/pkg/nest.css")), "{html}");
 
     let js = http

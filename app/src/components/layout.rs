@@ -1,5 +1,5 @@
 //! The dashboard frame: top bar with the signed-in admin, sidebar navigation of the pages that
-//! exist, and the content. Public pages (login, setup, …) get a plain frame.
+//! exist, and the content. Public pages (login, setup, …) get a plain frame, [`PublicLayout`].
 
 use leptos::prelude::*;
 use leptos_router::components::A;
@@ -70,18 +70,6 @@ const NAV: &[NavItem] = &[
     },
 ];
 
-/// Pages shown without the dashboard frame.
-const PUBLIC_PAGES: &[&str] = &[
-    "/login",
-    "/login/code",
-    "/login/enrol",
-    "/setup",
-    "/unauthorized",
-    "/set-password",
-    "/signup",
-    "/pending",
-];
-
 /// A button that signs out and goes to the login page.
 #[component]
 pub fn SignOutButton() -> impl IntoView {
@@ -107,18 +95,16 @@ pub fn Layout(children: Children) -> impl IntoView {
     // end-to-end tests wait for `data-hydrated="true"` before they click.
     let (hydrated, set_hydrated) = signal(false);
     Effect::new(move |_| set_hydrated.set(true));
-    let public = move || PUBLIC_PAGES.contains(&location.pathname.get().as_str());
-    let caller = Resource::new(public, |public| async move {
-        if public {
-            None
-        } else {
+    let caller = crate::codec::resource(
+        || (),
+        |()| async move {
             // The change count first: the page's data is read after it.
             let seq = crate::components::live::live_seq().await.ok();
             let caller = current_caller().await.ok()?;
             let cloud = cloud_mode().await.ok();
             Some((caller, cloud, seq))
-        }
-    });
+        },
+    );
     let is_superadmin =
         move || caller.get().flatten().and_then(|(c, _, _)| c.role) == Some(AdminRole::Superadmin);
     crate::components::live::provide_live(move || {
@@ -128,22 +114,19 @@ pub fn Layout(children: Children) -> impl IntoView {
     view! {
         <div
             class="shell"
-            class:menu-collapsed=move || !menu_open.get() || public()
-            class:public=public
+            class:menu-collapsed=move || !menu_open.get()
             data-hydrated=move || hydrated.get().to_string()
         >
             <header class="topbar">
-                <Show when=move || !public()>
-                    <button
-                        type="button"
-                        class="menu-toggle"
-                        aria-controls="sidebar"
-                        aria-expanded=move || menu_open.get().to_string()
-                        on:click=move |_| set_menu_open.update(|open| *open = !*open)
-                    >
-                        {move || if menu_open.get() { "Hide menu" } else { "Show menu" }}
-                    </button>
-                </Show>
+                <button
+                    type="button"
+                    class="menu-toggle"
+                    aria-controls="sidebar"
+                    aria-expanded=move || menu_open.get().to_string()
+                    on:click=move |_| set_menu_open.update(|open| *open = !*open)
+                >
+                    {move || if menu_open.get() { "Hide menu" } else { "Show menu" }}
+                </button>
                 <a class="brand" href="/">"Nest"</a>
                 <span class="brand-sub">"control plane"</span>
                 <Transition fallback=|| ()>
@@ -169,34 +152,50 @@ pub fn Layout(children: Children) -> impl IntoView {
                     })}
                 </Transition>
             </header>
-            <Show when=move || !public()>
-                <nav id="sidebar" class="sidebar" aria-label="Main" hidden=move || !menu_open.get()>
-                    <Transition fallback=|| ()>
-                    <ul>
-                        {NAV
-                            .iter()
-                            .map(|item| {
-                                let href = item.href;
-                                let superadmin_only = item.superadmin_only;
-                                let current = move || {
-                                    let path = location.pathname.get();
-                                    if href == "/" { path == "/" } else { path.starts_with(href) }
-                                };
-                                view! {
-                                    <Show when=move || !superadmin_only || is_superadmin()>
-                                        <li>
-                                            <A href=href attr:aria-current=move || current().then_some("page")>
-                                                {item.label}
-                                            </A>
-                                        </li>
-                                    </Show>
-                                }
-                            })
-                            .collect_view()}
-                    </ul>
-                    </Transition>
-                </nav>
-            </Show>
+            <nav id="sidebar" class="sidebar" aria-label="Main" hidden=move || !menu_open.get()>
+                <Transition fallback=|| ()>
+                <ul>
+                    {NAV
+                        .iter()
+                        .map(|item| {
+                            let href = item.href;
+                            let superadmin_only = item.superadmin_only;
+                            let current = move || {
+                                let path = location.pathname.get();
+                                if href == "/" { path == "/" } else { path.starts_with(href) }
+                            };
+                            view! {
+                                <Show when=move || !superadmin_only || is_superadmin()>
+                                    <li>
+                                        <A href=href attr:aria-current=move || current().then_some("page")>
+                                            {item.label}
+                                        </A>
+                                    </li>
+                                </Show>
+                            }
+                        })
+                        .collect_view()}
+                </ul>
+                </Transition>
+            </nav>
+            <main class="content" id="main">
+                {children()}
+            </main>
+        </div>
+    }
+}
+
+/// The plain frame of the public pages: the brand and the content, no session, no navigation.
+#[component]
+pub fn PublicLayout(children: Children) -> impl IntoView {
+    let (hydrated, set_hydrated) = signal(false);
+    Effect::new(move |_| set_hydrated.set(true));
+    view! {
+        <div class="shell menu-collapsed public" data-hydrated=move || hydrated.get().to_string()>
+            <header class="topbar">
+                <a class="brand" href="/">"Nest"</a>
+                <span class="brand-sub">"control plane"</span>
+            </header>
             <main class="content" id="main">
                 {children()}
             </main>

@@ -91,7 +91,7 @@ fn connect(live: Live, since: u64) {
             let change = ev
                 .data()
                 .as_string()
-                .and_then(|text| serde_json::from_str::<Change>(&text).ok());
+                .and_then(|text| serde_json::from_slice::<Change>(text.as_bytes()).ok());
             match change {
                 Some(Change::Job(_)) => job_changed.set(true),
                 Some(Change::Organization(_) | Change::Billing(_)) => other_changed.set(true),

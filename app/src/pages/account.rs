@@ -42,8 +42,8 @@ fn date(t: &chrono::DateTime<chrono::Utc>) -> String {
 #[component]
 pub fn AccountPage() -> impl IntoView {
     let version = RwSignal::new(0u32);
-    let status = Resource::new(move || version.get(), |_| my_two_factor());
-    let me = Resource::new(|| (), |_| crate::auth::current_caller());
+    let status = crate::codec::resource(move || version.get(), |_| my_two_factor());
+    let me = crate::codec::resource(|| (), |_| crate::auth::current_caller());
     let refresh = move || version.update(|v| *v += 1);
     view! {
         <Title text="Your account"/>

@@ -75,8 +75,8 @@ fn date(t: &chrono::DateTime<chrono::Utc>) -> String {
 #[component]
 pub fn AdminsPage() -> impl IntoView {
     let version = RwSignal::new(0u32);
-    let admins = Resource::new(move || version.get(), |_| list_admins());
-    let me = Resource::new(|| (), |_| crate::auth::current_caller());
+    let admins = crate::codec::resource(move || version.get(), |_| list_admins());
+    let me = crate::codec::resource(|| (), |_| crate::auth::current_caller());
     let notice = RwSignal::new(None::<String>);
 
     view! {
@@ -337,7 +337,7 @@ fn AddAdminForm(on_added: impl Fn() + Copy + Send + Sync + 'static) -> impl Into
 #[component]
 fn TwoFactorPolicy() -> impl IntoView {
     let version = RwSignal::new(0u32);
-    let status = Resource::new(
+    let status = crate::codec::resource(
         move || version.get(),
         |_| crate::pages::account::my_two_factor(),
     );

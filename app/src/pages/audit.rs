@@ -50,7 +50,7 @@ pub fn AuditPage() -> impl IntoView {
         let before = q.get("before").and_then(|v| v.parse::<i64>().ok());
         (filter, before)
     };
-    let page = Resource::new(params, |(filter, before)| list_audit(filter, before));
+    let page = crate::codec::resource(params, |(filter, before)| list_audit(filter, before));
     let value = move |k: &'static str| move || query.get().get(k).unwrap_or_default();
 
     view! {

@@ -118,11 +118,11 @@ pub fn BillingPage() -> impl IntoView {
     provide_context(Editing(editing));
     let seen = paused_tick(editing);
     let version = RwSignal::new(0u32);
-    let overview = Resource::new(
+    let overview = crate::codec::resource(
         move || (seen.get(), version.get()),
         |_| get_billing_overview(),
     );
-    let page = Resource::new(
+    let page = crate::codec::resource(
         move || (query_from(&params.get()), seen.get(), version.get()),
         |(query, ..)| list_invoices(query),
     );
@@ -383,7 +383,7 @@ pub fn InvoicePrintPage() -> impl IntoView {
             .and_then(|v| v.parse::<i64>().ok())
             .unwrap_or_default()
     };
-    let detail = Resource::new(move || (id(), live.tick.get()), |(id, _)| get_invoice(id));
+    let detail = crate::codec::resource(move || (id(), live.tick.get()), |(id, _)| get_invoice(id));
     view! {
         <Transition fallback=|| view! { <p role="status">"Loading the invoice…"</p> }>
             {move || detail.get().map(|r| match r {
@@ -451,7 +451,7 @@ fn InvoiceSheet(detail: InvoiceDetail) -> impl IntoView {
 pub fn OrgInvoices(organization_id: i64) -> impl IntoView {
     let live = crate::components::live::use_live();
     let version = RwSignal::new(0u32);
-    let page = Resource::new(
+    let page = crate::codec::resource(
         move || (live.tick.get(), version.get()),
         move |_| {
             list_invoices(InvoiceQuery {

@@ -27,7 +27,7 @@ fn mode_label(mode: IntegrationMode, real: &'static str) -> &'static str {
 #[component]
 pub fn HomePage() -> impl IntoView {
     let live = crate::components::live::use_live();
-    let status = Resource::new(move || live.tick.get(), |_| get_platform_status());
+    let status = crate::codec::resource(move || live.tick.get(), |_| get_platform_status());
 
     view! {
         <Title text="Overview"/>
@@ -56,7 +56,7 @@ pub fn HomePage() -> impl IntoView {
 #[component]
 fn PendingQueue() -> impl IntoView {
     let live = crate::components::live::use_live();
-    let pending = Resource::new(
+    let pending = crate::codec::resource(
         move || live.tick.get(),
         |_| crate::pages::waitlist::list_waitlist(),
     );
@@ -89,7 +89,7 @@ fn PendingQueue() -> impl IntoView {
 #[component]
 fn RevenueCard() -> impl IntoView {
     let live = crate::components::live::use_live();
-    let overview = Resource::new(
+    let overview = crate::codec::resource(
         move || live.tick.get(),
         |_| crate::pages::billing::get_billing_overview(),
     );
@@ -130,7 +130,7 @@ fn RevenueCard() -> impl IntoView {
 #[component]
 fn OpenIncidents() -> impl IntoView {
     let live = crate::components::live::use_live();
-    let open = Resource::new(
+    let open = crate::codec::resource(
         move || live.health_tick.get(),
         |_| {
             crate::pages::alerts::list_incidents(crate::models::health::IncidentQuery {

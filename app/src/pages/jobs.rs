@@ -49,7 +49,7 @@ pub fn JobsPage() -> impl IntoView {
     let params = use_query_map();
     let live = crate::components::live::use_live();
     let version = RwSignal::new(0u32);
-    let page = Resource::new(
+    let page = crate::codec::resource(
         move || {
             (
                 query_from(&params.get()),

@@ -37,7 +37,7 @@ pub fn PendingPage() -> impl IntoView {
             on_cleanup(move || handle.clear());
         }
     });
-    let status = Resource::new(
+    let status = crate::codec::resource(
         move || (token(), tick.get()),
         |(token, _)| get_signup_status(token),
     );
@@ -70,7 +70,7 @@ pub fn PendingPage() -> impl IntoView {
 /// Created inside a `<Transition>`, so the server awaits the status before sending the page.
 #[component]
 fn PayAgainSlot(
-    status: Resource<Result<SignupStatus, AppError>>,
+    status: crate::codec::Resource<Result<SignupStatus, AppError>>,
     token: Signal<String>,
 ) -> impl IntoView {
     let payment = Memo::new(move |_| {

@@ -75,10 +75,10 @@ struct PaymentStep {
 pub fn SignupPage() -> impl IntoView {
     let query = use_query_map();
     let step = RwSignal::new(None::<PaymentStep>);
-    let offer = Resource::new(|| (), |_| get_signup_offer());
+    let offer = crate::codec::resource(|| (), |_| get_signup_offer());
     // Coming back from `/pending` to retry a declined payment.
     let retry_token = move || query.with(|q| q.get("token")).filter(|t| !t.is_empty());
-    let retry = Resource::new(retry_token, |token| async move {
+    let retry = crate::codec::resource(retry_token, |token| async move {
         match token {
             Some(token) => Some(
                 signup_payment_secret(token.clone())
@@ -144,7 +144,7 @@ fn SignupForm(offer: SignupOffer, step: RwSignal<Option<PaymentStep>>) -> impl I
             .then(|| s.parse::<OrgSlug>().err().map(|e| e.to_string()))
             .flatten()
     };
-    let availability = Resource::new(
+    let availability = crate::codec::resource(
         move || slug.get(),
         |s| async move {
             if s.parse::<OrgSlug>().is_ok() {

@@ -41,7 +41,7 @@ pub async fn delete_tier(id: i64) -> Result<(), AppError> {
 #[component]
 pub fn TiersPage() -> impl IntoView {
     let version = RwSignal::new(0u32);
-    let list = Resource::new(move || version.get(), |_| list_tier_details());
+    let list = crate::codec::resource(move || version.get(), |_| list_tier_details());
     let editing = RwSignal::new(None::<Option<i64>>); // Some(None): new tier; Some(Some(id)): edit
     let form = RwSignal::new(TierInput::default());
     let row_error = RwSignal::new(None::<String>);

@@ -27,7 +27,7 @@ pub fn VpsDetailPage() -> impl IntoView {
     let params = use_params_map();
     let live = crate::components::live::use_live();
     let id = move || params.with(|p| p.get("id").and_then(|v| v.parse::<i64>().ok()));
-    let detail = Resource::new(
+    let detail = crate::codec::resource(
         move || (id(), live.health_tick.get(), live.vps_tick.get()),
         |(id, _, _)| async move {
             match id {

@@ -55,7 +55,7 @@ pub fn age(t: chrono::DateTime<chrono::Utc>, now: chrono::DateTime<chrono::Utc>)
 pub fn VpsesPage() -> impl IntoView {
     let params = use_query_map();
     let live = crate::components::live::use_live();
-    let page = Resource::new(
+    let page = crate::codec::resource(
         move || (query_from(&params.get()), live.vps_tick.get()),
         |(query, _)| list_vpses(query),
     );

@@ -21,8 +21,8 @@ pub async fn list_waitlist() -> Result<Vec<OrgSummary>, AppError> {
 #[component]
 pub fn WaitlistPage() -> impl IntoView {
     let version = RwSignal::new(0u32);
-    let list = Resource::new(move || version.get(), |_| list_waitlist());
-    let tiers = Resource::new(|| (), |_| list_tiers());
+    let list = crate::codec::resource(move || version.get(), |_| list_waitlist());
+    let tiers = crate::codec::resource(|| (), |_| list_tiers());
     let selected = RwSignal::new(Vec::<i64>::new());
     let reason = RwSignal::new(String::new());
     let confirming = RwSignal::new(None::<&'static str>);

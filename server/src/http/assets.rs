@@ -1,5 +1,6 @@
-//! The browser bundle (`nest.js`, `nest_bg.wasm`, `nest.css`) at versioned URLs:
-//! `/assets/<hash>/pkg/<file>`, where the hash is of the three files' contents, computed once at
+//! The browser bundles (`nest.js` + `nest_bg.wasm` for the dashboard, `nest-public.js` +
+//! `nest-public_bg.wasm` for the public pages, and `nest.css`) at versioned URLs:
+//! `/assets/<hash>/pkg/<file>`, where the hash is of the files' contents, computed once at
 //! start. Those answers are cached for a year (`immutable`): a new build has a new hash, so a
 //! second visit downloads nothing but the HTML, which is never cached (`private, no-cache`, set
 //! by the security layer). A file `cargo make build-release` precompressed (`.br`, `.gz`) is sent
@@ -16,7 +17,13 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use crate::state::App;
 
 /// The files the version covers, in `site_root/pkg`.
-pub const BUNDLE: [&str; 3] = ["nest.js", "nest_bg.wasm", "nest.css"];
+pub const BUNDLE: [&str; 5] = [
+    "nest.js",
+    "nest_bg.wasm",
+    "nest-public.js",
+    "nest-public_bg.wasm",
+    "nest.css",
+];
 
 /// How long a versioned file may be cached.
 pub const IMMUTABLE: &str = "public, max-age=31536000, immutable";

@@ -12,20 +12,8 @@ use tower_sessions::Session;
 
 use crate::state::App;
 
-/// Pages anyone may open.
-const PUBLIC_PAGES: &[&str] = &[
-    "/login",
-    "/login/code",
-    "/login/enrol",
-    "/setup",
-    "/unauthorized",
-    "/set-password",
-    "/signup",
-    "/pending",
-];
-
 fn is_public(path: &str) -> bool {
-    PUBLIC_PAGES.contains(&path)
+    app::bundle::PUBLIC_PAGES.contains(&path)
         || path == "/healthz"
         || path.starts_with("/api/")
         || path.starts_with("/pkg/")

@@ -123,6 +123,7 @@ fn not_found(
 + Sync
 + 'static {
     let site_root = app.config.site_root.clone();
+    // The shell gives unknown paths the dashboard's bundle (see `app::bundle`).
     let page = leptos_axum::file_and_error_handler_with_context::<App, _>(context, app::shell);
     move |uri, state, req| {
         let site_root = site_root.clone();
@@ -152,7 +153,9 @@ fn not_found(
 
 /// Builds the whole application router.
 pub fn router(app: App) -> Router {
-    let routes = generate_route_list(app::App);
+    // Both bundles' pages (see `app::bundle`); the shell links the bundle of the path it renders.
+    let mut routes = generate_route_list(app::AdminApp);
+    routes.extend(generate_route_list(app::PublicApp));
     let backend = app.backend();
     let leptos = app.leptos.clone();
     let https = app.config.is_https();

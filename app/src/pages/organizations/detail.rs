@@ -135,7 +135,7 @@ pub fn OrganizationPage() -> impl IntoView {
             seen.set(tick);
         }
     });
-    let detail = Resource::new(
+    let detail = crate::codec::resource(
         move || (id(), version.get(), seen.get()),
         |(id, _, _)| get_organization(id),
     );
@@ -285,7 +285,7 @@ fn Detail(
 /// admin picks another tier.
 #[component]
 fn TierChangeCost(id: i64, new_tier: RwSignal<String>) -> impl IntoView {
-    let preview = Resource::new(
+    let preview = crate::codec::resource(
         move || new_tier.get(),
         move |tier| async move {
             match tier.parse::<i64>() {

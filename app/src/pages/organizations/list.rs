@@ -43,7 +43,7 @@ fn query_from(map: &leptos_router::params::ParamsMap) -> OrgQuery {
 pub fn OrganizationsPage() -> impl IntoView {
     let params = use_query_map();
     let live = crate::components::live::use_live();
-    let page = Resource::new(
+    let page = crate::codec::resource(
         move || (query_from(&params.get()), live.tick.get()),
         |(query, _)| list_organizations(query),
     );

@@ -43,7 +43,7 @@ pub async fn create_organization(
 /// The page.
 #[component]
 pub fn NewOrganizationPage() -> impl IntoView {
-    let tiers = Resource::new(|| (), |_| list_tiers());
+    let tiers = crate::codec::resource(|| (), |_| list_tiers());
     let name = RwSignal::new(String::new());
     let slug = RwSignal::new(String::new());
     let owner = RwSignal::new(String::new());
@@ -70,7 +70,7 @@ pub fn NewOrganizationPage() -> impl IntoView {
             s.parse::<OrgSlug>().err().map(|e| e.to_string())
         }
     };
-    let availability = Resource::new(
+    let availability = crate::codec::resource(
         move || slug.get(),
         |s| async move {
             if s.parse::<OrgSlug>().is_ok() {
