@@ -168,7 +168,9 @@ pub async fn enqueue_many<C: ConnectionTrait>(
     Ok(queued_jobs)
 }
 
-/// The row of a job queued at `now`.
+/// The row of a job queued at `now`. The columns a new job leaves at their defaults (no
+/// attempts, lease, error, start or finish yet) are not sent: a batch insert binds 11
+/// parameters per row instead of 18.
 fn queued(job: &NewJob, now: DateTime<Utc>) -> jobs::ActiveModel {
     jobs::ActiveModel {
         kind: Set(job.payload.kind()),
@@ -176,18 +178,11 @@ fn queued(job: &NewJob, now: DateTime<Utc>) -> jobs::ActiveModel {
         unique_key: Set(job.unique_key.clone()),
         organization_id: Set(job.payload.organization_id()),
         state: Set(JobState::Queued),
-        attempts: Set(0),
         max_attempts: Set(job.max_attempts),
         run_after: Set(job.run_after),
-        lease_owner: Set(None),
-        lease_token: Set(None),
-        lease_expires_at: Set(None),
         progress: Set(JobProgress::default()),
         payload: Set(job.payload.clone()),
-        last_error: Set(None),
         created_at: Set(now),
-        started_at: Set(None),
-        finished_at: Set(None),
         updated_at: Set(now),
         ..Default::default()
     }
