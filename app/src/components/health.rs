@@ -16,7 +16,7 @@ pub fn HealthCell(badge: Option<HealthBadge>, now: DateTime<Utc>) -> impl IntoVi
             let ago = crate::pages::vpses::age(b.checked_at, now);
             let title = format!(
                 "Last checked {} UTC{}",
-                b.checked_at.format("%Y-%m-%d %H:%M:%S"),
+                crate::components::time::second(&b.checked_at),
                 if b.failures > 0 {
                     format!("; {} failed checks in a row", b.failures)
                 } else {

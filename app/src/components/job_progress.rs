@@ -20,7 +20,7 @@ pub fn progress_view(progress: &JobProgress) -> impl IntoView + use<> {
                     StepState::Running => "…",
                 };
                 let state = s.state.as_str();
-                let at = s.finished_at.unwrap_or(s.started_at).format("%H:%M:%S").to_string();
+                let at = crate::components::time::hms(&s.finished_at.unwrap_or(s.started_at));
                 view! {
                     <li class=format!("step step-{state}") data-state=state>
                         <span aria-hidden="true">{mark}" "</span>

@@ -6,3 +6,4 @@ pub mod job_progress;
 pub mod layout;
 pub mod live;
 pub mod pager;
+pub mod time;

@@ -34,10 +34,6 @@ pub async fn recovery_codes_regenerate(code: String) -> Result<Vec<String>, AppE
         .await
 }
 
-fn date(t: &chrono::DateTime<chrono::Utc>) -> String {
-    t.format("%Y-%m-%d %H:%M UTC").to_string()
-}
-
 /// The page.
 #[component]
 pub fn AccountPage() -> impl IntoView {
@@ -71,7 +67,7 @@ pub fn AccountPage() -> impl IntoView {
                         }.into_any(),
                         Some(since) => view! {
                             <p data-testid="two-factor-state">
-                                {format!("On since {}. ", date(&since))}
+                                {format!("On since {}. ", crate::components::time::minute(&since))}
                                 {format!("{} of 10 recovery codes left.", s.recovery_codes_left)}
                             </p>
                             <ChangeWithCode

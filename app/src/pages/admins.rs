@@ -67,10 +67,6 @@ pub async fn reset_two_factor(user_id: i64) -> Result<(), AppError> {
     backend.two_factor.reset(&admin, &req, user_id).await
 }
 
-fn date(t: &chrono::DateTime<chrono::Utc>) -> String {
-    t.format("%Y-%m-%d %H:%M UTC").to_string()
-}
-
 /// The page.
 #[component]
 pub fn AdminsPage() -> impl IntoView {
@@ -174,8 +170,8 @@ fn AdminRow(
                 {admin.password_pending.then(|| view! { " " <span class="badge">"password not set"</span> })}
             </td>
             <td><span class="badge">{admin.role.as_str()}</span></td>
-            <td>{date(&admin.created_at)}</td>
-            <td>{admin.last_login_at.as_ref().map(date).unwrap_or_else(|| "never".to_owned())}</td>
+            <td>{crate::components::time::minute(&admin.created_at)}</td>
+            <td>{admin.last_login_at.as_ref().map(crate::components::time::minute).unwrap_or_else(|| "never".to_owned())}</td>
             <td>
                 {if admin.two_factor { "on" } else { "off" }}
                 {(admin.two_factor && !is_self).then(|| view! {

@@ -59,10 +59,6 @@ fn query_from(map: &leptos_router::params::ParamsMap) -> IncidentQuery {
     }
 }
 
-fn time(t: chrono::DateTime<chrono::Utc>) -> String {
-    t.format("%Y-%m-%d %H:%M UTC").to_string()
-}
-
 /// The page.
 #[component]
 pub fn AlertsPage() -> impl IntoView {
@@ -145,7 +141,7 @@ fn IncidentList(
                 <h2 id="fleet-heading">"Fleet alerts"</h2>
                 <ul class="fleet-alerts">
                     {page.fleet.into_iter().map(|f| view! {
-                        <li><span class="muted">{time(f.created_at)}</span>" · "{f.message}</li>
+                        <li><span class="muted">{crate::components::time::minute(&f.created_at)}</span>" · "{f.message}</li>
                     }).collect_view()}
                 </ul>
             </section>
@@ -204,8 +200,8 @@ fn IncidentRow(
                 </div>
             </td>
             <td>
-                {time(incident.opened_at)}
-                {incident.closed_at.map(|c| view! { <div class="muted">{format!("closed {}", time(c))}</div> })}
+                {crate::components::time::minute(&incident.opened_at)}
+                {incident.closed_at.map(|c| view! { <div class="muted">{format!("closed {}", crate::components::time::minute(&c))}</div> })}
             </td>
             <td>
                 <span class=format!("badge health-{}", if open { incident.last_status.as_str() } else { "healthy" })>{state}</span>
@@ -216,7 +212,7 @@ fn IncidentRow(
                     {incident.alerts.iter().map(|a| view! {
                         <li>
                             <span class=format!("badge alert-{}", a.kind)>{a.kind.as_str()}</span>
-                            " "<span class="muted">{time(a.created_at)}</span>
+                            " "<span class="muted">{crate::components::time::minute(&a.created_at)}</span>
                             <div>{a.message.clone()}</div>
                         </li>
                     }).collect_view()}
@@ -224,10 +220,10 @@ fn IncidentRow(
             </td>
             <td>
                 {incident.acknowledged.clone().map(|n| view! {
-                    <p data-testid="acknowledged">{format!("Acknowledged by {} at {}: {}", n.by, time(n.at), n.reason)}</p>
+                    <p data-testid="acknowledged">{format!("Acknowledged by {} at {}: {}", n.by, crate::components::time::minute(&n.at), n.reason)}</p>
                 })}
                 {incident.silenced.clone().filter(|_| silenced_now).map(|s| view! {
-                    <p>{format!("Silenced by {} until {}: {}", s.by, time(s.until), s.reason)}</p>
+                    <p>{format!("Silenced by {} until {}: {}", s.by, crate::components::time::minute(&s.until), s.reason)}</p>
                 })}
                 {(incident.acknowledged.is_none()).then(|| view! { <NoteForm id kind=NoteKind::Acknowledge on_changed/> })}
                 {(open && !silenced_now).then(|| view! { <NoteForm id kind=NoteKind::Silence on_changed/> })}

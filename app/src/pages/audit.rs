@@ -174,7 +174,7 @@ fn AuditTable(page: AuditPage, query: leptos_router::params::ParamsMap) -> impl 
             <tbody>
                 {page.entries.iter().map(|e| view! {
                     <tr>
-                        <td>{e.created_at.format("%Y-%m-%d %H:%M:%S").to_string()}</td>
+                        <td>{crate::components::time::second(&e.created_at)}</td>
                         <td>{if e.actor_email.is_empty() { "system".to_owned() } else { e.actor_email.clone() }}</td>
                         <td><code>{e.action.clone()}</code></td>
                         <td>{match &e.target_id { Some(id) => format!("{} {id}", e.target_type), None => e.target_type.clone() }}</td>

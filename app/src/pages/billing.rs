@@ -284,7 +284,7 @@ fn InvoiceRow(
             {show_org.then(|| view! {
                 <td><a href=format!("/organizations/{}", invoice.organization_id)>{invoice.organization.clone()}</a></td>
             })}
-            <td>{invoice.period_start.format("%Y-%m").to_string()}</td>
+            <td>{crate::components::time::month(&invoice.period_start)}</td>
             <td class="num">{invoice.amount.to_string()}</td>
             <td>
                 <span class=format!("badge invoice-{}", invoice.status)>{invoice.status.as_str()}</span>
@@ -411,9 +411,9 @@ fn InvoiceSheet(detail: InvoiceDetail) -> impl IntoView {
             <dl class="facts">
                 <dt>"Billed to"</dt><dd>{format!("{} ({}) · {}", i.organization, i.slug, detail.owner_email)}</dd>
                 <dt>"Period"</dt><dd>{format!("{} – {}", i.period_start, i.period_end)}</dd>
-                <dt>"Issued"</dt><dd>{detail.created_at.format("%Y-%m-%d").to_string()}</dd>
+                <dt>"Issued"</dt><dd>{crate::components::time::day(&detail.created_at)}</dd>
                 <dt>"Due"</dt><dd>{i.due_date.to_string()}</dd>
-                {i.paid_at.map(|p| view! { <dt>"Paid"</dt><dd>{p.format("%Y-%m-%d").to_string()}</dd> })}
+                {i.paid_at.map(|p| view! { <dt>"Paid"</dt><dd>{crate::components::time::day(&p)}</dd> })}
                 {detail.stripe_invoice_id.clone().map(|s| view! { <dt>"Stripe invoice"</dt><dd><code>{s}</code></dd> })}
             </dl>
             <table>
@@ -436,7 +436,7 @@ fn InvoiceSheet(detail: InvoiceDetail) -> impl IntoView {
             <ul>
                 {detail.history.iter().map(|e| view! {
                     <li>
-                        {format!("{} · {} · ", e.created_at.format("%Y-%m-%d %H:%M"), e.actor_email)}
+                        {format!("{} · {} · ", crate::components::time::stamp(&e.created_at), e.actor_email)}
                         <code>{e.action.clone()}</code>
                         {e.detail.get("reason").and_then(|m| m.as_str()).map(|m| format!(" — {m}"))}
                     </li>

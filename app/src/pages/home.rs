@@ -155,7 +155,7 @@ fn OpenIncidents() -> impl IntoView {
                                 <li>
                                     <span class=format!("badge health-{}", i.last_status)>{i.last_status.as_str()}</span>
                                     " "<a href=format!("/vpses/{}", i.vps_id)>{i.organization.clone()}</a>
-                                    <span class="muted">{format!(" · {} · since {}", i.vps_name, i.opened_at.format("%H:%M UTC"))}</span>
+                                    <span class="muted">{format!(" · {} · since {} UTC", i.vps_name, crate::components::time::hm(&i.opened_at))}</span>
                                     {i.acknowledged.map(|n| view! { <span class="muted">{format!(" · acknowledged by {}", n.by)}</span> })}
                                 </li>
                             }).collect_view()}

@@ -197,7 +197,7 @@ fn job_row(
             }}</td>
             <td><span class=format!("badge status-{}", j.state)>{j.state.as_str()}</span></td>
             <td>{format!("{}/{}", j.attempts, j.max_attempts)}</td>
-            <td title=j.created_at.format("%Y-%m-%d %H:%M:%S UTC").to_string()>{j.created_at.format("%Y-%m-%d %H:%M").to_string()}</td>
+            <td title=format!("{} UTC", crate::components::time::second(&j.created_at))>{crate::components::time::stamp(&j.created_at)}</td>
             <td>{progress_view(&j.progress)}</td>
             <td>
                 // The error starts with the label of the step that failed.

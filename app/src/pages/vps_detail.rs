@@ -17,10 +17,6 @@ pub async fn vps_health(id: i64) -> Result<VpsHealthDetail, AppError> {
     backend.health.server(id).await
 }
 
-fn time(t: chrono::DateTime<chrono::Utc>) -> String {
-    t.format("%Y-%m-%d %H:%M UTC").to_string()
-}
-
 /// The page.
 #[component]
 pub fn VpsDetailPage() -> impl IntoView {
@@ -75,7 +71,7 @@ fn Detail(detail: VpsHealthDetail) -> impl IntoView {
                 <dt>"IPv4"</dt><dd>{v.ipv4.clone().unwrap_or_else(|| "—".into())}</dd>
                 <dt>"Hetzner status"</dt><dd><span class=format!("badge status-{}", v.status)>{v.status.as_str()}</span></dd>
                 <dt>"Health"</dt><dd data-testid="server-health"><crate::components::health::HealthCell badge=detail.latest now/></dd>
-                <dt>"Created"</dt><dd>{time(v.created_at)}</dd>
+                <dt>"Created"</dt><dd>{crate::components::time::minute(&v.created_at)}</dd>
             </dl>
             {(!detail.services.is_empty()).then(|| view! {
                 <table class="services">
@@ -110,7 +106,7 @@ fn Detail(detail: VpsHealthDetail) -> impl IntoView {
                 view! {
                     <ol class="strip" aria-label="Recent checks, oldest first">
                         {detail.strip.iter().map(|c| {
-                            let label = format!("{} {}", c.at.format("%H:%M"), c.status);
+                            let label = format!("{} {}", crate::components::time::hm(&c.at), c.status);
                             let title = label.clone();
                             view! { <li class=format!("dot health-{}", c.status) title=title><span class="visually-hidden">{label}</span></li> }
                         }).collect_view()}
@@ -137,10 +133,10 @@ fn Detail(detail: VpsHealthDetail) -> impl IntoView {
                         {detail.incidents.into_iter().map(|i| view! {
                             <li>
                                 <strong>{if i.closed_at.is_some() { "closed" } else { "open" }}</strong>
-                                {format!(" · opened {}", time(i.opened_at))}
+                                {format!(" · opened {}", crate::components::time::minute(&i.opened_at))}
                                 <ul class="alert-list">
                                     {i.alerts.into_iter().map(|a| view! {
-                                        <li><span class=format!("badge alert-{}", a.kind)>{a.kind.as_str()}</span>" "{a.message}" "<span class="muted">{time(a.created_at)}</span></li>
+                                        <li><span class=format!("badge alert-{}", a.kind)>{a.kind.as_str()}</span>" "{a.message}" "<span class="muted">{crate::components::time::minute(&a.created_at)}</span></li>
                                     }).collect_view()}
                                 </ul>
                             </li>
@@ -161,7 +157,7 @@ fn Detail(detail: VpsHealthDetail) -> impl IntoView {
                         <tbody>
                             {detail.reboots.into_iter().map(|r| view! {
                                 <tr>
-                                    <td>{time(r.at)}</td>
+                                    <td>{crate::components::time::minute(&r.at)}</td>
                                     <td><a href=format!("/jobs?kind=reboot#job-{}", r.job_id)>{format!("#{}", r.job_id)}</a></td>
                                     <td>{r.state.as_str()}{r.error.map(|e| format!(": {e}"))}</td>
                                 </tr>

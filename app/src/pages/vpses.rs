@@ -161,7 +161,7 @@ fn VpsTable(page: VpsPage, params: leptos_router::params::ParamsMap) -> impl Int
                         <td>{v.region.as_str()}</td>
                         <td>{v.ipv4.unwrap_or_else(|| "—".into())}</td>
                         <td><span class=format!("badge status-{}", v.status)>{v.status.as_str()}</span></td>
-                        <td title=v.created_at.format("%Y-%m-%d %H:%M UTC").to_string()>{age(v.created_at, now)}</td>
+                        <td title=crate::components::time::minute(&v.created_at)>{age(v.created_at, now)}</td>
                         <td><crate::components::health::HealthCell badge=v.health now/></td>
                     </tr>
                 }).collect_view()}

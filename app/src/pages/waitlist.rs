@@ -143,7 +143,7 @@ pub fn WaitlistPage() -> impl IntoView {
                                             <td>{o.owner_email.clone()}</td>
                                             <td>{o.tier.clone()}</td>
                                             <td>{o.region.as_str()}</td>
-                                            <td>{o.created_at.format("%Y-%m-%d %H:%M").to_string()}</td>
+                                            <td>{crate::components::time::stamp(&o.created_at)}</td>
                                             <td><ApproveOnTier id name=o.name.clone() tiers=tier_list.clone() on_done=move || version.update(|v| *v += 1)/></td>
                                         </tr>
                                     }

@@ -101,10 +101,6 @@ fn consequence(event: OrgEvent) -> &'static str {
     }
 }
 
-fn when(t: &chrono::DateTime<chrono::Utc>) -> String {
-    t.format("%Y-%m-%d %H:%M UTC").to_string()
-}
-
 /// Whether an action's confirmation form is open on the page.
 #[derive(Clone, Copy)]
 struct Editing(RwSignal<Option<OrgEvent>>);
@@ -187,10 +183,10 @@ fn Detail(
                 <dt>"Region"</dt><dd>{format!("{} ({})", org.region.as_str(), org.region.location())}</dd>
                 <dt>"Status"</dt>
                 <dd>
-                    {format!("{} since {}", org.status, when(&detail.status_changed_at))}
+                    {format!("{} since {}", org.status, crate::components::time::minute(&detail.status_changed_at))}
                     {detail.status_reason.clone().map(|r| view! { <div data-testid="status-reason">"Reason: "{r}</div> })}
                 </dd>
-                <dt>"Created"</dt><dd>{when(&org.created_at)}</dd>
+                <dt>"Created"</dt><dd>{crate::components::time::minute(&org.created_at)}</dd>
                 <dt>"Route"</dt>
                 <dd>{match detail.route.clone() {
                     Some((host, upstream, enabled)) => format!("{host} → {upstream} ({})", if enabled { "enabled" } else { "disabled" }),
@@ -250,7 +246,7 @@ fn Detail(
                                     <td>{j.kind.as_str()}</td>
                                     <td><span class=format!("badge status-{}", j.state)>{j.state.as_str()}</span></td>
                                     <td>{format!("{}/{}", j.attempts, j.max_attempts)}</td>
-                                    <td>{when(&j.created_at)}</td>
+                                    <td>{crate::components::time::minute(&j.created_at)}</td>
                                     <td data-testid=format!("progress-{}", j.id)>{progress_view(&j.progress)}</td>
                                     <td>{j.last_error.clone().unwrap_or_default()}</td>
                                 </tr>
@@ -267,7 +263,7 @@ fn Detail(
                 <tbody>
                     {detail.history.iter().map(|e| view! {
                         <tr>
-                            <td>{e.created_at.format("%Y-%m-%d %H:%M:%S").to_string()}</td>
+                            <td>{crate::components::time::second(&e.created_at)}</td>
                             <td>{e.actor_email.clone()}</td>
                             <td>
                                 <code>{e.action.clone()}</code>

@@ -169,7 +169,7 @@ fn OrgTable(page: OrgPage, params: leptos_router::params::ParamsMap) -> impl Int
                         <td>{o.tier}</td>
                         <td>{o.region.as_str()}</td>
                         <td><crate::components::health::HealthCell badge=o.health now/></td>
-                        <td>{o.created_at.format("%Y-%m-%d %H:%M").to_string()}</td>
+                        <td>{crate::components::time::stamp(&o.created_at)}</td>
                     </tr>
                 }).collect_view()}
             </tbody>
