@@ -45,13 +45,17 @@ pub struct AssetRoot(pub String);
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     let root = use_context::<AssetRoot>().map(|r| r.0).unwrap_or_default();
     #[cfg(feature = "ssr")]
-    let bundle = use_context::<http::request::Parts>()
+    let request = use_context::<http::request::Parts>();
+    #[cfg(feature = "ssr")]
+    let bundle = request
+        .as_ref()
         .map_or(Bundle::Admin, |parts| Bundle::of(parts.uri.path()));
     #[cfg(not(feature = "ssr"))]
     let bundle = Bundle::Admin;
     // The security layer puts this response's CSP nonce in the request; hydration scripts carry it.
     #[cfg(feature = "ssr")]
-    if let Some(nonce) = use_context::<http::request::Parts>()
+    if let Some(nonce) = request
+        .as_ref()
         .and_then(|parts| parts.extensions.get::<crate::backend::CspNonce>().cloned())
     {
         provide_context(leptos::nonce::Nonce::from_value(nonce.0));
