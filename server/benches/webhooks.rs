@@ -54,6 +54,39 @@ async fn fire(addr: SocketAddr, payloads: &[String], secret: &str) -> Vec<Durati
     times
 }
 
+/// CPU per delivery before any database work: the signature and the event read by async-stripe
+/// (`Webhook::construct_event`, the full `Invoice`), and by Nest (`signature::verify` +
+/// `delivery::read`, the fields it uses).
+fn reading(engine: &str, payloads: &[String], secret: &str) {
+    const ROUNDS: usize = 20;
+    let now = chrono::Utc::now().timestamp();
+    let signed: Vec<(String, &String)> = payloads
+        .iter()
+        .map(|p| (signature(secret, now, p), p))
+        .collect();
+    let per_delivery = |f: &dyn Fn(&str, &str)| {
+        let start = Instant::now();
+        for _ in 0..ROUNDS {
+            for (header, payload) in &signed {
+                f(payload, header);
+            }
+        }
+        start.elapsed().as_secs_f64() * 1e6 / (ROUNDS * signed.len()) as f64
+    };
+    let library = per_delivery(&|payload, header| {
+        stripe_webhook::Webhook::construct_event_with_timestamp(payload, header, secret, now)
+            .unwrap();
+    });
+    let nest = per_delivery(&|payload, header| {
+        server::billing::stripe::signature::verify(header, secret, payload, now).unwrap();
+        server::billing::webhook::delivery::read(payload).unwrap();
+    });
+    println!(
+        "webhooks {engine:<10} reading one invoice.paid ({} bytes): async-stripe {library:.1} µs, Nest {nest:.1} µs",
+        payloads[0].len()
+    );
+}
+
 fn report(engine: &str, what: &str, times: &[Duration]) {
     println!(
         "webhooks {engine:<10} {what:<28} n={} p50 {:>6.1} ms  p99 {:>6.1} ms  max {:>6.1} ms",
@@ -135,6 +168,7 @@ async fn main() {
         let (payloads, later) = payloads.split_at(SIGNUPS);
         let secret = app.integrations.stripe.webhook_secret.expose().to_owned();
 
+        reading(engine, payloads, &secret);
         let first = fire(addr, payloads, &secret).await;
         report(engine, "invoice.paid → create job", &first);
         let created = jobs::Entity::find()

@@ -223,6 +223,7 @@ impl App {
         let events = Events::connect(&db).await?;
         let mut app = Self::with(config, db, clock, integrations);
         app.events = events;
+        app.webhook_inbox.start(&app.webhooks());
         Ok(app)
     }
 

@@ -112,6 +112,60 @@ async fn setup() -> Setup {
     }
 }
 
+/// Nest's own reading of a delivery (`stripe::signature`, `webhook::delivery`) agrees with
+/// async-stripe's: the signature verifies, and an invoice event gives the same facts.
+fn nest_reads_it_as_async_stripe_does(
+    event: &Event,
+    header: &str,
+    body: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) {
+    use server::billing::webhook::delivery::{Delivery, read};
+    server::billing::stripe::signature::verify(header, SECRET, body, now.timestamp())
+        .unwrap_or_else(|e| panic!("Nest refuses a signature async-stripe accepts: {e}"));
+    let (EventObject::InvoicePaid(full) | EventObject::InvoicePaymentFailed(full)) =
+        &event.data.object
+    else {
+        assert!(matches!(read(body), Ok(Delivery::Other)), "{body}");
+        return;
+    };
+    let Ok(Delivery::Invoice(lean)) = read(body) else {
+        panic!("Nest does not read an invoice event async-stripe reads:\n{body}");
+    };
+    let lean = lean.invoice;
+    assert_eq!(lean.id.as_deref(), full.id.as_ref().map(|i| i.as_str()));
+    assert_eq!(
+        lean.customer.as_deref(),
+        full.customer.as_ref().map(|c| c.id().as_str())
+    );
+    assert_eq!(
+        (lean.amount_paid, lean.amount_due, lean.currency.as_str()),
+        (
+            full.amount_paid,
+            full.amount_due,
+            full.currency.to_string().as_str()
+        )
+    );
+    assert_eq!(
+        (lean.period_start, lean.period_end),
+        (full.period_start, full.period_end)
+    );
+    assert_eq!(lean.lines.data.len(), full.lines.data.len());
+    if let (Some(l), Some(f)) = (lean.lines.data.first(), full.lines.data.first()) {
+        assert_eq!(
+            (l.period.start, l.period.end),
+            (f.period.start, f.period.end)
+        );
+    }
+    assert_eq!(
+        lean.is_subscription_create(),
+        matches!(
+            full.billing_reason,
+            Some(stripe_shared::InvoiceBillingReason::SubscriptionCreate)
+        )
+    );
+}
+
 impl Setup {
     /// Waits for a delivered event of `type_` (verified as Nest will, at the simulator's time).
     async fn webhook(&mut self, type_: &str) -> Event {
@@ -138,6 +192,7 @@ impl Setup {
                 self.clock.now().timestamp(),
             )
             .unwrap_or_else(|e| panic!("the webhook does not verify: {e:?}\n{body}"));
+            nest_reads_it_as_async_stripe_does(&event, &signature, &body, self.clock.now());
             if accept(&event) {
                 return event;
             }

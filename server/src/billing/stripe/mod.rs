@@ -2,6 +2,7 @@
 //! the simulator it talks to instead (`simulator`).
 
 pub mod client;
+pub mod signature;
 pub mod simulator;
 
 pub use client::{

@@ -22,12 +22,14 @@ use app::models::{
     JobKind, JobPayload, JobState, OrgEvent, OrgStatus, PaymentOutcome, SignupPayment,
 };
 use sea_orm::sea_query::Expr;
+use sea_orm::sqlx::postgres::PgPoolOptions;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QuerySelect, TransactionTrait,
-    TryInsertResult,
+    ActiveValue::Set, ColumnTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter,
+    QuerySelect, SqlxPostgresConnector, TransactionTrait, TryInsertResult,
 };
 use tokio::sync::{mpsc, oneshot};
 
+use super::delivery::StripeInvoice;
 use super::{Receipt, WebhookService, invoice_facts, stripe_actor};
 use crate::billing::ledger::StripeInvoiceFacts;
 use crate::entities::{jobs, organizations, signups, stripe_events};
@@ -48,7 +50,7 @@ pub struct InvoiceEvent {
     /// `invoice.paid` or `invoice.payment_failed`.
     pub event_type: String,
     /// The invoice as the event carries it.
-    pub invoice: Box<stripe_shared::Invoice>,
+    pub invoice: StripeInvoice,
     /// Paid or failed.
     pub outcome: PaymentOutcome,
 }
@@ -65,19 +67,15 @@ pub struct Inbox {
 }
 
 impl Inbox {
+    /// Starts the applier now rather than at the first delivery (`App::start`), so the first
+    /// burst does not wait for its thread and connections.
+    pub fn start(&self, service: &WebhookService) {
+        self.sender(service);
+    }
+
     /// Queues `event` and waits until its batch is written.
     pub async fn submit(&self, service: &WebhookService, event: InvoiceEvent) -> Result<Receipt> {
-        let sender = self.sender.get_or_init(|| {
-            let (sender, receiver) = mpsc::channel(QUEUE);
-            // The applier's copy of the service has an inbox of its own (never used), so the
-            // channel closes, and the applier ends, when the last copy of this one is dropped.
-            let applier = WebhookService {
-                inbox: Inbox::default(),
-                ..service.clone()
-            };
-            tokio::spawn(applier.run(receiver));
-            sender
-        });
+        let sender = self.sender(service);
         let (reply, answer) = oneshot::channel();
         let stopped = || Error::Unavailable("the webhook's applier stopped".to_owned());
         sender
@@ -85,6 +83,20 @@ impl Inbox {
             .await
             .map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
+    }
+
+    fn sender(&self, service: &WebhookService) -> &mpsc::Sender<Delivery> {
+        self.sender.get_or_init(|| {
+            let (sender, receiver) = mpsc::channel(QUEUE);
+            // The applier's copy of the service has an inbox of its own (never used), so the
+            // channel closes, and the applier ends, when the last copy of this one is dropped.
+            let applier = WebhookService {
+                inbox: Inbox::default(),
+                ..service.clone()
+            };
+            applier.start(receiver);
+            sender
+        })
     }
 }
 
@@ -96,11 +108,7 @@ struct Pending {
 
 impl Pending {
     fn customer(&self) -> Option<String> {
-        self.event
-            .invoice
-            .customer
-            .as_ref()
-            .map(|c| c.id().to_string())
+        self.event.invoice.customer.clone()
     }
 
     /// The first delivery gets `result`; its copies are replays of it (or failed with it).
@@ -162,7 +170,40 @@ struct Snapshot {
     approved: HashSet<i64>,
 }
 
+/// Connections of the applier's own pool (PostgreSQL): a batch's reads, then its transaction.
+const APPLIER_CONNECTIONS: u32 = 1;
+
 impl WebhookService {
+    /// Runs the applier on a thread of its own, with its own single-threaded runtime and (on
+    /// PostgreSQL) its own small pool: in a burst, the deliveries themselves keep the server's
+    /// workers busy, and a round trip of the batch's would wait behind them — once on a worker
+    /// to poll the socket, once in a queue to run. Falls back to a task on the current runtime
+    /// if the thread cannot start.
+    fn start(self, receiver: mpsc::Receiver<Delivery>) {
+        let runtime = match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(runtime) => runtime,
+            Err(e) => {
+                tracing::warn!(error.detail = %e, "stripe invoice applier: no runtime of its own; sharing the server's");
+                tokio::spawn(self.run(receiver));
+                return;
+            }
+        };
+        let thread = std::thread::Builder::new()
+            .name("stripe-invoices".to_owned())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let db = own_pool(&self.db).await;
+                    WebhookService { db, ..self }.run(receiver).await;
+                });
+            });
+        if let Err(e) = thread {
+            tracing::error!(error.detail = %e, "stripe invoice applier: could not start its thread; invoice events will fail until restart");
+        }
+    }
+
     async fn run(self, mut receiver: mpsc::Receiver<Delivery>) {
         let mut arrived = Vec::with_capacity(MAX_BATCH);
         while receiver.recv_many(&mut arrived, MAX_BATCH).await > 0 {
@@ -319,7 +360,7 @@ impl WebhookService {
         let customers: Vec<String> = events
             .iter()
             .filter(|e| !seen.contains(&e.id))
-            .filter_map(|e| e.invoice.customer.as_ref().map(|c| c.id().to_string()))
+            .filter_map(|e| e.invoice.customer.clone())
             .collect();
         if customers.is_empty() {
             return Ok(Snapshot {
@@ -365,26 +406,23 @@ impl Snapshot {
     fn plan(&self, event: &InvoiceEvent, now: chrono::DateTime<chrono::Utc>) -> Plan {
         let invoice = &event.invoice;
         let outcome = event.outcome;
-        let Some(customer) = invoice.customer.as_ref().map(|c| c.id().to_string()) else {
+        let Some(customer) = invoice.customer.as_deref() else {
             return Plan::ignored();
         };
         let Some(org) = self
             .orgs
             .iter()
-            .find(|o| o.stripe_customer_id.as_deref() == Some(customer.as_str()))
+            .find(|o| o.stripe_customer_id.as_deref() == Some(customer))
         else {
             return Plan::ignored();
         };
         let facts = invoice_facts(org.id, invoice, outcome, now);
-        let invoice_id = invoice.id.as_ref().map(|i| i.to_string());
+        let invoice_id = invoice.id.as_deref();
         let first_payment = self.signups.iter().find(|s| {
             s.organization_id == org.id
                 && s.payment_state != SignupPayment::Paid
-                && (s.stripe_invoice_id.is_some() && s.stripe_invoice_id == invoice_id
-                    || matches!(
-                        invoice.billing_reason,
-                        Some(stripe_shared::InvoiceBillingReason::SubscriptionCreate)
-                    ))
+                && (s.stripe_invoice_id.is_some() && s.stripe_invoice_id.as_deref() == invoice_id
+                    || invoice.is_subscription_create())
         });
         let Some(signup) = first_payment else {
             // A later invoice: the ledger's (and dunning's) business.
@@ -489,4 +527,32 @@ impl SignupUpdate {
 
 fn nothing_written() -> Error {
     Error::Conflict("the event was not applied".to_owned())
+}
+
+/// A pool of [`APPLIER_CONNECTIONS`] to the database `shared` is connected to, its sockets
+/// driven by the applier's runtime (PostgreSQL); SQLite's connections are threads of their own
+/// already, and `:memory:` must stay one database, so SQLite keeps `shared`.
+async fn own_pool(shared: &DatabaseConnection) -> DatabaseConnection {
+    if shared.get_database_backend() != DbBackend::Postgres {
+        return shared.clone();
+    }
+    let options = shared.get_postgres_connection_pool().connect_options();
+    match PgPoolOptions::new()
+        .max_connections(APPLIER_CONNECTIONS)
+        // One connection, kept open (a burst after a quiet hour does not wait for one) and not
+        // pinged at each checkout (a round trip per statement); if it breaks, its batch fails
+        // (Stripe delivers again) and the pool opens another.
+        .min_connections(APPLIER_CONNECTIONS)
+        .test_before_acquire(false)
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .connect_with((*options).clone())
+        .await
+    {
+        Ok(pool) => SqlxPostgresConnector::from_sqlx_postgres_pool(pool),
+        Err(e) => {
+            tracing::warn!(error.detail = %e, "stripe invoice applier: no pool of its own; sharing the server's");
+            shared.clone()
+        }
+    }
 }
