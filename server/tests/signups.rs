@@ -2,7 +2,8 @@
 //! server functions over HTTP, the Stripe simulator over real sockets (its events signed and
 //! delivered to Nest's `/webhooks/stripe`), and the job engine provisioning on the simulated
 //! cloud. Signatures (tampered, stale, wrong secret), replays (50 concurrent copies), out-of-
-//! order delivery, unknown events, subscription cancellation, the per-client limit and expiry.
+//! order delivery, unknown events, batches (and a failed batch applied again event by event),
+//! subscription cancellation, the per-client limit and expiry.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[macro_use]
@@ -11,7 +12,10 @@ mod support;
 use std::time::Duration;
 
 use app::models::{JobKind, OrgStatus, SignupPayment};
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, PaginatorTrait,
+    QueryFilter,
+};
 use server::billing::stripe::simulator::{DeliveryMode, Simulator, signature};
 use server::clock::Clock;
 use server::entities::{audit_log, invoices, jobs, organizations, routes, signups, stripe_events};
@@ -170,6 +174,50 @@ impl Rig {
             replays += usize::from(text.contains("\"replay\":true"));
         }
         replays
+    }
+
+    /// Starts one signup per card (`<prefix>-<i>`, each from its own address) and pays it with
+    /// that card, Stripe's events held; returns the first invoices' events (paid or failed).
+    async fn held_first_payments(&self, prefix: &str, cards: &[&str]) -> Vec<String> {
+        self.sim()
+            .set_delivery_mode(DeliveryMode::OutOfOrder { count: 1000 });
+        let tier: i64 = self.growth_id().await.parse().unwrap();
+        let signups_service = self.server.app.signups();
+        let store = std::sync::Arc::new(server::admins::session_store::DbSessionStore::new(
+            self.db().clone(),
+            self.server.clock.clone(),
+            chrono::Duration::minutes(30),
+        ));
+        for (i, card) in cards.iter().enumerate() {
+            // Each from its own address: the per-client limit is not what these tests are about.
+            let req = app::backend::RequestInfo {
+                session: tower_sessions::Session::new(None, store.clone(), None),
+                ip: Some(format!("10.77.{}.{}", i / 200, i % 200 + 1)),
+                user_agent: None,
+            };
+            let started = signups_service
+                .start(
+                    &req,
+                    app::models::SignupInput {
+                        name: format!("Batch {i}"),
+                        slug: format!("{prefix}-{i}"),
+                        owner_email: format!("owner@{prefix}-{i}.test"),
+                        tier_id: tier,
+                        region: "fsn1".to_owned(),
+                    },
+                )
+                .await
+                .unwrap();
+            let _ = signups_service
+                .pay_with_test_card(&started.token, card)
+                .await;
+        }
+        self.sim()
+            .events()
+            .into_iter()
+            .filter(|e| e.type_ == "invoice.paid" || e.type_ == "invoice.payment_failed")
+            .map(|e| self.sim().event(&e.id).unwrap().to_string())
+            .collect()
     }
 
     fn secret(&self) -> String {
@@ -655,52 +703,17 @@ async fn a_burst_of_first_payments_is_applied_once_each(db: &DatabaseConnection)
     const PAID: usize = 12;
     const DECLINED: usize = 3;
     let r = rig(db).await;
-    // Hold every event: the test delivers them itself, all at once.
-    r.sim()
-        .set_delivery_mode(DeliveryMode::OutOfOrder { count: 1000 });
-    let tier: i64 = r.growth_id().await.parse().unwrap();
-    let signups_service = r.server.app.signups();
-    let store = std::sync::Arc::new(server::admins::session_store::DbSessionStore::new(
-        r.db().clone(),
-        r.server.clock.clone(),
-        chrono::Duration::minutes(30),
-    ));
-    for i in 0..PAID + DECLINED {
-        // Each from its own address: the per-client limit is not what this test is about.
-        let req = app::backend::RequestInfo {
-            session: tower_sessions::Session::new(None, store.clone(), None),
-            ip: Some(format!("10.77.0.{}", i + 1)),
-            user_agent: None,
-        };
-        let started = signups_service
-            .start(
-                &req,
-                app::models::SignupInput {
-                    name: format!("Batch {i}"),
-                    slug: format!("batch-{i}"),
-                    owner_email: format!("owner@batch-{i}.test"),
-                    tier_id: tier,
-                    region: "fsn1".to_owned(),
-                },
-            )
-            .await
-            .unwrap();
-        let card = if i < PAID {
-            "4242 4242 4242 4242"
-        } else {
-            "4000 0000 0000 0002"
-        };
-        let _ = signups_service
-            .pay_with_test_card(&started.token, card)
-            .await;
-    }
-    let payloads: Vec<String> = r
-        .sim()
-        .events()
-        .into_iter()
-        .filter(|e| e.type_ == "invoice.paid" || e.type_ == "invoice.payment_failed")
-        .map(|e| r.sim().event(&e.id).unwrap().to_string())
+    // Every event held: the test delivers them itself, all at once.
+    let cards: Vec<&str> = (0..PAID + DECLINED)
+        .map(|i| {
+            if i < PAID {
+                "4242 4242 4242 4242"
+            } else {
+                "4000 0000 0000 0002"
+            }
+        })
         .collect();
+    let payloads = r.held_first_payments("batch", &cards).await;
     assert_eq!(payloads.len(), PAID + DECLINED);
     let secret = r.secret();
     let now = r.server.clock.now().timestamp();
@@ -754,8 +767,105 @@ async fn a_burst_of_first_payments_is_applied_once_each(db: &DatabaseConnection)
     assert_eq!(recorded, (PAID + DECLINED) as u64);
 }
 
+/// A batch whose write fails is applied again one event at a time, so one event never fails
+/// the others. Here an organization changes between the batch's read and its write (a trigger
+/// moves it to `error` when its event is recorded): its event fails alone, with a 500 (Stripe
+/// delivers it again) and nothing written; the others are applied.
+async fn a_failed_batch_is_applied_again_one_event_at_a_time(db: &DatabaseConnection) {
+    const OTHERS: usize = 6;
+    let r = rig(db).await;
+    let cards = vec!["4242 4242 4242 4242"; OTHERS + 1];
+    let mut payloads = r.held_first_payments("fallback", &cards).await;
+    let meddled = r.org(&format!("fallback-{OTHERS}")).await;
+    let customer = |p: &String| {
+        serde_json::from_str::<serde_json::Value>(p).unwrap()["data"]["object"]["customer"]
+            .as_str()
+            .map(str::to_owned)
+    };
+    let at = payloads
+        .iter()
+        .position(|p| customer(p) == meddled.stripe_customer_id)
+        .unwrap();
+    // Delivered last: the first delivery is applied alone, the next ones together.
+    let last = payloads.remove(at);
+    let meddled_event = serde_json::from_str::<serde_json::Value>(&last).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    payloads.push(last);
+    let meddle: Vec<String> = match r.db().get_database_backend() {
+        DbBackend::Postgres => vec![
+            format!(
+                "CREATE FUNCTION meddle() RETURNS trigger AS $$ BEGIN \
+                 UPDATE organizations SET status = 'error' WHERE id = {}; RETURN NEW; END $$ \
+                 LANGUAGE plpgsql",
+                meddled.id
+            ),
+            format!(
+                "CREATE TRIGGER meddle AFTER INSERT ON stripe_events FOR EACH ROW \
+                 WHEN (NEW.id = '{meddled_event}') EXECUTE FUNCTION meddle()"
+            ),
+        ],
+        _ => vec![format!(
+            "CREATE TRIGGER meddle AFTER INSERT ON stripe_events FOR EACH ROW \
+             WHEN NEW.id = '{meddled_event}' BEGIN \
+             UPDATE organizations SET status = 'error' WHERE id = {}; END",
+            meddled.id
+        )],
+    };
+    for sql in meddle {
+        r.db().execute_unprepared(&sql).await.unwrap();
+    }
+
+    let secret = r.secret();
+    let now = r.server.clock.now().timestamp();
+    let r = std::sync::Arc::new(r);
+    let mut tasks = Vec::new();
+    for payload in payloads {
+        let (r, header) = (r.clone(), signature(&secret, now, &payload));
+        tasks.push(tokio::spawn(async move {
+            r.post_webhook(&payload, &header).await
+        }));
+        tokio::task::yield_now().await;
+    }
+    let mut answers = Vec::new();
+    for task in tasks {
+        answers.push(task.await.unwrap());
+    }
+    let (status, text) = answers.pop().unwrap();
+    assert_eq!(status, 500, "the meddled event fails: {text}");
+    for (status, text) in answers {
+        assert_eq!(status, 200, "the others are applied: {text}");
+    }
+    for i in 0..OTHERS {
+        let org = r.org(&format!("fallback-{i}")).await;
+        assert_eq!(r.signup(org.id).await.payment_state, SignupPayment::Paid);
+        assert_eq!(r.create_jobs(org.id).await, 1, "fallback-{i}");
+    }
+    let after = r.org(&format!("fallback-{OTHERS}")).await;
+    assert_eq!(
+        after.status,
+        OrgStatus::Pending,
+        "rolled back with its batch"
+    );
+    assert_ne!(
+        r.signup(meddled.id).await.payment_state,
+        SignupPayment::Paid
+    );
+    assert_eq!(r.create_jobs(meddled.id).await, 0);
+    let recorded = stripe_events::Entity::find_by_id(meddled_event)
+        .one(r.db())
+        .await
+        .unwrap();
+    assert!(
+        recorded.is_none(),
+        "its event is not recorded, so Stripe's retry applies it"
+    );
+}
+
 on_both_databases!(
     a_burst_of_first_payments_is_applied_once_each,
+    a_failed_batch_is_applied_again_one_event_at_a_time,
     a_paying_customers_tier_change_shows_the_proration_and_moves_the_price,
     a_paid_signup_is_provisioned_and_its_page_follows_it,
     a_declined_card_is_reported_and_a_retry_provisions,
