@@ -49,3 +49,30 @@ pub fn hex(bytes: &[u8]) -> String {
             s
         })
 }
+
+/// The bytes of a hex string (either case); `None` for an odd length or a non-hex character.
+pub fn unhex(s: &str) -> Option<Vec<u8>> {
+    // Not `is_ascii`: `from_str_radix` would take a leading `+`.
+    if !s.bytes().all(|b| b.is_ascii_hexdigit()) || !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unhex_reads_what_hex_writes_and_refuses_anything_else() {
+        let bytes = [0u8, 1, 0xab, 0xff];
+        assert_eq!(unhex(&hex(&bytes)).as_deref(), Some(&bytes[..]));
+        assert_eq!(unhex("ABff").as_deref(), Some(&[0xab, 0xff][..]));
+        for bad in ["abc", "zz", "é1", "+1"] {
+            assert_eq!(unhex(bad), None, "{bad}");
+        }
+    }
+}

@@ -10,7 +10,7 @@
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
 
-use crate::clock::hex;
+use crate::clock::{hex, unhex};
 
 /// The header carrying the signing time (unix seconds).
 pub const TIMESTAMP_HEADER: &str = "x-nest-timestamp";
@@ -78,16 +78,6 @@ pub fn verify(
     mac.update(string_to_sign(method, path, timestamp, body).as_bytes());
     mac.verify_slice(&given)
         .map_err(|_| SignatureError::Mismatch)
-}
-
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
-use crate::clock::hex;
+use crate::clock::{hex, unhex};
 
 /// How far the signature's timestamp may be from Nest's clock, in seconds.
 pub const TOLERANCE_SECS: i64 = 300;
@@ -77,17 +77,6 @@ pub fn verify(header: &str, secret: &str, payload: &str, now: i64) -> Result<(),
         return Err(SignatureError::Expired(t));
     }
     Ok(())
-}
-
-/// The bytes of an even-length hex string; `None` for anything else.
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    if !s.is_ascii() || !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 #[cfg(test)]
