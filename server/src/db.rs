@@ -8,6 +8,10 @@ use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbB
 
 use crate::config::DatabaseUrl;
 
+/// How long a statement may wait for a pooled connection (or for a new one to open) before it
+/// fails; also the Stripe invoice applier's pool's (`billing::webhook::invoices`).
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Opens a connection pool; for SQLite, creates the file's directory and turns on WAL.
 pub async fn connect(url: &DatabaseUrl) -> anyhow::Result<DatabaseConnection> {
     if let DatabaseUrl::Sqlite {
@@ -26,7 +30,7 @@ pub async fn connect(url: &DatabaseUrl) -> anyhow::Result<DatabaseConnection> {
             DatabaseUrl::Postgres(_) => 16,
         })
         .connect_timeout(Duration::from_secs(5))
-        .acquire_timeout(Duration::from_secs(10))
+        .acquire_timeout(ACQUIRE_TIMEOUT)
         .sqlx_logging(false)
         // Every connection of the pool (a PRAGMA run once would set only the one it ran on):
         // WAL lets readers proceed while the one writer writes; NORMAL syncs at checkpoints,

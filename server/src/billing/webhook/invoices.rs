@@ -548,6 +548,9 @@ async fn own_pool(shared: &DatabaseConnection) -> DatabaseConnection {
         // (Stripe delivers again) and the pool opens another.
         .min_connections(APPLIER_CONNECTIONS)
         .test_before_acquire(false)
+        // As the server's pool: an unreachable database fails the batch (Stripe retries)
+        // rather than holding the deliveries past their request timeout.
+        .acquire_timeout(crate::db::ACQUIRE_TIMEOUT)
         .idle_timeout(None)
         .max_lifetime(None)
         .connect_with((*options).clone())
