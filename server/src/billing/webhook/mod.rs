@@ -13,7 +13,8 @@
 //!   (`error`, retry on `/pending`); every paid invoice, and the failures of later ones, → the
 //!   ledger, through a `record_invoice` job queued in the same transaction
 //!   (`Ledger::record_from_stripe`, whose `paid` resumes an organization dunning suspended).
-//! - Subscription events, one at a time: `customer.subscription.updated` with
+//! - Subscription events, one at a time (read by async-stripe; the types Nest does not act on
+//!   are recorded unread, see `delivery`): `customer.subscription.updated` with
 //!   `cancel_at_period_end` → `cancelling` (back → `active`); `customer.subscription.deleted` →
 //!   `cancelled`. Anything else → 200, logged, nothing changed.
 
@@ -105,7 +106,7 @@ impl WebhookService {
         .map_err(|e| Rejection::Invalid(e.to_string()))?;
         let receipt = match delivery::read(payload).map_err(Rejection::Invalid)? {
             Delivery::Invoice(event) => self.inbox.submit(self, *event).await?,
-            Delivery::Other => {
+            Delivery::Subscription => {
                 // async-stripe checks the signature again (one HMAC): only its checked
                 // constructor reads without a warning.
                 let event = Webhook::construct_event_with_timestamp(
@@ -115,20 +116,21 @@ impl WebhookService {
                     self.clock.now().timestamp(),
                 )
                 .map_err(|e| Rejection::Invalid(format!("the event could not be read: {e}")))?;
-                self.receive_one(&event.id, event.type_.as_str(), &event.data.object)
+                self.receive_one(&event.id, event.type_.as_str(), Some(&event.data.object))
                     .await?
             }
+            Delivery::Ignored { id, kind } => self.receive_one(&id, &kind, None).await?,
         };
         Ok(receipt)
     }
 
-    /// Applies a subscription event (or records one Nest does not act on) in its own
-    /// transaction.
+    /// Applies a subscription event (or records one Nest does not act on: `object` is `None`)
+    /// in its own transaction.
     async fn receive_one(
         &self,
         event_id: &str,
         event_type: &str,
-        object: &EventObject,
+        object: Option<&EventObject>,
     ) -> Result<Receipt> {
         if self.seen(event_id).await? {
             return Ok(Receipt::Replay);
@@ -179,10 +181,12 @@ impl WebhookService {
     }
 
     /// Reads what a subscription event asks for (nothing is written).
-    async fn plan(&self, object: &EventObject) -> Result<Plan> {
+    async fn plan(&self, object: Option<&EventObject>) -> Result<Plan> {
         match object {
-            EventObject::CustomerSubscriptionUpdated(subscription)
-            | EventObject::CustomerSubscriptionDeleted(subscription) => {
+            Some(
+                EventObject::CustomerSubscriptionUpdated(subscription)
+                | EventObject::CustomerSubscriptionDeleted(subscription),
+            ) => {
                 self.plan_subscription(
                     subscription.id.as_str(),
                     subscription.customer.id().as_str(),
