@@ -75,6 +75,15 @@ pub fn redirect_plain_form(to: &str) {
     }
 }
 
+/// `path` with its query string as the router keeps it (without the `?`), for a full-page load.
+pub fn with_query(path: &str, search: &str) -> String {
+    if search.is_empty() {
+        path.to_owned()
+    } else {
+        format!("{path}?{search}")
+    }
+}
+
 /// Full-page navigation (so the server renders the next page with the new session cookie).
 pub fn go(to: &str) {
     #[cfg(feature = "hydrate")]
@@ -118,6 +127,15 @@ pub fn encode_component(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_path_gets_its_query_back_with_the_question_mark_the_router_strips() {
+        assert_eq!(with_query("/organizations", ""), "/organizations");
+        assert_eq!(
+            with_query("/organizations", "status=active&q=a%20b"),
+            "/organizations?status=active&q=a%20b"
+        );
+    }
 
     #[test]
     fn only_paths_a_browser_keeps_on_this_origin_are_honoured_after_login() {

@@ -11,29 +11,26 @@ pub mod components;
 pub mod error;
 pub mod models;
 pub mod pages;
+pub mod routes;
 
 #[cfg(feature = "ssr")]
 pub mod backend;
 
 use leptos::prelude::*;
-use leptos_meta::{MetaTags, Title, provide_meta_context};
+use leptos_meta::{Title, provide_meta_context};
+use leptos_router::Lazy;
 use leptos_router::components::{Route, Router, Routes};
-use leptos_router::{SsrMode, path};
+use leptos_router::path;
 
 use crate::bundle::{Bundle, LeavesBundle};
-use crate::components::layout::{Layout, PublicLayout};
-use crate::pages::{
-    admins::AdminsPage,
-    audit::AuditPage,
-    home::HomePage,
-    login::LoginPage,
-    organizations::{detail::OrganizationPage, list::OrganizationsPage, new::NewOrganizationPage},
-    set_password::SetPasswordPage,
-    setup::SetupPage,
-    tiers::TiersPage,
-    unauthorized::UnauthorizedPage,
-    waitlist::WaitlistPage,
-};
+#[cfg(any(feature = "ssr", not(feature = "public")))]
+use crate::components::layout::Layout;
+#[cfg(any(feature = "ssr", feature = "public"))]
+use crate::components::layout::PublicLayout;
+#[cfg(any(feature = "ssr", feature = "public"))]
+use leptos_router::SsrMode;
+
+use crate::routes as page;
 
 /// Where the browser bundle is served from: `/assets/<content hash>` (immutable, cached for a
 /// year), provided by the server as context. Without it (no bundle built yet): `/pkg`.
@@ -42,26 +39,26 @@ pub struct AssetRoot(pub String);
 
 /// The HTML document rendered on the server around the app of the requested path's bundle
 /// ([`Bundle::of`]; a path no bundle serves gets the dashboard's, whose not-found page it is).
+#[cfg(feature = "ssr")]
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     let root = use_context::<AssetRoot>().map(|r| r.0).unwrap_or_default();
-    #[cfg(feature = "ssr")]
     let request = use_context::<http::request::Parts>();
-    #[cfg(feature = "ssr")]
     let bundle = request
         .as_ref()
         .map_or(Bundle::Admin, |parts| Bundle::of(parts.uri.path()));
-    #[cfg(not(feature = "ssr"))]
-    let bundle = Bundle::Admin;
     // The security layer puts this response's CSP nonce in the request; hydration scripts carry it.
-    #[cfg(feature = "ssr")]
     if let Some(nonce) = request
         .as_ref()
         .and_then(|parts| parts.extensions.get::<crate::backend::CspNonce>().cloned())
     {
         provide_context(leptos::nonce::Nonce::from_value(nonce.0));
     }
+    if let Some(files) = use_context::<bundle::LazyFiles>() {
+        files.provide(bundle);
+    }
     let mut options = options;
-    options.output_name = bundle.output_name().into();
+    // `<name>/<name>.js` and `<name>/<name>_bg.wasm` (see `Bundle::output_name`).
+    options.output_name = format!("{0}/{0}", bundle.output_name()).into();
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -72,7 +69,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <AutoReload options=options.clone()/>
                 <link rel="stylesheet" href=format!("{root}/pkg/nest.css")/>
                 <HydrationScripts options root/>
-                <MetaTags/>
+                <leptos_meta::MetaTags/>
             </head>
             <body>
                 {match bundle {
@@ -94,6 +91,7 @@ fn NestTitle() -> impl IntoView {
 
 /// The dashboard: every page behind the admin session, inside the dashboard frame. Hydrated by
 /// the `nest` bundle.
+#[cfg(any(feature = "ssr", not(feature = "public")))]
 #[component]
 pub fn AdminApp() -> impl IntoView {
     provide_meta_context();
@@ -103,21 +101,21 @@ pub fn AdminApp() -> impl IntoView {
         <Router>
             <Layout>
                 <Routes fallback=|| view! { <LeavesBundle this=Bundle::Admin/> }>
-                    <Route path=path!("/") view=HomePage/>
-                    <Route path=path!("/account") view=crate::pages::account::AccountPage/>
-                    <Route path=path!("/admins") view=AdminsPage/>
-                    <Route path=path!("/audit") view=AuditPage/>
-                    <Route path=path!("/organizations") view=OrganizationsPage/>
-                    <Route path=path!("/waitlist") view=WaitlistPage/>
-                    <Route path=path!("/tiers") view=TiersPage/>
-                    <Route path=path!("/billing") view=crate::pages::billing::BillingPage/>
-                    <Route path=path!("/billing/invoices/:id") view=crate::pages::billing::InvoicePrintPage/>
-                    <Route path=path!("/vpses") view=crate::pages::vpses::VpsesPage/>
-                    <Route path=path!("/vpses/:id") view=crate::pages::vps_detail::VpsDetailPage/>
-                    <Route path=path!("/alerts") view=crate::pages::alerts::AlertsPage/>
-                    <Route path=path!("/jobs") view=crate::pages::jobs::JobsPage/>
-                    <Route path=path!("/organizations/new") view=NewOrganizationPage/>
-                    <Route path=path!("/organizations/:id") view=OrganizationPage/>
+                    <Route path=path!("/") view={Lazy::<page::Home>::new()}/>
+                    <Route path=path!("/account") view={Lazy::<page::Account>::new()}/>
+                    <Route path=path!("/admins") view={Lazy::<page::Admins>::new()}/>
+                    <Route path=path!("/audit") view={Lazy::<page::Audit>::new()}/>
+                    <Route path=path!("/organizations") view={Lazy::<page::Organizations>::new()}/>
+                    <Route path=path!("/waitlist") view={Lazy::<page::Waitlist>::new()}/>
+                    <Route path=path!("/tiers") view={Lazy::<page::Tiers>::new()}/>
+                    <Route path=path!("/billing") view={Lazy::<page::Billing>::new()}/>
+                    <Route path=path!("/billing/invoices/:id") view={Lazy::<page::InvoicePrint>::new()}/>
+                    <Route path=path!("/vpses") view={Lazy::<page::Vpses>::new()}/>
+                    <Route path=path!("/vpses/:id") view={Lazy::<page::VpsDetail>::new()}/>
+                    <Route path=path!("/alerts") view={Lazy::<page::Alerts>::new()}/>
+                    <Route path=path!("/jobs") view={Lazy::<page::Jobs>::new()}/>
+                    <Route path=path!("/organizations/new") view={Lazy::<page::NewOrganization>::new()}/>
+                    <Route path=path!("/organizations/:id") view={Lazy::<page::Organization>::new()}/>
                 </Routes>
             </Layout>
         </Router>
@@ -126,6 +124,7 @@ pub fn AdminApp() -> impl IntoView {
 
 /// The public pages ([`bundle::PUBLIC_PAGES`]) in their plain frame. Hydrated by the
 /// `nest-public` bundle.
+#[cfg(any(feature = "ssr", feature = "public"))]
 #[component]
 pub fn PublicApp() -> impl IntoView {
     provide_meta_context();
@@ -135,16 +134,16 @@ pub fn PublicApp() -> impl IntoView {
         <Router>
             <PublicLayout>
                 <Routes fallback=|| view! { <LeavesBundle this=Bundle::Public/> }>
-                    <Route path=path!("/login") view=LoginPage/>
-                    <Route path=path!("/login/code") view=crate::pages::two_factor::LoginCodePage/>
-                    <Route path=path!("/login/enrol") view=crate::pages::two_factor::LoginEnrolPage/>
-                    <Route path=path!("/setup") view=SetupPage/>
-                    <Route path=path!("/unauthorized") view=UnauthorizedPage/>
-                    <Route path=path!("/set-password") view=SetPasswordPage/>
+                    <Route path=path!("/login") view={Lazy::<page::Login>::new()}/>
+                    <Route path=path!("/login/code") view={Lazy::<page::LoginCode>::new()}/>
+                    <Route path=path!("/login/enrol") view={Lazy::<page::LoginEnrol>::new()}/>
+                    <Route path=path!("/setup") view={Lazy::<page::Setup>::new()}/>
+                    <Route path=path!("/unauthorized") view={Lazy::<page::Unauthorized>::new()}/>
+                    <Route path=path!("/set-password") view={Lazy::<page::SetPassword>::new()}/>
                     // Customers' pages are sent whole (their data awaited on the server, not
                     // streamed in by script), so they work before hydration and without JavaScript.
-                    <Route path=path!("/signup") view=crate::pages::signup::SignupPage ssr=SsrMode::Async/>
-                    <Route path=path!("/pending") view=crate::pages::pending::PendingPage ssr=SsrMode::Async/>
+                    <Route path=path!("/signup") view={Lazy::<page::Signup>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("/pending") view={Lazy::<page::Pending>::new()} ssr=SsrMode::Async/>
                 </Routes>
             </PublicLayout>
         </Router>

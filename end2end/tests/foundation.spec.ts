@@ -69,25 +69,76 @@ test('an unknown page says so, with a 404 and a way back', async ({ page }) => {
   await expect(page.getByRole('heading', { level: 1, name: 'Overview' })).toBeVisible();
 });
 
-test('public pages load only the public bundle; its links to the dashboard load the dashboard, hydrated', async ({ page }) => {
+test('a page loads its bundle\'s main module and its own files, all preloaded; other pages load theirs when opened', async ({ page }) => {
   await asSuperadmin(page);
+  // `<bundle>/<file>` of every WASM file the browser fetches.
   const wasm: string[] = [];
   page.on('request', (r) => {
-    if (r.url().endsWith('.wasm')) wasm.push(new URL(r.url()).pathname.split('/').pop() ?? '');
+    if (r.url().endsWith('.wasm')) wasm.push(new URL(r.url()).pathname.split('/pkg/')[1] ?? '');
   });
+  const preloaded = () =>
+    page.locator('link[rel="preload"][type="application/wasm"]').evaluateAll((links) =>
+      links.map((l) => new URL((l as HTMLLinkElement).href).pathname.split('/pkg/')[1]),
+    );
+
   await page.goto('/signup');
   await hydrated(page);
-  expect(wasm).toEqual(['nest-public_bg.wasm']);
+  // The public bundle only: its main module and the signup page's files, each fetched once, and
+  // each named in the page so that the browser fetches them at once, not after the main module.
+  expect(wasm).toContain('nest-public/nest-public_bg.wasm');
+  expect(wasm).toContain('nest-public/split_signup_page.wasm');
+  expect(wasm.every((f) => f.startsWith('nest-public/')), wasm.join(' ')).toBe(true);
+  expect(new Set(wasm).size).toBe(wasm.length);
+  expect([...wasm].sort()).toEqual([...(await preloaded())].sort());
   await expect(page.getByRole('navigation', { name: 'Main' })).toHaveCount(0);
 
   // The public bundle has no dashboard pages: its router hands the address to the server.
+  let seen = wasm.length;
   await page.getByRole('link', { name: 'Nest', exact: true }).click();
   await expect(page.getByRole('heading', { level: 1, name: 'Overview' })).toBeVisible();
   await hydrated(page);
-  expect(wasm).toEqual(['nest-public_bg.wasm', 'nest_bg.wasm']);
+  const overview = wasm.slice(seen);
+  expect(overview).toContain('nest/nest_bg.wasm');
+  expect(overview).toContain('nest/split_home_page.wasm');
+  expect(overview.every((f) => f.startsWith('nest/')), overview.join(' ')).toBe(true);
+  expect([...overview].sort()).toEqual([...(await preloaded())].sort());
 
-  // Between dashboard pages the router navigates in place: no bundle is loaded again.
+  // Between dashboard pages the router navigates in place: the next page's files only.
+  seen = wasm.length;
   await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Jobs' }).click();
   await expect(page.getByRole('heading', { level: 1, name: 'Jobs' })).toBeVisible();
-  expect(wasm).toEqual(['nest-public_bg.wasm', 'nest_bg.wasm']);
+  const jobs = wasm.slice(seen);
+  expect(jobs).toContain('nest/split_jobs_page.wasm');
+  expect(jobs).not.toContain('nest/nest_bg.wasm');
+  expect(jobs.every((f) => f.startsWith('nest/') && !overview.includes(f)), jobs.join(' ')).toBe(true);
+});
+
+test('a page whose files cannot be fetched is loaded in full on navigation, and left as the server rendered it on a first load', async ({ page }) => {
+  await asSuperadmin(page);
+  await page.goto('/');
+  await hydrated(page);
+  // As after an update of the server, which serves only the new version's files: the jobs
+  // page's code cannot be fetched (not even by the preload when the pointer reaches the link).
+  await page.route('**/pkg/nest/split_jobs_page.wasm', (route) => route.abort());
+  let loads = 0;
+  page.on('load', () => loads++);
+  const errors: string[] = [];
+  page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
+  const reloaded = page.waitForEvent('load');
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Jobs' }).click();
+  await reloaded;
+  await expect(page).toHaveURL(/\/jobs$/);
+  // The server rendered the page; its code still fails, so the page stays as rendered (the
+  // browser console says why) and is not loaded again and again.
+  await expect(page.getByRole('heading', { level: 1, name: 'Jobs' })).toBeVisible();
+  await expect.poll(() => errors.some((e) => e.includes('could not be fetched'))).toBe(true);
+  expect(loads).toBe(1);
+  // The rest of the dashboard still works.
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Overview' }).click();
+  await expect(page.getByRole('heading', { level: 1, name: 'Overview' })).toBeVisible();
+
+  await page.unroute('**/pkg/nest/split_jobs_page.wasm');
+  await page.goto('/jobs');
+  await hydrated(page);
+  await expect(page.getByRole('heading', { level: 1, name: 'Jobs' })).toBeVisible();
 });

@@ -2,12 +2,13 @@
 //! by default the dashboard's bundle (`nest`), with the `public` feature the public pages'
 //! (`nest-public`), which leaves the dashboard's pages out.
 
-/// Called by the generated JS loader once the WASM module is instantiated.
+/// Called by the generated JS loader once the WASM module is instantiated. Every page is a lazy
+/// route (`app::routes`): hydration starts once the page's own code has arrived.
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
     #[cfg(not(feature = "public"))]
-    leptos::mount::hydrate_body(app::AdminApp);
+    leptos::mount::hydrate_lazy(app::AdminApp);
     #[cfg(feature = "public")]
-    leptos::mount::hydrate_body(app::PublicApp);
+    leptos::mount::hydrate_lazy(app::PublicApp);
 }

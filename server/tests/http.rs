@@ -69,10 +69,10 @@ async fn the_overview_is_rendered_on_the_server_with_its_hydration_script(db: &D
     );
     assert!(html.contains("<h1>Overview</h1>"), "{html}");
     assert!(
-        html.contains("/pkg/nest.js"),
+        html.contains("/pkg/nest/nest.js"),
         "the dashboard's bundle is linked"
     );
-    assert!(html.contains("/pkg/nest_bg.wasm"), "{html}");
+    assert!(html.contains("/pkg/nest/nest_bg.wasm"), "{html}");
     assert!(!html.contains("nest-public"), "{html}");
     assert!(html.contains("/pkg/nest.css"), "stylesheet is linked");
     assert!(
@@ -96,7 +96,7 @@ async fn an_unknown_page_is_a_404_with_a_way_back(db: &DatabaseConnection) {
     assert!(html.contains("Page not found"));
     assert!(html.contains("href=\"/\""));
     assert!(
-        html.contains("/pkg/nest.js"),
+        html.contains("/pkg/nest/nest.js"),
         "the dashboard hydrates it: {html}"
     );
 }
@@ -116,9 +116,15 @@ async fn public_pages_load_the_public_bundle_and_each_bundle_routes_its_own_page
             .text()
             .await
             .unwrap();
-        assert!(html.contains("/pkg/nest-public.js"), "{path}: {html}");
-        assert!(html.contains("/pkg/nest-public_bg.wasm"), "{path}: {html}");
-        assert!(!html.contains("/pkg/nest.js"), "{path}: {html}");
+        assert!(
+            html.contains("/pkg/nest-public/nest-public.js"),
+            "{path}: {html}"
+        );
+        assert!(
+            html.contains("/pkg/nest-public/nest-public_bg.wasm"),
+            "{path}: {html}"
+        );
+        assert!(!html.contains("/pkg/nest/"), "{path}: {html}");
         assert!(
             !html.contains("aria-label=\"Main\""),
             "no dashboard navigation: {html}"
@@ -170,9 +176,20 @@ async fn the_bundle_is_immutable_at_its_versioned_url_and_pages_are_never_cached
             f if f.ends_with(".wasm") => "\0asm",
             _ => "export default function init() {}",
         };
-        std::fs::write(site.join("pkg").join(file), body).unwrap();
+        let path = site.join("pkg").join(file);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, body).unwrap();
     }
-    std::fs::write(site.join("pkg/nest.js.br"), b"precompressed").unwrap();
+    std::fs::write(site.join("pkg/nest/nest.js.br"), b"precompressed").unwrap();
+    // The login page's lazy route needs two files besides the main module.
+    std::fs::write(
+        site.join("pkg/nest-public/__wasm_split_manifest.json"),
+        r#"{"login_page": ["chunk_1", "split_login_page"], "setup_page": ["split_setup_page"]}"#,
+    )
+    .unwrap();
+    for file in ["__wasm_split.js", "chunk_1.wasm", "split_login_page.wasm"] {
+        std::fs::write(site.join("pkg/nest-public").join(file), "lazy").unwrap();
+    }
     let t = support::TestDb::migrated(support::Engine::Sqlite)
         .await
         .unwrap();
@@ -194,13 +211,52 @@ async fn the_bundle_is_immutable_at_its_versioned_url_and_pages_are_never_cached
     let version = server::http::assets::version(&site).unwrap();
     let root = server::http::assets::root(&version);
     assert!(
-        html.contains(&format!("{root}/pkg/nest-public.js")),
+        html.contains(&format!("{root}/pkg/nest-public/nest-public.js")),
         "{html}"
     );
     assert!(html.contains(&format!("{root}/pkg/nest.css")), "{html}");
+    // The page's lazy route: its files are preloaded, with the script that instantiates them,
+    // and no other route's.
+    let links: Vec<&str> = html
+        .split("<link")
+        .skip(1)
+        .filter_map(|l| l.split('>').next())
+        .collect();
+    let linked = |rel: &str, href: &str| {
+        links.iter().any(|l| {
+            l.contains(&format!(r#"rel="{rel}""#)) && l.contains(&format!(r#"href="{href}""#))
+        })
+    };
+    for file in ["chunk_1.wasm", "split_login_page.wasm"] {
+        assert!(
+            linked("preload", &format!("{root}/pkg/nest-public/{file}")),
+            "{file}: {html}"
+        );
+    }
+    assert!(
+        linked(
+            "modulepreload",
+            &format!("{root}/pkg/nest-public/__wasm_split.js")
+        ),
+        "{html}"
+    );
+    assert!(!html.contains("split_setup_page"), "{html}");
+    let lazy = http
+        .get(format!(
+            "{}{root}/pkg/nest-public/split_login_page.wasm",
+            server.base
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(lazy.status(), 200);
+    assert_eq!(
+        lazy.headers()["cache-control"],
+        server::http::assets::IMMUTABLE
+    );
 
     let js = http
-        .get(format!("{}{root}/pkg/nest.js", server.base))
+        .get(format!("{}{root}/pkg/nest/nest.js", server.base))
         .header("accept-encoding", "br, gzip")
         .send()
         .await
@@ -225,7 +281,7 @@ async fn the_bundle_is_immutable_at_its_versioned_url_and_pages_are_never_cached
 
     let old = http
         .get(format!(
-            "{}/assets/0123456789abcdef/pkg/nest.js",
+            "{}/assets/0123456789abcdef/pkg/nest/nest.js",
             server.base
         ))
         .send()
@@ -245,7 +301,7 @@ async fn the_bundle_is_immutable_at_its_versioned_url_and_pages_are_never_cached
             .is_none_or(|v| v != server::http::assets::IMMUTABLE)
     );
     let plain = http
-        .get(format!("{}/pkg/nest.js", server.base))
+        .get(format!("{}/pkg/nest/nest.js", server.base))
         .send()
         .await
         .unwrap();

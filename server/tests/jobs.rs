@@ -433,6 +433,22 @@ async fn a_failed_job_is_listed_and_retried_from_jobs_with_an_audit_row(db: &Dat
         page.rows[0].last_error.as_deref(),
         Some("Generate secrets: try again later")
     );
+    // No filter at all (the page's first call): the form body is empty, and the query is the
+    // default one, not a missing argument.
+    for (function, argument) in [
+        ("list_jobs", "query"),
+        ("list_organizations", "query"),
+        ("list_vpses", "query"),
+        ("list_incidents", "query"),
+        ("list_invoices", "query"),
+        ("list_audit", "filter"),
+    ] {
+        let unfiltered = admin.call(function, &[]).await;
+        assert_eq!(
+            unfiltered.status, 200,
+            "{function}({argument}): {unfiltered:?}"
+        );
+    }
 
     let id = job.id.to_string();
     let retried = admin.call("retry_job", &[("id", &id)]).await;

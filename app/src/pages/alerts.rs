@@ -19,7 +19,9 @@ pub const PAGE_SIZE: u64 = 20;
 
 /// A page of incidents.
 #[server(prefix = "/api", endpoint = "list_incidents", input = crate::codec::Form)]
-pub async fn list_incidents(query: IncidentQuery) -> Result<IncidentPage, AppError> {
+pub async fn list_incidents(
+    #[server(default)] query: IncidentQuery,
+) -> Result<IncidentPage, AppError> {
     let (backend, _req, _admin) = crate::backend::require_admin().await?;
     backend.health.incidents(query, PAGE_SIZE).await
 }

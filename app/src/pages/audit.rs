@@ -16,7 +16,10 @@ pub const PAGE_SIZE: u64 = 50;
 
 /// A page of the audit log.
 #[server(prefix = "/api", endpoint = "list_audit", input = crate::codec::Form)]
-pub async fn list_audit(filter: AuditFilter, before: Option<i64>) -> Result<AuditPage, AppError> {
+pub async fn list_audit(
+    #[server(default)] filter: AuditFilter,
+    before: Option<i64>,
+) -> Result<AuditPage, AppError> {
     let (backend, _req, _admin) = crate::backend::require_admin().await?;
     if let (Some(from), Some(to)) = (filter.from, filter.to)
         && from > to

@@ -26,7 +26,9 @@ pub async fn get_billing_overview() -> Result<BillingOverview, AppError> {
 
 /// A page of invoices, newest first.
 #[server(prefix = "/api", endpoint = "list_invoices", input = crate::codec::Form)]
-pub async fn list_invoices(query: InvoiceQuery) -> Result<InvoicePage, AppError> {
+pub async fn list_invoices(
+    #[server(default)] query: InvoiceQuery,
+) -> Result<InvoicePage, AppError> {
     let (backend, _req, _admin) = crate::backend::require_admin().await?;
     backend.billing.invoices(query, 50).await
 }

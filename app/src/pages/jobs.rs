@@ -15,7 +15,7 @@ use crate::models::{JobKind, JobPage, JobQuery, JobState, JobView};
 
 /// A page of jobs, newest first.
 #[server(prefix = "/api", endpoint = "list_jobs", input = crate::codec::Form)]
-pub async fn list_jobs(query: JobQuery) -> Result<JobPage, AppError> {
+pub async fn list_jobs(#[server(default)] query: JobQuery) -> Result<JobPage, AppError> {
     let (backend, _req, _admin) = crate::backend::require_admin().await?;
     backend.jobs.list(query).await
 }

@@ -106,7 +106,7 @@ mod tests {
             "/login",
             "/setup",
             "/healthz",
-            "/pkg/nest.js",
+            "/pkg/nest/nest.js",
             "/favicon.svg",
             "/api/login",
         ] {

@@ -164,11 +164,13 @@ pub fn router(app: App) -> Router {
         tracing::warn!(site_root = %app.config.site_root.display(), "no browser bundle found: pages load /pkg/ without long-lived caching");
     }
     let asset_root = app::AssetRoot(version.as_deref().map(assets::root).unwrap_or_default());
+    let lazy_files = assets::lazy_files(&app.config.site_root, &asset_root.0);
 
     // What every page render gets, the not-found page's included.
     let context = move || {
         provide_context(backend.clone());
         provide_context(asset_root.clone());
+        provide_context(lazy_files.clone());
     };
 
     let idle = app.session_policy().idle;

@@ -16,7 +16,7 @@ pub const PAGE_SIZE: u64 = 25;
 
 /// A page of organizations.
 #[server(prefix = "/api", endpoint = "list_organizations", input = crate::codec::Form)]
-pub async fn list_organizations(query: OrgQuery) -> Result<OrgPage, AppError> {
+pub async fn list_organizations(#[server(default)] query: OrgQuery) -> Result<OrgPage, AppError> {
     let (backend, _req, _admin) = crate::backend::require_admin().await?;
     backend.organizations.list(query, PAGE_SIZE).await
 }
