@@ -44,7 +44,7 @@ impl Bundle {
 
     /// The name of its directory in `/pkg` and of its main files there: `<name>/<name>.js`,
     /// `<name>/<name>_bg.wasm`. The directory also holds the lazy routes' files ([`LAZY_LOADER`],
-    /// [`LAZY_MANIFEST`], `split_*.wasm`, `chunk_*.wasm`).
+    /// [`LAZY_MANIFEST`], one `<split point>.pack` per route).
     pub fn output_name(self) -> &'static str {
         match self {
             Bundle::Admin => "nest",
@@ -58,7 +58,8 @@ impl Bundle {
 pub const LAZY_LOADER: &str = "__wasm_split.js";
 
 /// The list, in a bundle's directory, of the files each lazy route needs: a JSON object from the
-/// route's split point to its files' names without `.wasm` (written by `nest-wasm-split`).
+/// route's split point to its files' names, its pack `<split point>.pack` (written by
+/// `nest-wasm-split`).
 pub const LAZY_MANIFEST: &str = "__wasm_split_manifest.json";
 
 /// Each bundle's lazy-route files ([`LAZY_MANIFEST`]), read by the server at start: a page that
@@ -127,9 +128,8 @@ pub fn preload(split: &str) {
         let _ = view! {
             <Link
                 rel="preload"
-                href=format!("{}/{file}.wasm", bundle.dir)
+                href=format!("{}/{file}", bundle.dir)
                 as_="fetch"
-                type_="application/wasm"
                 crossorigin="anonymous"
             />
         }

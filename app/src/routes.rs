@@ -38,7 +38,7 @@ async fn not_loaded() -> AnyView {
 }
 
 /// `Route, split => page::Component;`: the lazy route `Route` showing `Component`, whose code
-/// is the split point `split` (the name of its file, `split_<split>.wasm`, and its key in the
+/// is the split point `split` (the name of its pack, `<split>.pack`, and its key in the
 /// bundle's manifest).
 macro_rules! lazy_pages {
     ($($route:ident, $split:ident => $page:path;)*) => {$(

@@ -71,22 +71,22 @@ test('an unknown page says so, with a 404 and a way back', async ({ page }) => {
 
 test('a page loads its bundle\'s main module and its own files, all preloaded; other pages load theirs when opened', async ({ page }) => {
   await asSuperadmin(page);
-  // `<bundle>/<file>` of every WASM file the browser fetches.
+  // `<bundle>/<file>` of every WASM file or pack of them the browser fetches.
   const wasm: string[] = [];
   page.on('request', (r) => {
-    if (r.url().endsWith('.wasm')) wasm.push(new URL(r.url()).pathname.split('/pkg/')[1] ?? '');
+    if (/\.(wasm|pack)$/.test(r.url())) wasm.push(new URL(r.url()).pathname.split('/pkg/')[1] ?? '');
   });
   const preloaded = () =>
-    page.locator('link[rel="preload"][type="application/wasm"]').evaluateAll((links) =>
+    page.locator('link[rel="preload"][as="fetch"]').evaluateAll((links) =>
       links.map((l) => new URL((l as HTMLLinkElement).href).pathname.split('/pkg/')[1]),
     );
 
   await page.goto('/signup');
   await hydrated(page);
-  // The public bundle only: its main module and the signup page's files, each fetched once, and
+  // The public bundle only: its main module and the signup page's pack, each fetched once, and
   // each named in the page so that the browser fetches them at once, not after the main module.
   expect(wasm).toContain('nest-public/nest-public_bg.wasm');
-  expect(wasm).toContain('nest-public/split_signup_page.wasm');
+  expect(wasm).toContain('nest-public/signup_page.pack');
   expect(wasm.every((f) => f.startsWith('nest-public/')), wasm.join(' ')).toBe(true);
   expect(new Set(wasm).size).toBe(wasm.length);
   expect([...wasm].sort()).toEqual([...(await preloaded())].sort());
@@ -99,7 +99,7 @@ test('a page loads its bundle\'s main module and its own files, all preloaded; o
   await hydrated(page);
   const overview = wasm.slice(seen);
   expect(overview).toContain('nest/nest_bg.wasm');
-  expect(overview).toContain('nest/split_home_page.wasm');
+  expect(overview).toContain('nest/home_page.pack');
   expect(overview.every((f) => f.startsWith('nest/')), overview.join(' ')).toBe(true);
   expect([...overview].sort()).toEqual([...(await preloaded())].sort());
 
@@ -108,7 +108,7 @@ test('a page loads its bundle\'s main module and its own files, all preloaded; o
   await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Jobs' }).click();
   await expect(page.getByRole('heading', { level: 1, name: 'Jobs' })).toBeVisible();
   const jobs = wasm.slice(seen);
-  expect(jobs).toContain('nest/split_jobs_page.wasm');
+  expect(jobs).toContain('nest/jobs_page.pack');
   expect(jobs).not.toContain('nest/nest_bg.wasm');
   expect(jobs.every((f) => f.startsWith('nest/') && !overview.includes(f)), jobs.join(' ')).toBe(true);
 });
@@ -119,7 +119,7 @@ test('a page whose files cannot be fetched is loaded in full on navigation, and 
   await hydrated(page);
   // As after an update of the server, which serves only the new version's files: the jobs
   // page's code cannot be fetched (not even by the preload when the pointer reaches the link).
-  await page.route('**/pkg/nest/split_jobs_page.wasm', (route) => route.abort());
+  await page.route('**/pkg/nest/jobs_page.pack', (route) => route.abort());
   let loads = 0;
   page.on('load', () => loads++);
   const errors: string[] = [];
@@ -137,7 +137,7 @@ test('a page whose files cannot be fetched is loaded in full on navigation, and 
   await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Overview' }).click();
   await expect(page.getByRole('heading', { level: 1, name: 'Overview' })).toBeVisible();
 
-  await page.unroute('**/pkg/nest/split_jobs_page.wasm');
+  await page.unroute('**/pkg/nest/jobs_page.pack');
   await page.goto('/jobs');
   await hydrated(page);
   await expect(page.getByRole('heading', { level: 1, name: 'Jobs' })).toBeVisible();

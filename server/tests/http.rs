@@ -181,13 +181,13 @@ async fn the_bundle_is_immutable_at_its_versioned_url_and_pages_are_never_cached
         std::fs::write(path, body).unwrap();
     }
     std::fs::write(site.join("pkg/nest/nest.js.br"), b"precompressed").unwrap();
-    // The login page's lazy route needs two files besides the main module.
+    // The login page's lazy route: its pack, besides the main module.
     std::fs::write(
         site.join("pkg/nest-public/__wasm_split_manifest.json"),
-        r#"{"login_page": ["chunk_1", "split_login_page"], "setup_page": ["split_setup_page"]}"#,
+        r#"{"login_page": ["login_page.pack"], "setup_page": ["setup_page.pack"]}"#,
     )
     .unwrap();
-    for file in ["__wasm_split.js", "chunk_1.wasm", "split_login_page.wasm"] {
+    for file in ["__wasm_split.js", "login_page.pack", "setup_page.pack"] {
         std::fs::write(site.join("pkg/nest-public").join(file), "lazy").unwrap();
     }
     let t = support::TestDb::migrated(support::Engine::Sqlite)
@@ -227,12 +227,13 @@ async fn the_bundle_is_immutable_at_its_versioned_url_and_pages_are_never_cached
             l.contains(&format!(r#"rel="{rel}""#)) && l.contains(&format!(r#"href="{href}""#))
         })
     };
-    for file in ["chunk_1.wasm", "split_login_page.wasm"] {
-        assert!(
-            linked("preload", &format!("{root}/pkg/nest-public/{file}")),
-            "{file}: {html}"
-        );
-    }
+    assert!(
+        linked(
+            "preload",
+            &format!("{root}/pkg/nest-public/login_page.pack")
+        ),
+        "{html}"
+    );
     assert!(
         linked(
             "modulepreload",
@@ -240,10 +241,10 @@ async fn the_bundle_is_immutable_at_its_versioned_url_and_pages_are_never_cached
         ),
         "{html}"
     );
-    assert!(!html.contains("split_setup_page"), "{html}");
+    assert!(!html.contains("setup_page.pack"), "{html}");
     let lazy = http
         .get(format!(
-            "{}{root}/pkg/nest-public/split_login_page.wasm",
+            "{}{root}/pkg/nest-public/login_page.pack",
             server.base
         ))
         .send()
