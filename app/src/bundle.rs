@@ -143,6 +143,7 @@ pub fn preload(split: &str) {
 /// browser), and a path neither bundle serves gets [`crate::pages::not_found::NotFound`].
 #[component]
 pub fn LeavesBundle(this: Bundle) -> impl IntoView {
+    crate::components::layout::page_hydrated();
     let location = leptos_router::hooks::use_location();
     let path = location.pathname.get_untracked();
     if Bundle::of(&path) == this {

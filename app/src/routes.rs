@@ -70,7 +70,10 @@ macro_rules! lazy_pages {
                 #[cfg(feature = "ssr")]
                 crate::bundle::preload(stringify!($split));
                 match $split::view().await {
-                    Ok(view) => view,
+                    Ok(view) => {
+                        crate::components::layout::page_hydrated();
+                        view
+                    }
                     Err(LoadFailed) => not_loaded().await,
                 }
             }

@@ -86,15 +86,32 @@ pub fn SignOutButton() -> impl IntoView {
     }
 }
 
+/// Whether the page inside the frame is interactive: set by the page's route once it is
+/// hydrated ([`page_hydrated`]), which for a lazy route is after its code has arrived. The frame
+/// shows it as `data-hydrated`; the end-to-end tests wait for `"true"` before they type or click.
+#[derive(Clone, Copy)]
+struct PageHydrated(RwSignal<bool>);
+
+fn provide_page_hydrated() -> RwSignal<bool> {
+    let hydrated = RwSignal::new(false);
+    provide_context(PageHydrated(hydrated));
+    hydrated
+}
+
+/// Marks the page as interactive once effects run, that is once the view being built is
+/// hydrated (effects run only in the browser). Every route view calls it.
+pub fn page_hydrated() {
+    if let Some(PageHydrated(hydrated)) = use_context::<PageHydrated>() {
+        Effect::new(move |_| hydrated.set(true));
+    }
+}
+
 /// The dashboard frame around every page.
 #[component]
 pub fn Layout(children: Children) -> impl IntoView {
     let (menu_open, set_menu_open) = signal(true);
     let location = use_location();
-    // Effects run only in the browser, so this flips once the page is interactive; the
-    // end-to-end tests wait for `data-hydrated="true"` before they click.
-    let (hydrated, set_hydrated) = signal(false);
-    Effect::new(move |_| set_hydrated.set(true));
+    let hydrated = provide_page_hydrated();
     let caller = crate::codec::resource(
         || (),
         |()| async move {
@@ -188,8 +205,7 @@ pub fn Layout(children: Children) -> impl IntoView {
 /// The plain frame of the public pages: the brand and the content, no session, no navigation.
 #[component]
 pub fn PublicLayout(children: Children) -> impl IntoView {
-    let (hydrated, set_hydrated) = signal(false);
-    Effect::new(move |_| set_hydrated.set(true));
+    let hydrated = provide_page_hydrated();
     view! {
         <div class="shell menu-collapsed public" data-hydrated=move || hydrated.get().to_string()>
             <header class="topbar">
