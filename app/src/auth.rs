@@ -185,7 +185,7 @@ use leptos::prelude::*;
 use crate::models::Caller;
 
 /// The signed-in user (any user; `role` says whether they are a platform admin).
-#[server(prefix = "/api", endpoint = "current_caller", input = crate::codec::Form)]
+#[server(prefix = "/api", endpoint = "current_caller", input = crate::codec::Form, output = crate::codec::Json)]
 pub async fn current_caller() -> Result<Caller, AppError> {
     use crate::backend::{request_info, use_backend};
     let backend = use_backend()?;
@@ -198,7 +198,7 @@ pub async fn current_caller() -> Result<Caller, AppError> {
 }
 
 /// Ends the caller's session; refused without one.
-#[server(prefix = "/api", endpoint = "logout", input = crate::codec::Form)]
+#[server(prefix = "/api", endpoint = "logout", input = crate::codec::Form, output = crate::codec::Json)]
 pub async fn logout() -> Result<(), AppError> {
     use crate::backend::{request_info, use_backend};
     let backend = use_backend()?;

@@ -1,8 +1,13 @@
-//! How every server function's arguments travel: a URL-encoded form body, exactly as with
-//! server_fn's default `PostUrl` (same serde_qs, same nesting depth), except that arguments that
-//! do not decode are reported by name (``argument `query`: …``), with what the caller sent cut
-//! short. Every `#[server]` names it:
-//! `#[server(prefix = "/api", endpoint = "…", input = crate::codec::Form)]`.
+//! How every server function's arguments and results travel.
+//!
+//! - Arguments: a URL-encoded form body, exactly as with server_fn's default `PostUrl` (same
+//!   serde_qs, same nesting depth), except that arguments that do not decode are reported by
+//!   name (``argument `query`: …``), with what the caller sent cut short.
+//! - Results (and errors): JSON, as with server_fn's default `Json`, written by serde_json and
+//!   read by [`crate::json`], which keeps serde_json's parser out of the browser bundles.
+//!
+//! Every `#[server]` names both:
+//! `#[server(prefix = "/api", endpoint = "…", input = crate::codec::Form, output = crate::codec::Json)]`.
 
 use leptos::server_fn::codec::Post;
 use leptos::server_fn::{Bytes, ContentType, Decodes, Encodes, Format, FormatType};
@@ -13,6 +18,36 @@ use crate::error::clip;
 
 /// The input encoding of every server function.
 pub type Form = Post<FormCodec>;
+
+/// The output encoding of every server function.
+pub type Json = Post<JsonCodec>;
+
+/// JSON (`application/json`): serde_json writes it, [`crate::json`] reads it.
+pub struct JsonCodec;
+
+impl ContentType for JsonCodec {
+    const CONTENT_TYPE: &'static str = "application/json";
+}
+
+impl FormatType for JsonCodec {
+    const FORMAT_TYPE: Format = Format::Text;
+}
+
+impl<T: Serialize> Encodes<T> for JsonCodec {
+    type Error = serde_json::Error;
+
+    fn encode(value: &T) -> Result<Bytes, Self::Error> {
+        serde_json::to_vec(value).map(Bytes::from)
+    }
+}
+
+impl<T: DeserializeOwned> Decodes<T> for JsonCodec {
+    type Error = crate::json::Error;
+
+    fn decode(bytes: Bytes) -> Result<T, Self::Error> {
+        crate::json::from_slice(&bytes)
+    }
+}
 
 /// serde_qs as server_fn's `PostUrl` uses it, with the failing argument's path in its errors.
 pub struct FormCodec;
@@ -131,9 +166,8 @@ fn missing_field(message: &str) -> Option<&str> {
 }
 
 /// How a resource's value travels from the server's render to the browser's hydration: JSON,
-/// decoded with `serde_json::from_slice`, as server functions' results are (server_fn's
-/// `JsonEncoding`). Leptos' default codec decodes with `from_str`, a second reader type, which
-/// compiled every result type's deserializer into the bundle twice.
+/// read by [`crate::json`] as server functions' results are ([`JsonCodec`]), so each result
+/// type's deserializer is compiled into the bundle once.
 pub struct ResourceJson;
 
 impl<T: Serialize> leptos::server::codee::Encoder<T> for ResourceJson {
@@ -146,11 +180,11 @@ impl<T: Serialize> leptos::server::codee::Encoder<T> for ResourceJson {
 }
 
 impl<T: DeserializeOwned> leptos::server::codee::Decoder<T> for ResourceJson {
-    type Error = serde_json::Error;
+    type Error = crate::json::Error;
     type Encoded = str;
 
     fn decode(value: &str) -> Result<T, Self::Error> {
-        serde_json::from_slice(value.as_bytes())
+        crate::json::from_slice(value.as_bytes())
     }
 }
 

@@ -3,7 +3,6 @@
 //! Each variant has one meaning; the server maps its domain errors into these in one place
 //! (`server::error`), and the UI shows them next to what caused them.
 
-use leptos::server_fn::codec::JsonEncoding;
 use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
 use serde::{Deserialize, Serialize};
 
@@ -69,7 +68,7 @@ impl AppError {
 }
 
 impl FromServerFnError for AppError {
-    type Encoder = JsonEncoding;
+    type Encoder = crate::codec::JsonCodec;
 
     /// A failed call, in words safe to show and to log: arguments that did not decode keep the
     /// form codec's message (which names the argument); every message is [`clip`]ped, so a

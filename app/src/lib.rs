@@ -9,6 +9,7 @@ pub mod bundle;
 pub mod codec;
 pub mod components;
 pub mod error;
+pub mod json;
 pub mod models;
 pub mod pages;
 pub mod routes;

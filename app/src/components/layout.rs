@@ -220,7 +220,7 @@ pub fn PublicLayout(children: Children) -> impl IntoView {
 }
 
 /// Whether servers are real Hetzner servers or simulated ones (for the top bar's badge).
-#[server(prefix = "/api", endpoint = "cloud_mode", input = crate::codec::Form)]
+#[server(prefix = "/api", endpoint = "cloud_mode", input = crate::codec::Form, output = crate::codec::Json)]
 pub async fn cloud_mode() -> Result<IntegrationMode, crate::error::AppError> {
     let (backend, _req, _admin) = crate::backend::require_admin().await?;
     Ok(backend.system.platform_status().await?.hetzner)

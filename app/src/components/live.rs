@@ -41,7 +41,7 @@ impl Live {
 
 /// The live-update change count when the current request began (so when this page's data was
 /// read): the browser connects with `?since=` it and refetches only if it missed something.
-#[server(prefix = "/api", endpoint = "live_seq", input = crate::codec::Form)]
+#[server(prefix = "/api", endpoint = "live_seq", input = crate::codec::Form, output = crate::codec::Json)]
 pub async fn live_seq() -> Result<u64, crate::error::AppError> {
     let (backend, _req, _admin) = crate::backend::require_admin().await?;
     Ok(use_context::<http::request::Parts>()
@@ -91,7 +91,7 @@ fn connect(live: Live, since: u64) {
             let change = ev
                 .data()
                 .as_string()
-                .and_then(|text| serde_json::from_slice::<Change>(text.as_bytes()).ok());
+                .and_then(|text| crate::json::from_slice::<Change>(text.as_bytes()).ok());
             match change {
                 Some(Change::Job(_)) => job_changed.set(true),
                 Some(Change::Organization(_) | Change::Billing(_)) => other_changed.set(true),

@@ -11,21 +11,21 @@ use crate::models::TwoFactorStatus;
 use crate::pages::two_factor::{RecoveryCodes, TotpSetup};
 
 /// The caller's two-factor status.
-#[server(prefix = "/api", endpoint = "two_factor_status", input = crate::codec::Form)]
+#[server(prefix = "/api", endpoint = "two_factor_status", input = crate::codec::Form, output = crate::codec::Json)]
 pub async fn my_two_factor() -> Result<TwoFactorStatus, AppError> {
     let (backend, _req, admin) = crate::backend::require_admin().await?;
     backend.two_factor.status(&admin).await
 }
 
 /// Turns the caller's two-factor sign-in off (with a current code).
-#[server(prefix = "/api", endpoint = "two_factor_disable", input = crate::codec::Form)]
+#[server(prefix = "/api", endpoint = "two_factor_disable", input = crate::codec::Form, output = crate::codec::Json)]
 pub async fn two_factor_disable(code: String) -> Result<(), AppError> {
     let (backend, req, admin) = crate::backend::require_admin().await?;
     backend.two_factor.disable(&admin, &req, code).await
 }
 
 /// Replaces the caller's recovery codes (with a current code); returns the new ones.
-#[server(prefix = "/api", endpoint = "recovery_codes_regenerate", input = crate::codec::Form)]
+#[server(prefix = "/api", endpoint = "recovery_codes_regenerate", input = crate::codec::Form, output = crate::codec::Json)]
 pub async fn recovery_codes_regenerate(code: String) -> Result<Vec<String>, AppError> {
     let (backend, req, admin) = crate::backend::require_admin().await?;
     backend

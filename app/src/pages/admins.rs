@@ -12,14 +12,14 @@ use crate::error::AppError;
 use crate::models::{AddedAdmin, AdminRole, AdminSummary, InitialPassword};
 
 /// Every platform admin.
-#[server(prefix = "/api", endpoint = "list_admins", input = crate::codec::Form)]
+#[server(prefix = "/api", endpoint = "list_admins", input = crate::codec::Form, output = crate::codec::Json)]
 pub async fn list_admins() -> Result<Vec<AdminSummary>, AppError> {
     let (backend, _req, admin) = crate::backend::require_superadmin().await?;
     backend.admins.list(&admin).await
 }
 
 /// Adds a platform admin.
-#[server(prefix = "/api", endpoint = "add_admin", input = crate::codec::Form)]
+#[server(prefix = "/api", endpoint = "add_admin", input = crate::codec::Form, output = crate::codec::Json)]
 pub async fn add_admin(
     email: String,
     role: AdminRole,
@@ -34,7 +34,7 @@ pub async fn add_admin(
 }
 
 /// Changes an admin's role.
-#[server(prefix = "/api", endpoint = "change_admin_role", input = crate::codec::Form)]
+#[server(prefix = "/api", endpoint = "change_admin_role", input = crate::codec::Form, output = crate::codec::Json)]
 pub async fn change_admin_role(user_id: i64, role: AdminRole) -> Result<(), AppError> {
     let (backend, req, admin) = crate::backend::require_superadmin().await?;
     backend
@@ -44,14 +44,14 @@ pub async fn change_admin_role(user_id: i64, role: AdminRole) -> Result<(), AppE
 }
 
 /// Removes an admin.
-#[server(prefix = "/api", endpoint = "remove_admin", input = crate::codec::Form)]
+#[server(prefix = "/api", endpoint = "remove_admin", input = crate::codec::Form, output = crate::codec::Json)]
 pub async fn remove_admin(user_id: i64) -> Result<(), AppError> {
     let (backend, req, admin) = crate::backend::require_superadmin().await?;
     backend.admins.remove(&admin, &req, user_id).await
 }
 
 /// Requires (or stops requiring) two-factor sign-in of every admin.
-#[server(prefix = "/api", endpoint = "set_two_factor_required", input = crate::codec::Form)]
+#[server(prefix = "/api", endpoint = "set_two_factor_required", input = crate::codec::Form, output = crate::codec::Json)]
 pub async fn set_two_factor_required(required: bool) -> Result<(), AppError> {
     let (backend, req, admin) = crate::backend::require_superadmin().await?;
     backend
@@ -61,7 +61,7 @@ pub async fn set_two_factor_required(required: bool) -> Result<(), AppError> {
 }
 
 /// Removes another admin's authenticator and recovery codes (they lost their device).
-#[server(prefix = "/api", endpoint = "reset_two_factor", input = crate::codec::Form)]
+#[server(prefix = "/api", endpoint = "reset_two_factor", input = crate::codec::Form, output = crate::codec::Json)]
 pub async fn reset_two_factor(user_id: i64) -> Result<(), AppError> {
     let (backend, req, admin) = crate::backend::require_superadmin().await?;
     backend.two_factor.reset(&admin, &req, user_id).await

@@ -18,7 +18,7 @@ use crate::models::health::{IncidentPage, IncidentQuery, IncidentView};
 pub const PAGE_SIZE: u64 = 20;
 
 /// A page of incidents.
-#[server(prefix = "/api", endpoint = "list_incidents", input = crate::codec::Form)]
+#[server(prefix = "/api", endpoint = "list_incidents", input = crate::codec::Form, output = crate::codec::Json)]
 pub async fn list_incidents(
     #[server(default)] query: IncidentQuery,
 ) -> Result<IncidentPage, AppError> {
@@ -27,14 +27,14 @@ pub async fn list_incidents(
 }
 
 /// Acknowledges an incident.
-#[server(prefix = "/api", endpoint = "acknowledge_incident", input = crate::codec::Form)]
+#[server(prefix = "/api", endpoint = "acknowledge_incident", input = crate::codec::Form, output = crate::codec::Json)]
 pub async fn acknowledge_incident(id: i64, reason: String) -> Result<(), AppError> {
     let (backend, req, admin) = crate::backend::require_admin().await?;
     backend.health.acknowledge(&admin, &req, id, reason).await
 }
 
 /// Silences an incident's notifications for `minutes`.
-#[server(prefix = "/api", endpoint = "silence_incident", input = crate::codec::Form)]
+#[server(prefix = "/api", endpoint = "silence_incident", input = crate::codec::Form, output = crate::codec::Json)]
 pub async fn silence_incident(id: i64, minutes: u32, reason: String) -> Result<(), AppError> {
     let (backend, req, admin) = crate::backend::require_admin().await?;
     backend

@@ -15,7 +15,7 @@ use crate::models::{AuditEntry, AuditFilter, AuditPage};
 pub const PAGE_SIZE: u64 = 50;
 
 /// A page of the audit log.
-#[server(prefix = "/api", endpoint = "list_audit", input = crate::codec::Form)]
+#[server(prefix = "/api", endpoint = "list_audit", input = crate::codec::Form, output = crate::codec::Json)]
 pub async fn list_audit(
     #[server(default)] filter: AuditFilter,
     before: Option<i64>,

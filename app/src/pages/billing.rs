@@ -18,14 +18,14 @@ use crate::models::{
 };
 
 /// MRR, revenue, open and overdue totals, the MRR chart.
-#[server(prefix = "/api", endpoint = "billing_overview", input = crate::codec::Form)]
+#[server(prefix = "/api", endpoint = "billing_overview", input = crate::codec::Form, output = crate::codec::Json)]
 pub async fn get_billing_overview() -> Result<BillingOverview, AppError> {
     let (backend, _req, _admin) = crate::backend::require_admin().await?;
     backend.billing.overview().await
 }
 
 /// A page of invoices, newest first.
-#[server(prefix = "/api", endpoint = "list_invoices", input = crate::codec::Form)]
+#[server(prefix = "/api", endpoint = "list_invoices", input = crate::codec::Form, output = crate::codec::Json)]
 pub async fn list_invoices(
     #[server(default)] query: InvoiceQuery,
 ) -> Result<InvoicePage, AppError> {
@@ -34,14 +34,14 @@ pub async fn list_invoices(
 }
 
 /// One invoice.
-#[server(prefix = "/api", endpoint = "get_invoice", input = crate::codec::Form)]
+#[server(prefix = "/api", endpoint = "get_invoice", input = crate::codec::Form, output = crate::codec::Json)]
 pub async fn get_invoice(id: i64) -> Result<InvoiceDetail, AppError> {
     let (backend, _req, _admin) = crate::backend::require_admin().await?;
     backend.billing.invoice(id).await
 }
 
 /// Marks an invoice paid (`pay`) or void (`void`) with a reason; `seen` is the status shown.
-#[server(prefix = "/api", endpoint = "settle_invoice", input = crate::codec::Form)]
+#[server(prefix = "/api", endpoint = "settle_invoice", input = crate::codec::Form, output = crate::codec::Json)]
 pub async fn settle_invoice(
     id: i64,
     action: InvoiceEvent,

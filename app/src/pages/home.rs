@@ -8,7 +8,7 @@ use crate::error::AppError;
 use crate::models::{IntegrationMode, PlatformStatus};
 
 /// The platform's status for the overview.
-#[server(prefix = "/api", endpoint = "platform_status", input = crate::codec::Form)]
+#[server(prefix = "/api", endpoint = "platform_status", input = crate::codec::Form, output = crate::codec::Json)]
 pub async fn get_platform_status() -> Result<PlatformStatus, AppError> {
     let (backend, _req, _admin) = crate::backend::require_admin().await?;
     backend.system.platform_status().await

@@ -14,14 +14,14 @@ use crate::error::AppError;
 use crate::models::{JobKind, JobPage, JobQuery, JobState, JobView};
 
 /// A page of jobs, newest first.
-#[server(prefix = "/api", endpoint = "list_jobs", input = crate::codec::Form)]
+#[server(prefix = "/api", endpoint = "list_jobs", input = crate::codec::Form, output = crate::codec::Json)]
 pub async fn list_jobs(#[server(default)] query: JobQuery) -> Result<JobPage, AppError> {
     let (backend, _req, _admin) = crate::backend::require_admin().await?;
     backend.jobs.list(query).await
 }
 
 /// Queues a failed job again.
-#[server(prefix = "/api", endpoint = "retry_job", input = crate::codec::Form)]
+#[server(prefix = "/api", endpoint = "retry_job", input = crate::codec::Form, output = crate::codec::Json)]
 pub async fn retry_job(id: i64) -> Result<(), AppError> {
     let (backend, req, admin) = crate::backend::require_admin().await?;
     backend.jobs.retry(&admin, &req, id).await

@@ -13,7 +13,7 @@ use crate::components::form::{Field, FormError};
 use crate::error::AppError;
 
 /// Logs in; returns where the browser should go next.
-#[server(prefix = "/api", endpoint = "login", input = crate::codec::Form)]
+#[server(prefix = "/api", endpoint = "login", input = crate::codec::Form, output = crate::codec::Json)]
 pub async fn login(
     email: String,
     password: String,

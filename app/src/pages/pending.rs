@@ -12,7 +12,7 @@ use crate::error::AppError;
 use crate::models::{OrgStatus, PaymentForm, SignupPayment, SignupStatus};
 
 /// What `/pending` shows.
-#[server(prefix = "/api", endpoint = "get_signup_status", input = crate::codec::Form)]
+#[server(prefix = "/api", endpoint = "get_signup_status", input = crate::codec::Form, output = crate::codec::Json)]
 pub async fn get_signup_status(token: String) -> Result<SignupStatus, AppError> {
     crate::backend::use_backend()?.signups.status(token).await
 }

@@ -10,7 +10,7 @@ use crate::components::form::{Field, FormError};
 use crate::error::AppError;
 
 /// Sets a password through a one-time link (valid 48 hours, once).
-#[server(prefix = "/api", endpoint = "set_password", input = crate::codec::Form)]
+#[server(prefix = "/api", endpoint = "set_password", input = crate::codec::Form, output = crate::codec::Json)]
 pub async fn set_password_with_token(
     token: String,
     password: String,

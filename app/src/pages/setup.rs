@@ -9,7 +9,7 @@ use crate::components::form::{Field, FormError};
 use crate::error::AppError;
 
 /// Creates the first superadmin and logs them in; refused once any admin exists.
-#[server(prefix = "/api", endpoint = "setup", input = crate::codec::Form)]
+#[server(prefix = "/api", endpoint = "setup", input = crate::codec::Form, output = crate::codec::Json)]
 pub async fn setup_first_admin(
     email: String,
     password: String,

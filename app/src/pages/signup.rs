@@ -14,13 +14,13 @@ use crate::error::AppError;
 use crate::models::{OrgSlug, PaymentForm, SignupInput, SignupOffer, SignupStarted, test_cards};
 
 /// What the form offers.
-#[server(prefix = "/api", endpoint = "get_signup_offer", input = crate::codec::Form)]
+#[server(prefix = "/api", endpoint = "get_signup_offer", input = crate::codec::Form, output = crate::codec::Json)]
 pub async fn get_signup_offer() -> Result<SignupOffer, AppError> {
     crate::backend::use_backend()?.signups.offer().await
 }
 
 /// Whether a slug is free (public: subdomains are public anyway).
-#[server(prefix = "/api", endpoint = "signup_slug_available", input = crate::codec::Form)]
+#[server(prefix = "/api", endpoint = "signup_slug_available", input = crate::codec::Form, output = crate::codec::Json)]
 pub async fn signup_slug_available(slug: String) -> Result<bool, AppError> {
     crate::backend::use_backend()?
         .organizations
@@ -29,7 +29,7 @@ pub async fn signup_slug_available(slug: String) -> Result<bool, AppError> {
 }
 
 /// Creates the pending organization and its subscription.
-#[server(prefix = "/api", endpoint = "start_signup", input = crate::codec::Form)]
+#[server(prefix = "/api", endpoint = "start_signup", input = crate::codec::Form, output = crate::codec::Json)]
 pub async fn start_signup(input: SignupInput) -> Result<SignupStarted, AppError> {
     let req = crate::backend::request_info().await?;
     let started = crate::backend::use_backend()?
@@ -42,7 +42,7 @@ pub async fn start_signup(input: SignupInput) -> Result<SignupStarted, AppError>
 }
 
 /// The client secret to retry a declined payment with.
-#[server(prefix = "/api", endpoint = "signup_payment_secret", input = crate::codec::Form)]
+#[server(prefix = "/api", endpoint = "signup_payment_secret", input = crate::codec::Form, output = crate::codec::Json)]
 pub async fn signup_payment_secret(token: String) -> Result<String, AppError> {
     crate::backend::use_backend()?
         .signups
@@ -51,7 +51,7 @@ pub async fn signup_payment_secret(token: String) -> Result<String, AppError> {
 }
 
 /// Simulator mode: pays with a stand-in test card.
-#[server(prefix = "/api", endpoint = "pay_with_test_card", input = crate::codec::Form)]
+#[server(prefix = "/api", endpoint = "pay_with_test_card", input = crate::codec::Form, output = crate::codec::Json)]
 pub async fn pay_with_test_card(token: String, card: String) -> Result<(), AppError> {
     let pending = format!("/pending?token={token}");
     crate::backend::use_backend()?

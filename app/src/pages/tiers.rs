@@ -10,28 +10,28 @@ use crate::error::AppError;
 use crate::models::{TierDetail, TierInput, TierOption};
 
 /// Every tier with its details and usage.
-#[server(prefix = "/api", endpoint = "list_tier_details", input = crate::codec::Form)]
+#[server(prefix = "/api", endpoint = "list_tier_details", input = crate::codec::Form, output = crate::codec::Json)]
 pub async fn list_tier_details() -> Result<Vec<(TierOption, TierDetail)>, AppError> {
     let (backend, _req, _admin) = crate::backend::require_admin().await?;
     backend.tiers.list().await
 }
 
 /// Creates (`id` empty) or updates a tier.
-#[server(prefix = "/api", endpoint = "save_tier", input = crate::codec::Form)]
+#[server(prefix = "/api", endpoint = "save_tier", input = crate::codec::Form, output = crate::codec::Json)]
 pub async fn save_tier(id: Option<i64>, input: TierInput) -> Result<i64, AppError> {
     let (backend, req, admin) = crate::backend::require_superadmin().await?;
     backend.tiers.save(&admin, &req, id, input).await
 }
 
 /// Activates or deactivates a tier.
-#[server(prefix = "/api", endpoint = "set_tier_active", input = crate::codec::Form)]
+#[server(prefix = "/api", endpoint = "set_tier_active", input = crate::codec::Form, output = crate::codec::Json)]
 pub async fn set_tier_active(id: i64, active: bool) -> Result<(), AppError> {
     let (backend, req, admin) = crate::backend::require_superadmin().await?;
     backend.tiers.set_active(&admin, &req, id, active).await
 }
 
 /// Deletes an unused tier.
-#[server(prefix = "/api", endpoint = "delete_tier", input = crate::codec::Form)]
+#[server(prefix = "/api", endpoint = "delete_tier", input = crate::codec::Form, output = crate::codec::Json)]
 pub async fn delete_tier(id: i64) -> Result<(), AppError> {
     let (backend, req, admin) = crate::backend::require_superadmin().await?;
     backend.tiers.delete(&admin, &req, id).await

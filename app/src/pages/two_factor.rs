@@ -15,7 +15,7 @@ use crate::models::TotpEnrolment;
 
 /// The second sign-in step: a code from the authenticator or a recovery code. Returns where
 /// the browser should go next.
-#[server(prefix = "/api", endpoint = "login_code", input = crate::codec::Form)]
+#[server(prefix = "/api", endpoint = "login_code", input = crate::codec::Form, output = crate::codec::Json)]
 pub async fn login_code(code: String, redirect: Option<String>) -> Result<String, AppError> {
     use crate::backend::{request_info, use_backend};
     let backend = use_backend()?;
@@ -31,7 +31,7 @@ pub async fn login_code(code: String, redirect: Option<String>) -> Result<String
 }
 
 /// Starts setting up an authenticator: a new secret and its QR code.
-#[server(prefix = "/api", endpoint = "two_factor_begin", input = crate::codec::Form)]
+#[server(prefix = "/api", endpoint = "two_factor_begin", input = crate::codec::Form, output = crate::codec::Json)]
 pub async fn two_factor_begin() -> Result<TotpEnrolment, AppError> {
     use crate::backend::{request_info, use_backend};
     let backend = use_backend()?;
@@ -40,7 +40,7 @@ pub async fn two_factor_begin() -> Result<TotpEnrolment, AppError> {
 }
 
 /// Confirms the authenticator with a code; returns the recovery codes (shown once).
-#[server(prefix = "/api", endpoint = "two_factor_confirm", input = crate::codec::Form)]
+#[server(prefix = "/api", endpoint = "two_factor_confirm", input = crate::codec::Form, output = crate::codec::Json)]
 pub async fn two_factor_confirm(code: String) -> Result<Vec<String>, AppError> {
     use crate::backend::{request_info, use_backend};
     let backend = use_backend()?;

@@ -11,7 +11,7 @@ use crate::error::AppError;
 use crate::models::health::VpsHealthDetail;
 
 /// One server's health.
-#[server(prefix = "/api", endpoint = "vps_health", input = crate::codec::Form)]
+#[server(prefix = "/api", endpoint = "vps_health", input = crate::codec::Form, output = crate::codec::Json)]
 pub async fn vps_health(id: i64) -> Result<VpsHealthDetail, AppError> {
     let (backend, _req, _admin) = crate::backend::require_admin().await?;
     backend.health.server(id).await

@@ -16,7 +16,7 @@ use crate::models::{Region, VpsPage, VpsQuery, VpsStatus};
 pub const PAGE_SIZE: u64 = 25;
 
 /// A page of VPSes.
-#[server(prefix = "/api", endpoint = "list_vpses", input = crate::codec::Form)]
+#[server(prefix = "/api", endpoint = "list_vpses", input = crate::codec::Form, output = crate::codec::Json)]
 pub async fn list_vpses(#[server(default)] query: VpsQuery) -> Result<VpsPage, AppError> {
     let (backend, _req, _admin) = crate::backend::require_admin().await?;
     backend.vpses.list(query, PAGE_SIZE).await

@@ -11,7 +11,7 @@ use crate::pages::organizations::detail::organization_action;
 use crate::pages::organizations::new::list_tiers;
 
 /// Pending signups awaiting approval.
-#[server(prefix = "/api", endpoint = "list_waitlist", input = crate::codec::Form)]
+#[server(prefix = "/api", endpoint = "list_waitlist", input = crate::codec::Form, output = crate::codec::Json)]
 pub async fn list_waitlist() -> Result<Vec<OrgSummary>, AppError> {
     let (backend, _req, _admin) = crate::backend::require_admin().await?;
     backend.organizations.waitlist().await

@@ -12,7 +12,7 @@ use crate::error::AppError;
 use crate::models::{JobKind, JobState, OrgDetail, OrgEvent};
 
 /// Everything about one organization.
-#[server(prefix = "/api", endpoint = "get_organization", input = crate::codec::Form)]
+#[server(prefix = "/api", endpoint = "get_organization", input = crate::codec::Form, output = crate::codec::Json)]
 pub async fn get_organization(id: i64) -> Result<OrgDetail, AppError> {
     let (backend, _req, _admin) = crate::backend::require_admin().await?;
     backend.organizations.detail(id).await
@@ -40,7 +40,7 @@ pub fn parse_action(name: &str) -> Option<OrgEvent> {
 }
 
 /// Applies an admin action (`approved`, `suspended`, `delete_requested`, `retry:create`, …).
-#[server(prefix = "/api", endpoint = "organization_action", input = crate::codec::Form)]
+#[server(prefix = "/api", endpoint = "organization_action", input = crate::codec::Form, output = crate::codec::Json)]
 pub async fn organization_action(
     id: i64,
     action: String,
@@ -58,7 +58,7 @@ pub async fn organization_action(
 
 /// What a tier change will invoice a Stripe-billed organization now (`None`: not billed through
 /// Stripe).
-#[server(prefix = "/api", endpoint = "preview_tier_change", input = crate::codec::Form)]
+#[server(prefix = "/api", endpoint = "preview_tier_change", input = crate::codec::Form, output = crate::codec::Json)]
 pub async fn preview_tier_change(
     id: i64,
     tier_id: i64,

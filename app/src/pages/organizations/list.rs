@@ -15,7 +15,7 @@ use crate::models::{OrgPage, OrgQuery, OrgSort, OrgStatus, Region};
 pub const PAGE_SIZE: u64 = 25;
 
 /// A page of organizations.
-#[server(prefix = "/api", endpoint = "list_organizations", input = crate::codec::Form)]
+#[server(prefix = "/api", endpoint = "list_organizations", input = crate::codec::Form, output = crate::codec::Json)]
 pub async fn list_organizations(#[server(default)] query: OrgQuery) -> Result<OrgPage, AppError> {
     let (backend, _req, _admin) = crate::backend::require_admin().await?;
     backend.organizations.list(query, PAGE_SIZE).await

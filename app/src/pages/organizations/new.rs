@@ -11,21 +11,21 @@ use crate::error::AppError;
 use crate::models::{OrgSlug, Region, TierOption};
 
 /// Tiers for the form.
-#[server(prefix = "/api", endpoint = "list_tiers", input = crate::codec::Form)]
+#[server(prefix = "/api", endpoint = "list_tiers", input = crate::codec::Form, output = crate::codec::Json)]
 pub async fn list_tiers() -> Result<Vec<TierOption>, AppError> {
     let (backend, _req, _admin) = crate::backend::require_admin().await?;
     backend.organizations.tiers().await
 }
 
 /// Whether a slug is still free.
-#[server(prefix = "/api", endpoint = "slug_available", input = crate::codec::Form)]
+#[server(prefix = "/api", endpoint = "slug_available", input = crate::codec::Form, output = crate::codec::Json)]
 pub async fn slug_available(slug: String) -> Result<bool, AppError> {
     let (backend, _req, _admin) = crate::backend::require_admin().await?;
     backend.organizations.slug_available(slug).await
 }
 
 /// Creates an organization and queues its `create` job; returns its id.
-#[server(prefix = "/api", endpoint = "create_organization", input = crate::codec::Form)]
+#[server(prefix = "/api", endpoint = "create_organization", input = crate::codec::Form, output = crate::codec::Json)]
 pub async fn create_organization(
     name: String,
     slug: String,
