@@ -37,8 +37,10 @@ pub struct AdminSummary {
     /// Role.
     pub role: AdminRole,
     /// When they were made an admin.
+    #[serde(deserialize_with = "super::rfc3339::utc")]
     pub created_at: DateTime<Utc>,
     /// Their last successful login, if any.
+    #[serde(default, deserialize_with = "super::rfc3339::option_utc")]
     pub last_login_at: Option<DateTime<Utc>>,
     /// Whether they still have to set a password through their one-time link.
     pub password_pending: bool,
@@ -62,6 +64,7 @@ pub enum LoginOutcome {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TwoFactorStatus {
     /// When their authenticator was confirmed; `None` when they have none.
+    #[serde(default, deserialize_with = "super::rfc3339::option_utc")]
     pub enabled_at: Option<DateTime<Utc>>,
     /// Recovery codes not used yet.
     pub recovery_codes_left: u32,
@@ -105,6 +108,7 @@ pub struct AuditEntry {
     /// Row id (also the pagination cursor).
     pub id: i64,
     /// When it happened.
+    #[serde(deserialize_with = "super::rfc3339::utc")]
     pub created_at: DateTime<Utc>,
     /// Who did it (email at the time; empty for the system).
     pub actor_email: String,

@@ -125,6 +125,7 @@ pub struct Tracker {
     /// Whether an incident (a failure episode that reached the alert threshold) is open.
     pub incident_open: bool,
     /// The last automatic reboot.
+    #[serde(default, deserialize_with = "super::rfc3339::option_utc")]
     pub last_reboot_at: Option<DateTime<Utc>>,
 }
 
@@ -193,6 +194,7 @@ pub struct HealthBadge {
     /// The latest sweep's verdict.
     pub status: HealthStatus,
     /// When.
+    #[serde(deserialize_with = "super::rfc3339::utc")]
     pub checked_at: DateTime<Utc>,
     /// Failed sweeps in a row.
     pub failures: i32,
@@ -208,6 +210,7 @@ pub struct AlertView {
     /// What happened.
     pub message: String,
     /// When.
+    #[serde(deserialize_with = "super::rfc3339::utc")]
     pub created_at: DateTime<Utc>,
 }
 
@@ -225,8 +228,10 @@ pub struct IncidentView {
     /// Its name.
     pub organization: String,
     /// When the alert threshold was reached.
+    #[serde(deserialize_with = "super::rfc3339::utc")]
     pub opened_at: DateTime<Utc>,
     /// When the server was healthy again.
+    #[serde(default, deserialize_with = "super::rfc3339::option_utc")]
     pub closed_at: Option<DateTime<Utc>>,
     /// The latest status while open.
     pub last_status: HealthStatus,
@@ -246,6 +251,7 @@ pub struct Note {
     /// Who (email).
     pub by: String,
     /// When.
+    #[serde(deserialize_with = "super::rfc3339::utc")]
     pub at: DateTime<Utc>,
     /// Why.
     pub reason: String,
@@ -257,6 +263,7 @@ pub struct Silence {
     /// Who (email).
     pub by: String,
     /// Until when.
+    #[serde(deserialize_with = "super::rfc3339::utc")]
     pub until: DateTime<Utc>,
     /// Why.
     pub reason: String,
@@ -268,6 +275,7 @@ pub struct FleetAlertView {
     /// Id.
     pub id: i64,
     /// When.
+    #[serde(deserialize_with = "super::rfc3339::utc")]
     pub created_at: DateTime<Utc>,
     /// `breaker` or `checker_offline`.
     pub reason: String,
@@ -299,6 +307,7 @@ pub struct IncidentPage {
     /// The five latest fleet alerts.
     pub fleet: Vec<FleetAlertView>,
     /// The server's time of the read.
+    #[serde(deserialize_with = "super::rfc3339::utc")]
     pub now: DateTime<Utc>,
 }
 
@@ -327,6 +336,7 @@ impl Uptime {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckDot {
     /// When.
+    #[serde(deserialize_with = "super::rfc3339::utc")]
     pub at: DateTime<Utc>,
     /// Its verdict.
     pub status: HealthStatus,
@@ -338,6 +348,7 @@ pub struct RebootView {
     /// The job.
     pub job_id: i64,
     /// When it was queued.
+    #[serde(deserialize_with = "super::rfc3339::utc")]
     pub at: DateTime<Utc>,
     /// Its state.
     pub state: super::JobState,
@@ -365,6 +376,7 @@ pub struct VpsHealthDetail {
     /// Its automatic reboots, newest first.
     pub reboots: Vec<RebootView>,
     /// The server's time of the read.
+    #[serde(deserialize_with = "super::rfc3339::utc")]
     pub now: DateTime<Utc>,
 }
 

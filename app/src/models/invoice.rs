@@ -123,8 +123,10 @@ pub struct StripeInvoiceFacts {
     /// Stripe's invoice id (`in_…`).
     pub stripe_invoice_id: String,
     /// Start of the billed period; its calendar month is the invoice's month.
+    #[serde(deserialize_with = "super::rfc3339::utc")]
     pub period_start: DateTime<Utc>,
     /// End of the billed period (Stripe's; the invoice row keeps the calendar month).
+    #[serde(deserialize_with = "super::rfc3339::utc")]
     pub period_end: DateTime<Utc>,
     /// Stripe's amount, in minor units.
     pub amount_cents: i64,
@@ -253,16 +255,20 @@ pub struct InvoiceView {
     /// Its slug.
     pub slug: String,
     /// First day of the period.
+    #[serde(deserialize_with = "super::rfc3339::date")]
     pub period_start: NaiveDate,
     /// Last day of the period.
+    #[serde(deserialize_with = "super::rfc3339::date")]
     pub period_end: NaiveDate,
     /// The amount (the invoice's own, copied when it was created or from Stripe).
     pub amount: Money,
     /// Where it is.
     pub status: InvoiceStatus,
     /// Last day to pay.
+    #[serde(deserialize_with = "super::rfc3339::date")]
     pub due_date: NaiveDate,
     /// When it was paid.
+    #[serde(default, deserialize_with = "super::rfc3339::option_utc")]
     pub paid_at: Option<DateTime<Utc>>,
     /// Whether Stripe bills it (else it is a manual invoice an admin settles).
     pub stripe: bool,
@@ -312,6 +318,7 @@ pub struct InvoiceTotals {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MrrPoint {
     /// The month's first day.
+    #[serde(deserialize_with = "super::rfc3339::date")]
     pub month: NaiveDate,
     /// MRR recorded for the month (its last daily run; the current month is live), if known.
     pub cents: Option<i64>,
@@ -345,6 +352,7 @@ pub struct InvoiceDetail {
     /// Stripe's id of the invoice, when Stripe bills it.
     pub stripe_invoice_id: Option<String>,
     /// When it was created.
+    #[serde(deserialize_with = "super::rfc3339::utc")]
     pub created_at: DateTime<Utc>,
     /// The admin actions its state allows.
     pub actions: Vec<InvoiceEvent>,

@@ -175,9 +175,10 @@ pub struct StepProgress {
     /// Where it is.
     pub state: StepState,
     /// When it (last) started.
+    #[serde(deserialize_with = "super::rfc3339::utc")]
     pub started_at: DateTime<Utc>,
     /// When it ended, if it did.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::rfc3339::option_utc")]
     pub finished_at: Option<DateTime<Utc>>,
     /// The job attempt that last touched it.
     #[serde(default)]
@@ -261,10 +262,13 @@ pub struct JobView {
     /// Progress steps.
     pub progress: JobProgress,
     /// Queued at.
+    #[serde(deserialize_with = "super::rfc3339::utc")]
     pub created_at: DateTime<Utc>,
     /// Not run before (retry backoff).
+    #[serde(deserialize_with = "super::rfc3339::utc")]
     pub run_after: DateTime<Utc>,
     /// Finished at.
+    #[serde(default, deserialize_with = "super::rfc3339::option_utc")]
     pub finished_at: Option<DateTime<Utc>>,
 }
 

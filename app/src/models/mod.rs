@@ -11,6 +11,7 @@ mod job;
 mod lifecycle;
 mod newtypes;
 mod organization;
+pub mod rfc3339;
 mod signup;
 mod system;
 mod vps;

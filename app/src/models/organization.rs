@@ -42,6 +42,7 @@ pub struct OrgSummary {
     /// Region.
     pub region: Region,
     /// Created.
+    #[serde(deserialize_with = "super::rfc3339::utc")]
     pub created_at: DateTime<Utc>,
     /// The latest health check of its current server (`None`: not checked yet).
     #[serde(default)]
@@ -109,6 +110,7 @@ pub struct OrgPage {
     /// Tiers, for the filter.
     pub tiers: Vec<TierOption>,
     /// The server's time of the read (health ages are relative to it).
+    #[serde(deserialize_with = "super::rfc3339::utc")]
     pub now: DateTime<Utc>,
 }
 
@@ -151,6 +153,7 @@ pub struct OrgDetail {
     /// Why it is in its state, when known (e.g. a rejection reason).
     pub status_reason: Option<String>,
     /// When it got to its state.
+    #[serde(deserialize_with = "super::rfc3339::utc")]
     pub status_changed_at: DateTime<Utc>,
     /// Its server, if any.
     pub vps: Option<VpsView>,

@@ -47,8 +47,10 @@ pub struct VpsRow {
     /// Hetzner status as last seen.
     pub status: VpsStatus,
     /// When the row was created.
+    #[serde(deserialize_with = "super::rfc3339::utc")]
     pub created_at: DateTime<Utc>,
     /// When the server was deleted.
+    #[serde(default, deserialize_with = "super::rfc3339::option_utc")]
     pub deleted_at: Option<DateTime<Utc>>,
     /// Its latest health check (`None`: not checked yet).
     pub health: Option<super::health::HealthBadge>,
@@ -63,5 +65,6 @@ pub struct VpsPage {
     pub next: Option<i64>,
     /// The server's time when the page was read (ages are relative to it; the browser's clock
     /// is neither needed nor trusted).
+    #[serde(deserialize_with = "super::rfc3339::utc")]
     pub now: DateTime<Utc>,
 }
