@@ -293,6 +293,41 @@ mod tests {
     }
 
     #[test]
+    fn every_server_function_declares_both_codecs() {
+        fn scan(dir: &std::path::Path, found: &mut usize) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    scan(&path, found);
+                    continue;
+                }
+                let source = std::fs::read_to_string(&path).unwrap();
+                for (i, line) in source.lines().enumerate() {
+                    if !line.trim_start().starts_with("#[server(prefix") {
+                        continue;
+                    }
+                    *found += 1;
+                    assert!(
+                        line.contains("input = crate::codec::Form")
+                            && line.contains("output = crate::codec::Json"),
+                        "{}:{}: a #[server] without `input = crate::codec::Form, output = \
+                         crate::codec::Json` (without the output codec, serde_json's parser is \
+                         back in the browser bundles)",
+                        path.display(),
+                        i + 1
+                    );
+                }
+            }
+        }
+        let mut found = 0;
+        scan(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+            &mut found,
+        );
+        assert!(found > 40, "the scan found only {found} server functions");
+    }
+
+    #[test]
     fn a_body_that_is_not_text_is_not_a_form() {
         let message = decode::<Args>(&[0xff, 0xfe, 0x00]).unwrap_err().to_string();
         assert!(message.contains("not UTF-8"), "{message}");

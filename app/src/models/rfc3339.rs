@@ -188,4 +188,42 @@ mod tests {
             "{err}"
         );
     }
+
+    #[test]
+    fn every_time_field_of_a_model_is_read_through_these() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/models");
+        let mut fields = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let source = std::fs::read_to_string(&path).unwrap();
+            let lines: Vec<&str> = source.lines().collect();
+            for (i, line) in lines.iter().enumerate() {
+                let field = line.trim();
+                let helper = if field.ends_with(": Option<DateTime<Utc>>,") {
+                    "option_utc"
+                } else if field.ends_with(": DateTime<Utc>,") {
+                    "utc"
+                } else if field.ends_with(": NaiveDate,") {
+                    "date"
+                } else {
+                    continue;
+                };
+                if !field.starts_with("pub ") {
+                    continue;
+                }
+                fields += 1;
+                let attribute = lines[..i]
+                    .iter()
+                    .rev()
+                    .find(|l| !l.trim().starts_with("///"));
+                assert!(
+                    attribute.is_some_and(|a| a.contains(&format!("rfc3339::{helper}\""))),
+                    "{}:{}: `{field}` needs #[serde(deserialize_with = \"super::rfc3339::{helper}\")]",
+                    path.display(),
+                    i + 1
+                );
+            }
+        }
+        assert!(fields > 30, "the scan found only {fields} time fields");
+    }
 }
