@@ -67,7 +67,6 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <link rel="icon" type="image/svg+xml" href="/favicon.svg"/>
-                <AutoReload options=options.clone()/>
                 <link rel="stylesheet" href=format!("{root}/pkg/nest.css")/>
                 <HydrationScripts options root/>
                 <leptos_meta::MetaTags/>

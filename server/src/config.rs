@@ -312,8 +312,6 @@ pub struct Config {
     pub session_idle_minutes: u32,
     /// `NEST_SESSION_ABSOLUTE_HOURS`: a session ends this many hours after login.
     pub session_absolute_hours: u32,
-    /// Set by `cargo leptos watch` (`LEPTOS_WATCH`, `LEPTOS_RELOAD_PORT`): the live-reload port.
-    pub live_reload_port: Option<u16>,
     /// Provisioning: job engine, secrets and the Hetzner simulator.
     pub provisioning: ProvisioningConfig,
     /// `NEST_METRICS_ADDR`: where Prometheus metrics are served (`GET /metrics`); `None`: off.
@@ -841,14 +839,6 @@ impl Config {
             };
         let session_idle_minutes = bounded("NEST_SESSION_IDLE_MINUTES", 30, 24 * 60, "minutes")?;
         let session_absolute_hours = bounded("NEST_SESSION_ABSOLUTE_HOURS", 12, 24 * 30, "hours")?;
-        let live_reload_port =
-            match (get("LEPTOS_WATCH"), get("LEPTOS_RELOAD_PORT")) {
-                (None, _) => None,
-                (Some(_), None) => Some(3011),
-                (Some(_), Some(v)) => Some(v.parse().map_err(|_| {
-                    err("LEPTOS_RELOAD_PORT", format!("`{v}` is not a port number"))
-                })?),
-            };
 
         let hex_key = |var: &'static str, v: &str| -> Result<Secret, ConfigError> {
             if v.len() == 64 && v.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -986,7 +976,6 @@ impl Config {
             caddy,
             session_idle_minutes,
             session_absolute_hours,
-            live_reload_port,
         })
     }
 

@@ -240,7 +240,6 @@ impl App {
             .site_root(config.site_root.to_string_lossy().into_owned())
             .site_pkg_dir("pkg")
             .site_addr(config.addr)
-            .reload_port(u32::from(config.live_reload_port.unwrap_or(3011)))
             .build();
         Self {
             config: Arc::new(config),

@@ -19,9 +19,9 @@ const STRIPE_FRAMES: &str = "https://js.stripe.com https://hooks.stripe.com";
 const STRIPE_CONNECT: &str = "https://api.stripe.com";
 
 /// The Content-Security-Policy for a response to `path`.
-pub fn content_security_policy(path: &str, nonce: &str, live_reload: Option<&str>) -> String {
+pub fn content_security_policy(path: &str, nonce: &str) -> String {
     let signup = path == "/signup";
-    let (script_extra, frame, mut connect_extra) = if signup {
+    let (script_extra, frame, connect_extra) = if signup {
         (
             format!(" {STRIPE_SCRIPT}"),
             STRIPE_FRAMES,
@@ -30,10 +30,6 @@ pub fn content_security_policy(path: &str, nonce: &str, live_reload: Option<&str
     } else {
         (String::new(), "'none'", String::new())
     };
-    if let Some(origin) = live_reload {
-        connect_extra.push(' ');
-        connect_extra.push_str(origin);
-    }
     format!(
         "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'{script_extra}; \
          style-src 'self'; img-src 'self' data:; font-src 'self'; connect-src 'self'{connect_extra}; \
@@ -187,18 +183,7 @@ pub async fn perimeter(State(app): State<App>, mut req: Request, next: Next) -> 
 
 fn set_headers(headers: &mut HeaderMap, path: &str, nonce: &str, app: &App) {
     let https = app.config.is_https();
-    // `cargo leptos watch` only: the browser's live-reload socket.
-    let live_reload = app.config.live_reload_port.map(|port| {
-        format!(
-            "ws://{}:{port}",
-            app.config.site_url.host_str().unwrap_or("127.0.0.1")
-        )
-    });
-    if let Ok(csp) = HeaderValue::from_str(&content_security_policy(
-        path,
-        nonce,
-        live_reload.as_deref(),
-    )) {
+    if let Ok(csp) = HeaderValue::from_str(&content_security_policy(path, nonce)) {
         headers.insert(header::CONTENT_SECURITY_POLICY, csp);
     }
     // Pages are never cached by intermediaries, and revalidated by the browser; the bundle at
@@ -319,8 +304,8 @@ mod tests {
 
     #[test]
     fn stripe_is_allowed_only_on_signup() {
-        assert!(content_security_policy("/signup", "n", None).contains("https://js.stripe.com"));
-        let admin = content_security_policy("/organizations", "n", None);
+        assert!(content_security_policy("/signup", "n").contains("https://js.stripe.com"));
+        let admin = content_security_policy("/organizations", "n");
         assert!(!admin.contains("stripe"));
         for directive in [
             "object-src 'none'",
