@@ -13,8 +13,8 @@ use std::borrow::Cow;
 use std::fmt;
 
 use serde::de::{
-    self, DeserializeOwned, DeserializeSeed, EnumAccess, Expected, IntoDeserializer, MapAccess,
-    SeqAccess, Unexpected, VariantAccess, Visitor,
+    self, DeserializeOwned, DeserializeSeed, EnumAccess, Expected, MapAccess, SeqAccess,
+    Unexpected, VariantAccess, Visitor,
 };
 
 /// How deep arrays and objects may nest (serde_json's limit too): deeper input is refused
@@ -411,6 +411,85 @@ fn float(text: &[u8]) -> f64 {
     if negative { -magnitude } else { magnitude }
 }
 
+/// What a type-directed read met instead of what it wanted (from the first byte only: the
+/// value is not read, so a float is never formatted).
+fn found(first: u8) -> Unexpected<'static> {
+    match first {
+        b'n' => Unexpected::Unit,
+        b't' => Unexpected::Bool(true),
+        b'f' => Unexpected::Bool(false),
+        b'"' => Unexpected::Other("a string"),
+        b'[' => Unexpected::Seq,
+        b'{' => Unexpected::Map,
+        _ => Unexpected::Other("a number"),
+    }
+}
+
+impl Reader<'_> {
+    /// An array, from its `[`, through `visitor.visit_seq`.
+    fn array<'de, V: Visitor<'de>>(&mut self, visitor: V) -> Result<V::Value, Error> {
+        self.enter()?;
+        let mut elements = Elements {
+            reader: self,
+            first: true,
+            done: false,
+        };
+        let value = visitor.visit_seq(&mut elements)?;
+        // A visitor may stop early (a tuple): what it left is an error, not the parent's next
+        // element.
+        if !elements.done && elements.reader.has_next(&mut elements.first, b']')? {
+            return Err(elements.reader.fail("trailing elements in array"));
+        }
+        Ok(value)
+    }
+
+    /// An object, from its `{`, through `visitor.visit_map`.
+    fn object<'de, V: Visitor<'de>>(&mut self, visitor: V) -> Result<V::Value, Error> {
+        self.enter()?;
+        let mut entries = Entries {
+            reader: self,
+            first: true,
+            done: false,
+        };
+        let value = visitor.visit_map(&mut entries)?;
+        if !entries.done && entries.reader.has_next(&mut entries.first, b'}')? {
+            return Err(entries.reader.fail("trailing entries in object"));
+        }
+        Ok(value)
+    }
+
+    /// The next value must begin with one of `starts` (after whitespace), else it is the wrong
+    /// type for `expected`.
+    fn expect_kind(&mut self, starts: &[u8], expected: &dyn Expected) -> Result<u8, Error> {
+        let first = self.peek()?;
+        if starts.contains(&first) {
+            Ok(first)
+        } else {
+            Err(de::Error::invalid_type(found(first), expected))
+        }
+    }
+
+    /// A number where a number must be.
+    fn expect_number(&mut self, expected: &dyn Expected) -> Result<Number, Error> {
+        self.expect_kind(b"-0123456789", expected)?;
+        self.number()
+    }
+}
+
+/// The integer reads: a number without a fraction, visited as `visit_i64` / `visit_u64` (serde's
+/// primitive visitors check the range).
+macro_rules! integer {
+    ($($method:ident)*) => {$(
+        fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+            match self.expect_number(&visitor)? {
+                Number::Unsigned(n) => visitor.visit_u64(n),
+                Number::Signed(n) => visitor.visit_i64(n),
+                Number::Float(n) => Err(de::Error::invalid_type(Unexpected::Float(n), &visitor)),
+            }
+        }
+    )*};
+}
+
 impl<'de> de::Deserializer<'de> for &mut Reader<'_> {
     type Error = Error;
 
@@ -432,34 +511,8 @@ impl<'de> de::Deserializer<'de> for &mut Reader<'_> {
                 Number::Signed(n) => visitor.visit_i64(n),
                 Number::Float(n) => visitor.visit_f64(n),
             },
-            b'[' => {
-                self.enter()?;
-                let mut elements = Elements {
-                    reader: self,
-                    first: true,
-                    done: false,
-                };
-                let value = visitor.visit_seq(&mut elements)?;
-                // A visitor may stop early (a tuple): what it left is an error, not the
-                // parent's next element.
-                if !elements.done && elements.reader.has_next(&mut elements.first, b']')? {
-                    return Err(elements.reader.fail("trailing elements in array"));
-                }
-                Ok(value)
-            }
-            b'{' => {
-                self.enter()?;
-                let mut entries = Entries {
-                    reader: self,
-                    first: true,
-                    done: false,
-                };
-                let value = visitor.visit_map(&mut entries)?;
-                if !entries.done && entries.reader.has_next(&mut entries.first, b'}')? {
-                    return Err(entries.reader.fail("trailing entries in object"));
-                }
-                Ok(value)
-            }
+            b'[' => self.array(visitor),
+            b'{' => self.object(visitor),
             _ => Err(self.fail("expected value")),
         }
     }
@@ -488,13 +541,16 @@ impl<'de> de::Deserializer<'de> for &mut Reader<'_> {
         visitor: V,
     ) -> Result<V::Value, Error> {
         match self.peek()? {
-            b'"' => {
-                let variant = self.string()?.into_owned();
-                visitor.visit_enum(variant.into_deserializer())
-            }
+            b'"' => visitor.visit_enum(Variant {
+                reader: self,
+                braced: false,
+            }),
             b'{' => {
                 self.enter()?;
-                let value = visitor.visit_enum(Variant { reader: self })?;
+                let value = visitor.visit_enum(Variant {
+                    reader: self,
+                    braced: true,
+                })?;
                 self.expect(b'}', "expected `}` after the enum's value")?;
                 self.depth -= 1;
                 Ok(value)
@@ -503,9 +559,104 @@ impl<'de> de::Deserializer<'de> for &mut Reader<'_> {
         }
     }
 
+    // Each read below takes only the JSON kind its type is written as, so a type's visitor is
+    // not compiled for the others (a struct's `visit_seq`, a string's `visit_u64`…): serde_json
+    // writes structs as objects, sequences as arrays, strings as strings.
+
+    fn deserialize_bool<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        match self.expect_kind(b"tf", &visitor)? {
+            b't' => self
+                .literal(b"true")
+                .and_then(|()| visitor.visit_bool(true)),
+            _ => self
+                .literal(b"false")
+                .and_then(|()| visitor.visit_bool(false)),
+        }
+    }
+
+    integer!(deserialize_i8 deserialize_i16 deserialize_i32 deserialize_i64 deserialize_u8
+        deserialize_u16 deserialize_u32 deserialize_u64);
+
+    fn deserialize_f64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        let n = match self.expect_number(&visitor)? {
+            Number::Unsigned(n) => n as f64,
+            Number::Signed(n) => n as f64,
+            Number::Float(n) => n,
+        };
+        visitor.visit_f64(n)
+    }
+
+    fn deserialize_f32<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        self.deserialize_f64(visitor)
+    }
+
+    fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        self.expect_kind(b"\"", &visitor)?;
+        match self.string()? {
+            Cow::Borrowed(s) => visitor.visit_str(s),
+            Cow::Owned(s) => visitor.visit_string(s),
+        }
+    }
+
+    fn deserialize_string<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        self.deserialize_str(visitor)
+    }
+
+    fn deserialize_identifier<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        self.deserialize_str(visitor)
+    }
+
+    fn deserialize_unit<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        self.expect_kind(b"n", &visitor)?;
+        self.literal(b"null").and_then(|()| visitor.visit_unit())
+    }
+
+    fn deserialize_unit_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, Error> {
+        self.deserialize_unit(visitor)
+    }
+
+    fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        self.expect_kind(b"[", &visitor)?;
+        self.array(visitor)
+    }
+
+    fn deserialize_tuple<V: Visitor<'de>>(
+        self,
+        _len: usize,
+        visitor: V,
+    ) -> Result<V::Value, Error> {
+        self.deserialize_seq(visitor)
+    }
+
+    fn deserialize_tuple_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _len: usize,
+        visitor: V,
+    ) -> Result<V::Value, Error> {
+        self.deserialize_seq(visitor)
+    }
+
+    fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        self.expect_kind(b"{", &visitor)?;
+        self.object(visitor)
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Error> {
+        self.deserialize_map(visitor)
+    }
+
     serde::forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
-        unit unit_struct seq tuple tuple_struct map struct identifier ignored_any
+        i128 u128 char bytes byte_buf ignored_any
     }
 }
 
@@ -606,9 +757,19 @@ impl<'de> de::Deserializer<'de> for Key<'_> {
     }
 }
 
-/// An enum written as `{"Variant": value}`, after its `{`.
+/// An enum: `"Variant"` (a unit variant) or `{"Variant": value}` (after its `{`). One type for
+/// both, so each enum's variant code is compiled once.
 struct Variant<'r, 'a> {
     reader: &'r mut Reader<'a>,
+    /// Written as `{"Variant": value}`.
+    braced: bool,
+}
+
+impl Variant<'_, '_> {
+    /// A variant with a value, written as a bare name.
+    fn bare(&self, expected: &'static str) -> Error {
+        de::Error::invalid_type(Unexpected::UnitVariant, &expected)
+    }
 }
 
 impl<'de> EnumAccess<'de> for Variant<'_, '_> {
@@ -621,7 +782,9 @@ impl<'de> EnumAccess<'de> for Variant<'_, '_> {
         }
         let name = self.reader.string()?;
         let variant = seed.deserialize(Key(name))?;
-        self.reader.expect(b':', "expected `:`")?;
+        if self.braced {
+            self.reader.expect(b':', "expected `:`")?;
+        }
         Ok((variant, self))
     }
 }
@@ -630,14 +793,24 @@ impl<'de> VariantAccess<'de> for Variant<'_, '_> {
     type Error = Error;
 
     fn unit_variant(self) -> Result<(), Error> {
-        de::Deserialize::deserialize(&mut *self.reader)
+        if self.braced {
+            de::Deserialize::deserialize(&mut *self.reader)
+        } else {
+            Ok(())
+        }
     }
 
     fn newtype_variant_seed<T: DeserializeSeed<'de>>(self, seed: T) -> Result<T::Value, Error> {
+        if !self.braced {
+            return Err(self.bare("newtype variant"));
+        }
         seed.deserialize(&mut *self.reader)
     }
 
     fn tuple_variant<V: Visitor<'de>>(self, _len: usize, visitor: V) -> Result<V::Value, Error> {
+        if !self.braced {
+            return Err(self.bare("tuple variant"));
+        }
         de::Deserializer::deserialize_any(&mut *self.reader, visitor)
     }
 
@@ -646,6 +819,9 @@ impl<'de> VariantAccess<'de> for Variant<'_, '_> {
         _fields: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, Error> {
+        if !self.braced {
+            return Err(self.bare("struct variant"));
+        }
         de::Deserializer::deserialize_any(&mut *self.reader, visitor)
     }
 }
@@ -844,11 +1020,6 @@ mod tests {
     fn a_value_of_the_wrong_type_is_named_in_serdes_words() {
         let err = from_slice::<u8>(b"300").unwrap_err().to_string();
         assert_eq!(err, "invalid value: integer `300`, expected u8 at byte 3");
-        let err = from_slice::<String>(b"1.5").unwrap_err().to_string();
-        assert_eq!(
-            err,
-            "invalid type: a number with a fraction or an exponent, expected a string at byte 3"
-        );
         let err = from_slice::<Everything>(b"{\"text\":\"x\"}")
             .unwrap_err()
             .to_string();
@@ -857,6 +1028,34 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.starts_with("unknown field `extra`"), "{err}");
+        let err = from_slice::<Everything>(b"[\"x\", 1]")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("invalid type: array, expected struct Everything"),
+            "{err}"
+        );
+        let err = from_slice::<String>(b"7").unwrap_err().to_string();
+        assert_eq!(err, "invalid type: a number, expected a string at byte 0");
+        let err = from_slice::<i64>(b"\"7\"").unwrap_err().to_string();
+        assert_eq!(err, "invalid type: a string, expected i64 at byte 0");
+        let err = from_slice::<i64>(b"7.5").unwrap_err().to_string();
+        assert!(
+            err.starts_with("invalid type: a number with a fraction or an exponent, expected i64"),
+            "{err}"
+        );
+        let err = from_slice::<Vec<i64>>(b"{}").unwrap_err().to_string();
+        assert!(
+            err.starts_with("invalid type: object, expected a sequence"),
+            "{err}"
+        );
+        let err = from_slice::<Shape>(br#""Newtype""#)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("invalid type: unit variant, expected newtype variant"),
+            "{err}"
+        );
         let err = from_slice::<Shape>(br#""Nope""#).unwrap_err().to_string();
         assert!(err.starts_with("unknown variant `Nope`"), "{err}");
     }
