@@ -4,10 +4,12 @@
 //! page). The server writes JSON with serde_json; this reads what it writes.
 //!
 //! It accepts exactly JSON (RFC 8259), with serde_json's data model: objects as maps and
-//! structs, `"Variant"` or `{"Variant": …}` for enums, `null` for `None` and `()`. Numbers with
-//! a fraction or an exponent are computed without correct rounding (within a few units in the
-//! last place): Nest's models carry no floats, and exact ones would bring back the code this
-//! module exists to leave out.
+//! structs, `"Variant"` or `{"Variant": …}` for enums, `null` for `None` and `()`. It reads by
+//! type and takes each type only as serde_json writes it (a struct from an object, not from an
+//! array as serde_json also would), so no visitor is compiled for JSON it never meets. Numbers
+//! with a fraction or an exponent are computed without correct rounding (within a few units in
+//! the last place): Nest's models carry no floats, and exact ones would bring back the code
+//! this module exists to leave out.
 
 use std::borrow::Cow;
 use std::fmt;
