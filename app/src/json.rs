@@ -428,34 +428,29 @@ fn found(first: u8) -> Unexpected<'static> {
 }
 
 impl Reader<'_> {
-    /// An array, from its `[`, through `visitor.visit_seq`.
-    fn array<'de, V: Visitor<'de>>(&mut self, visitor: V) -> Result<V::Value, Error> {
+    /// An array or an object, from its `[` or `{` up to its `close`, through `read` (the
+    /// visitor's `visit_seq` or `visit_map`).
+    fn items<T>(
+        &mut self,
+        close: u8,
+        read: impl FnOnce(&mut Items<'_, '_>) -> Result<T, Error>,
+    ) -> Result<T, Error> {
         self.enter()?;
-        let mut elements = Elements {
+        let mut items = Items {
             reader: self,
             first: true,
+            close,
             done: false,
         };
-        let value = visitor.visit_seq(&mut elements)?;
+        let value = read(&mut items)?;
         // A visitor may stop early (a tuple): what it left is an error, not the parent's next
-        // element.
-        if !elements.done && elements.reader.has_next(&mut elements.first, b']')? {
-            return Err(elements.reader.fail("trailing elements in array"));
-        }
-        Ok(value)
-    }
-
-    /// An object, from its `{`, through `visitor.visit_map`.
-    fn object<'de, V: Visitor<'de>>(&mut self, visitor: V) -> Result<V::Value, Error> {
-        self.enter()?;
-        let mut entries = Entries {
-            reader: self,
-            first: true,
-            done: false,
-        };
-        let value = visitor.visit_map(&mut entries)?;
-        if !entries.done && entries.reader.has_next(&mut entries.first, b'}')? {
-            return Err(entries.reader.fail("trailing entries in object"));
+        // item.
+        if !items.done && items.next()? {
+            return Err(items.reader.fail(if close == b']' {
+                "trailing elements in array"
+            } else {
+                "trailing entries in object"
+            }));
         }
         Ok(value)
     }
@@ -513,8 +508,8 @@ impl<'de> de::Deserializer<'de> for &mut Reader<'_> {
                 Number::Signed(n) => visitor.visit_i64(n),
                 Number::Float(n) => visitor.visit_f64(n),
             },
-            b'[' => self.array(visitor),
-            b'{' => self.object(visitor),
+            b'[' => self.items(b']', |items| visitor.visit_seq(items)),
+            b'{' => self.items(b'}', |items| visitor.visit_map(items)),
             _ => Err(self.fail("expected value")),
         }
     }
@@ -623,7 +618,7 @@ impl<'de> de::Deserializer<'de> for &mut Reader<'_> {
 
     fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
         self.expect_kind(b"[", &visitor)?;
-        self.array(visitor)
+        self.items(b']', |items| visitor.visit_seq(items))
     }
 
     fn deserialize_tuple<V: Visitor<'de>>(
@@ -645,7 +640,7 @@ impl<'de> de::Deserializer<'de> for &mut Reader<'_> {
 
     fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
         self.expect_kind(b"{", &visitor)?;
-        self.object(visitor)
+        self.items(b'}', |items| visitor.visit_map(items))
     }
 
     fn deserialize_struct<V: Visitor<'de>>(
@@ -662,47 +657,48 @@ impl<'de> de::Deserializer<'de> for &mut Reader<'_> {
     }
 }
 
-/// The elements of an array.
-struct Elements<'r, 'a> {
+/// The elements of an array or the entries of an object.
+struct Items<'r, 'a> {
     reader: &'r mut Reader<'a>,
     first: bool,
-    /// The closing `]` was read.
+    /// `]` or `}`.
+    close: u8,
+    /// The closing byte was read.
     done: bool,
 }
 
-impl<'de> SeqAccess<'de> for Elements<'_, '_> {
+impl Items<'_, '_> {
+    /// Whether another item follows (else the closing byte is read).
+    fn next(&mut self) -> Result<bool, Error> {
+        let more = self.reader.has_next(&mut self.first, self.close)?;
+        self.done = !more;
+        Ok(more)
+    }
+}
+
+impl<'de> SeqAccess<'de> for Items<'_, '_> {
     type Error = Error;
 
     fn next_element_seed<T: DeserializeSeed<'de>>(
         &mut self,
         seed: T,
     ) -> Result<Option<T::Value>, Error> {
-        if self.reader.has_next(&mut self.first, b']')? {
+        if self.next()? {
             seed.deserialize(&mut *self.reader).map(Some)
         } else {
-            self.done = true;
             Ok(None)
         }
     }
 }
 
-/// The entries of an object.
-struct Entries<'r, 'a> {
-    reader: &'r mut Reader<'a>,
-    first: bool,
-    /// The closing `}` was read.
-    done: bool,
-}
-
-impl<'de> MapAccess<'de> for Entries<'_, '_> {
+impl<'de> MapAccess<'de> for Items<'_, '_> {
     type Error = Error;
 
     fn next_key_seed<K: DeserializeSeed<'de>>(
         &mut self,
         seed: K,
     ) -> Result<Option<K::Value>, Error> {
-        if !self.reader.has_next(&mut self.first, b'}')? {
-            self.done = true;
+        if !self.next()? {
             return Ok(None);
         }
         if self.reader.peek()? != b'"' {
