@@ -89,6 +89,12 @@ impl FromServerFnError for AppError {
                     crate::codec::MALFORMED
                 )
             }
+            // In the browser: the request failed or its answer was cut off (the network, or the
+            // server going away). Said plainly, whatever the browser reported (release bundles
+            // could not write its `Debug` anyway). The server's own calls never send these.
+            ServerFnErrorErr::Request(_) | ServerFnErrorErr::Response(_) => {
+                "Nest could not be reached: check your connection, then try again.".to_owned()
+            }
             other => other.to_string(),
         };
         Self::Transport(clip(&message))
@@ -218,5 +224,20 @@ mod tests {
             err,
             AppError::Transport("malformed arguments: argument `query` is missing".to_owned())
         );
+    }
+
+    #[test]
+    fn a_request_that_failed_on_the_way_says_so_in_words() {
+        for err in [
+            ServerFnErrorErr::Request("JsValue(TypeError: Failed to fetch)".to_owned()),
+            ServerFnErrorErr::Response("body stream cut off".to_owned()),
+        ] {
+            assert_eq!(
+                AppError::from_server_fn_error(err),
+                AppError::Transport(
+                    "Nest could not be reached: check your connection, then try again.".to_owned()
+                )
+            );
+        }
     }
 }

@@ -70,7 +70,10 @@ impl fmt::Display for Found<'_> {
             Unexpected::Signed(n) => write!(f, "integer `{n}`"),
             Unexpected::Float(_) => f.write_str("a number with a fraction or an exponent"),
             Unexpected::Char(c) => write!(f, "character `{c}`"),
-            Unexpected::Str(s) => write!(f, "string {s:?}"),
+            // Quoted as it is (not `{s:?}`: release bundles format nothing with `Debug`, and
+            // `escape_debug` would bring Unicode's tables into them); `clip` escapes what
+            // needs it before the message is shown.
+            Unexpected::Str(s) => write!(f, "string \"{s}\""),
             Unexpected::Other(other) => f.write_str(other),
             _ => f.write_str(match self.0 {
                 Unexpected::Bytes(_) => "byte array",

@@ -6,6 +6,9 @@
 /// route (`app::routes`): hydration starts once the page's own code has arrived.
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
+    // Panic messages in the console, in debug builds: release bundles trap at a panic
+    // without formatting anything (`-Cpanic=immediate-abort`, see `cargo make build-release`).
+    #[cfg(debug_assertions)]
     console_error_panic_hook::set_once();
     #[cfg(not(feature = "public"))]
     leptos::mount::hydrate_lazy(app::AdminApp);

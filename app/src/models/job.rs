@@ -188,6 +188,20 @@ pub struct StepProgress {
     pub detail: Option<String>,
 }
 
+/// One step as a page lists it, written out (its label, and its time as `21:05:09` UTC): what
+/// `/pending` receives, so the public bundle carries neither the job's types nor time parsing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepLine {
+    /// Where it is.
+    pub state: StepState,
+    /// What it does, in words.
+    pub label: String,
+    /// When it ended, or started if it has not ended.
+    pub at: String,
+    /// What happened (a failed step's error).
+    pub detail: Option<String>,
+}
+
 /// The steps of a job in the order they first ran.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(sea_orm::FromJsonQueryResult))]

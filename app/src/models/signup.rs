@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{JobProgress, OrgStatus, SignupPayment};
+use super::{OrgStatus, SignupPayment, StepLine};
 
 /// What Stripe said about a signup's first invoice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -126,7 +126,7 @@ pub struct SignupStatus {
     /// Why the last payment attempt failed, in the card issuer's words.
     pub payment_error: Option<String>,
     /// The provisioning job's steps, once it exists.
-    pub progress: Option<JobProgress>,
+    pub progress: Option<Vec<StepLine>>,
     /// Where the instance is served, once `active`.
     pub instance_url: Option<String>,
     /// How a retried payment is taken (after a decline).

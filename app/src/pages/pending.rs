@@ -7,7 +7,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
-use crate::components::job_progress::progress_view;
+use crate::components::job_progress::steps_view;
 use crate::error::AppError;
 use crate::models::{OrgStatus, PaymentForm, SignupPayment, SignupStatus};
 
@@ -123,7 +123,7 @@ fn Progress(status: SignupStatus) -> impl IntoView {
             {status.payment_error.clone().filter(|_| status.payment == SignupPayment::Declined).map(|e| view! {
                 <p class="error" role="alert" data-testid="payment-error">{e}</p>
             })}
-            {status.progress.as_ref().map(|p| view! { <h3>"Setting up"</h3>{progress_view(p)} })}
+            {status.progress.clone().map(|p| view! { <h3>"Setting up"</h3>{steps_view(p)} })}
             {url.map(|u| view! {
                 <p>"Taking you to " <a href=u.clone() data-testid="instance-link">{u.clone()}</a> "…"</p>
             })}

@@ -75,37 +75,39 @@ struct PaymentStep {
 pub fn SignupPage() -> impl IntoView {
     let query = use_query_map();
     let step = RwSignal::new(None::<PaymentStep>);
-    let offer = crate::codec::resource(|| (), |_| get_signup_offer());
-    // Coming back from `/pending` to retry a declined payment.
+    // Coming back from `/pending` to retry a declined payment: the payment step's secret too.
     let retry_token = move || query.with(|q| q.get("token")).filter(|t| !t.is_empty());
-    let retry = crate::codec::resource(retry_token, |token| async move {
-        match token {
+    let page = crate::codec::resource(retry_token, |token| async move {
+        let offer = get_signup_offer().await?;
+        let retry = match token {
             Some(token) => Some(
                 signup_payment_secret(token.clone())
                     .await
-                    .map(|s| (token, s)),
+                    .map(|secret| (token, secret)),
             ),
             None => None,
-        }
+        };
+        Ok::<_, AppError>((offer, retry))
     });
     view! {
         <Title text="Sign up"/>
         <h1>"Get your own Nest instance"</h1>
         <Transition fallback=|| view! { <p role="status">"Loading the offer…"</p> }>
             {move || {
-                let offer = match offer.get() {
+                let (offer, retry) = match page.get() {
                     None => return ().into_any(),
                     Some(Err(e)) => return view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
-                    Some(Ok(offer)) => offer,
+                    Some(Ok(page)) => page,
                 };
-                if let (Some(Some(Ok((token, secret)))), None) = (retry.get(), step.get()) {
-                    step.set(Some(PaymentStep { token, client_secret: secret, form: offer.payment.clone() }));
-                }
-                if let Some(Some(Err(e))) = retry.get() {
-                    return view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any();
+                match retry {
+                    Some(Err(e)) => return view! { <p class="error" role="alert">{e.to_string()}</p> }.into_any(),
+                    Some(Ok((token, client_secret))) if step.get_untracked().is_none() => {
+                        step.set(Some(PaymentStep { token, client_secret, form: offer.payment.clone() }));
+                    }
+                    _ => {}
                 }
                 match step.get() {
-                    Some(s) => view! { <Payment step=s/> }.into_any(),
+                    Some(s) => payment(s),
                     None => view! { <SignupForm offer step/> }.into_any(),
                 }
             }}
@@ -138,22 +140,37 @@ fn SignupForm(offer: SignupOffer, step: RwSignal<Option<PaymentStep>>) -> impl I
             }));
         }
     });
-    let slug_format = move || {
-        let s = slug.get();
-        (!s.is_empty())
-            .then(|| s.parse::<OrgSlug>().err().map(|e| e.to_string()))
-            .flatten()
+    // The slug checked as it is typed: its format here, then whether it is free. An answer
+    // about a slug that has changed since is dropped.
+    let availability = RwSignal::new(None::<(String, bool)>);
+    Effect::new(move |_| {
+        let typed = slug.get();
+        if typed.parse::<OrgSlug>().is_ok() {
+            leptos::task::spawn_local(async move {
+                if let Ok(free) = signup_slug_available(typed.clone()).await
+                    && slug.get_untracked() == typed
+                {
+                    availability.set(Some((typed, free)));
+                }
+            });
+        }
+    });
+    let slug_check = move || {
+        let typed = slug.get();
+        if typed.is_empty() {
+            return None;
+        }
+        if let Err(problem) = typed.parse::<OrgSlug>() {
+            return Some(("field-error", problem.to_string()));
+        }
+        availability
+            .get()
+            .filter(|(checked, _)| *checked == typed)
+            .map(|(_, free)| match free {
+                true => ("ok", "Available".to_owned()),
+                false => ("field-error", "Already taken".to_owned()),
+            })
     };
-    let availability = crate::codec::resource(
-        move || slug.get(),
-        |s| async move {
-            if s.parse::<OrgSlug>().is_ok() {
-                signup_slug_available(s).await.ok()
-            } else {
-                None
-            }
-        },
-    );
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         action.dispatch(StartSignup {
@@ -207,18 +224,7 @@ fn SignupForm(offer: SignupOffer, step: RwSignal<Option<PaymentStep>>) -> impl I
                 <Field name="name" input_name="input[name]" label="Organization name" value=name error/>
                 <Field name="slug" input_name="input[slug]" label="Slug" hint="Your address: <slug>.<our domain>. 3–40 lowercase letters, digits and hyphens." value=slug error/>
                 <div class="slug-check" aria-live="polite" data-testid="slug-check">
-                    {move || match slug_format() {
-                        Some(problem) => view! { <span class="field-error">{problem}</span> }.into_any(),
-                        None => view! {
-                            <Transition fallback=|| ()>
-                                {move || availability.get().flatten().map(|free| if free {
-                                    view! { <span class="ok">"Available"</span> }.into_any()
-                                } else {
-                                    view! { <span class="field-error">"Already taken"</span> }.into_any()
-                                })}
-                            </Transition>
-                        }.into_any(),
-                    }}
+                    {move || slug_check().map(|(class, text)| view! { <span class=class>{text}</span> })}
                 </div>
                 <Field name="owner_email" input_name="input[owner_email]" label="Owner email" kind="email" autocomplete="email" value=owner error/>
                 <p class="muted">{format!("Unpaid signups are removed after {} hours.", offer.expiry_hours)}</p>
@@ -230,8 +236,8 @@ fn SignupForm(offer: SignupOffer, step: RwSignal<Option<PaymentStep>>) -> impl I
     }
 }
 
-#[component]
-fn Payment(step: PaymentStep) -> impl IntoView {
+/// The payment step (a function, not a component: one view type less in the bundle).
+fn payment(step: PaymentStep) -> AnyView {
     let pending_url = format!("/pending?token={}", step.token);
     match step.form {
         PaymentForm::Simulated => view! { <StandInPayment token=step.token pending_url/> }.into_any(),

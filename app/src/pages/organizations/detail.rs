@@ -77,7 +77,11 @@ fn label(event: OrgEvent) -> String {
         OrgEvent::Redeploy => "Redeploy".into(),
         OrgEvent::Delete => "Delete".into(),
         OrgEvent::Retry(kind) => format!("Retry the failed {kind} job"),
-        other => format!("{other:?}"),
+        // Events of the system, never offered as a button: their audit name.
+        other => other
+            .action()
+            .trim_start_matches("organization.")
+            .replace('_', " "),
     }
 }
 
