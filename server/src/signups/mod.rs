@@ -300,7 +300,7 @@ impl SignupService {
             .order_by_desc(jobs::Column::Id)
             .one(&self.db)
             .await?
-            .map(|j| j.progress);
+            .map(|j| app::components::job_progress::step_lines(&j.progress));
         let now = self.clock.now();
         Ok(SignupStatus {
             organization: org.name,
