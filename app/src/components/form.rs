@@ -69,17 +69,6 @@ pub fn Field(
     }
 }
 
-/// The error of a field that is not a [`Field`] (radio groups, selects): its message from the
-/// form's last error, under it.
-pub fn field_error(error: Signal<Option<AppError>>, field: &'static str) -> impl IntoView {
-    move || {
-        error
-            .get()
-            .and_then(|e| e.for_field(field))
-            .map(|m| view! { <div class="field-error">{m}</div> })
-    }
-}
-
 /// The form-level error: anything not tied to one field.
 #[component]
 pub fn FormError(

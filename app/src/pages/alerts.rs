@@ -9,7 +9,7 @@ use leptos_router::components::Form;
 use leptos_router::hooks::use_query_map;
 
 use crate::auth::handle_auth_error;
-use crate::components::form::{FormError, field_error};
+use crate::components::form::FormError;
 use crate::components::pager::{is_filtered, page_link};
 use crate::error::AppError;
 use crate::models::health::{IncidentPage, IncidentQuery, IncidentView};
@@ -310,7 +310,7 @@ fn NoteForm(
                     <label for=field_id.clone()>"Reason"</label>
                     <input id=field_id.clone() type="text" bind:value=reason required
                         aria-invalid=move || error.get().and_then(|e| e.for_field("reason")).is_some().then_some("true")/>
-                    {field_error(error, "reason")}
+                    {move || error.get().and_then(|e| e.for_field("reason")).map(|m| view! { <div class="field-error">{m}</div> })}
                 </div>
                 <button type="submit" class="button" disabled=move || action.pending().get()>{submit_label}</button>
                 " "

@@ -9,7 +9,7 @@ use leptos::server_fn::ServerFn;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
-use crate::components::form::{Field, FormError, field_error};
+use crate::components::form::{Field, FormError};
 use crate::error::AppError;
 use crate::models::{OrgSlug, PaymentForm, SignupInput, SignupOffer, SignupStarted, test_cards};
 
@@ -209,7 +209,7 @@ fn SignupForm(offer: SignupOffer, step: RwSignal<Option<PaymentStep>>) -> impl I
                             }
                         }).collect_view().into_any()
                     }}
-                    {field_error(error, "tier")}
+                    {move || error.get().and_then(|e| e.for_field("tier")).map(|m| view! { <div class="field-error">{m}</div> })}
                 </fieldset>
                 <div class="field">
                     <label for="field-region">"Region"</label>
@@ -219,7 +219,7 @@ fn SignupForm(offer: SignupOffer, step: RwSignal<Option<PaymentStep>>) -> impl I
                             view! { <option value=code.clone() selected=move || region.get() == code>{format!("{} ({})", r.name, r.code)}</option> }
                         }).collect_view()}
                     </select>
-                    {field_error(error, "region")}
+                    {move || error.get().and_then(|e| e.for_field("region")).map(|m| view! { <div class="field-error">{m}</div> })}
                 </div>
                 <Field name="name" input_name="input[name]" label="Organization name" value=name error/>
                 <Field name="slug" input_name="input[slug]" label="Slug" hint="Your address: <slug>.<our domain>. 3–40 lowercase letters, digits and hyphens." value=slug error/>

@@ -6,7 +6,7 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_navigate;
 
 use crate::auth::handle_auth_error;
-use crate::components::form::{Field, FormError, field_error};
+use crate::components::form::{Field, FormError};
 use crate::error::AppError;
 use crate::models::{OrgSlug, Region, TierOption};
 
@@ -152,7 +152,7 @@ pub fn NewOrganizationPage() -> impl IntoView {
                             }
                         })}
                     </Transition>
-                    {field_error(error, "tier")}
+                    {move || error.get().and_then(|e| e.for_field("tier")).map(|m| view! { <div class="field-error">{m}</div> })}
                 </div>
                 <div class="field">
                     <label for="field-region">"Region"</label>
@@ -163,7 +163,7 @@ pub fn NewOrganizationPage() -> impl IntoView {
                             </option>
                         }).collect_view()}
                     </select>
-                    {field_error(error, "region")}
+                    {move || error.get().and_then(|e| e.for_field("region")).map(|m| view! { <div class="field-error">{m}</div> })}
                 </div>
                 <button type="submit" class="button" disabled=move || action.pending().get()>
                     {move || if action.pending().get() { "Creating…" } else { "Create organization" }}
