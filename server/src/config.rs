@@ -600,6 +600,9 @@ pub struct ProvisioningConfig {
     pub job_attempt_timeout_secs: u32,
     /// `NEST_SMOKE_TIMEOUT_SECS`: how long the smoke test waits for a server's services.
     pub smoke_timeout_secs: u32,
+    /// `NEST_RECONCILE_INTERVAL_SECS`: how often the database is compared with Hetzner and
+    /// Stripe.
+    pub reconcile_interval_secs: u32,
     /// `NEST_SECRETS_KEY`: 64 hex characters sealing VPS secrets; absent means the key file
     /// `<data dir>/secrets.key` (generated on first run).
     pub secrets_key: Option<Secret>,
@@ -646,6 +649,7 @@ pub const VARIABLES: &[&str] = &[
     "NEST_JOB_WORKERS",
     "NEST_JOB_ATTEMPT_TIMEOUT_SECS",
     "NEST_SMOKE_TIMEOUT_SECS",
+    "NEST_RECONCILE_INTERVAL_SECS",
     "NEST_SECRETS_KEY",
     "NEST_SECRETS_PREVIOUS_KEYS",
     "NEST_SIM_BOOT_DELAY_MS",
@@ -907,6 +911,12 @@ impl Config {
             sim_control_token,
             job_interval_secs: bounded("NEST_JOB_INTERVAL_SECS", 60, 3600, "seconds")?,
             job_lease_secs: bounded("NEST_JOB_LEASE_SECS", 60, 3600, "seconds")?,
+            reconcile_interval_secs: bounded(
+                "NEST_RECONCILE_INTERVAL_SECS",
+                3600,
+                86_400,
+                "seconds",
+            )?,
             job_workers: bounded("NEST_JOB_WORKERS", 8, 64, "jobs")?,
             job_attempt_timeout_secs: bounded(
                 "NEST_JOB_ATTEMPT_TIMEOUT_SECS",

@@ -20,6 +20,7 @@ pub mod jobs;
 pub mod metrics;
 pub mod organizations;
 pub mod provisioning;
+pub mod reconcile;
 pub mod routing;
 pub mod seed;
 pub mod signups;

@@ -307,6 +307,27 @@ impl App {
             events: self.events.clone(),
             config: Arc::new(config),
             http: reqwest::Client::new(),
+            billing: self.cancellation(),
+        }
+    }
+
+    /// Compares the database with Hetzner and Stripe.
+    pub fn reconciler(&self) -> crate::reconcile::Reconciler {
+        crate::reconcile::Reconciler {
+            db: self.db.clone(),
+            clock: self.clock.clone(),
+            hetzner: self.integrations.hetzner.clone(),
+            billing: self.subscription_billing(),
+        }
+    }
+
+    /// Cancels the subscriptions of organizations whose service ended.
+    pub fn cancellation(&self) -> crate::billing::cancellation::Cancellation {
+        crate::billing::cancellation::Cancellation {
+            db: self.db.clone(),
+            clock: self.clock.clone(),
+            stripe: self.integrations.stripe.gateway.clone(),
+            events: self.events.clone(),
         }
     }
 
@@ -371,6 +392,14 @@ impl App {
                 ],
                 Arc::new(self.ledger()),
             )
+            .with(
+                &[app::models::JobKind::CancelSubscription],
+                Arc::new(self.cancellation()),
+            )
+            .with(
+                &[app::models::JobKind::Reconcile],
+                Arc::new(self.reconciler()),
+            )
             .with(Provisioner::KINDS, Arc::new(provisioner))
             .with(
                 &[
@@ -431,6 +460,9 @@ impl App {
             tasks: Arc::new(schedule(&SchedulePeriods {
                 caddy_reconcile: self.queue_config().interval,
                 health_sweep: self.health_settings().interval,
+                reconcile: std::time::Duration::from_secs(u64::from(
+                    self.config.provisioning.reconcile_interval_secs,
+                )),
             })),
             health: self.scheduler_health.clone(),
         }
@@ -459,10 +491,15 @@ impl App {
             base_domain: self.config.caddy.base_domain.clone(),
             events: self.events.clone(),
             routing: self.routing(),
-            billing: Some(crate::billing::stripe::SubscriptionBilling {
-                gateway: self.integrations.stripe.gateway.clone(),
-                prices: self.config.stripe.prices.clone(),
-            }),
+            billing: Some(self.subscription_billing()),
+        }
+    }
+
+    /// Stripe and each tier's price, for organizations' subscriptions.
+    pub fn subscription_billing(&self) -> crate::billing::stripe::SubscriptionBilling {
+        crate::billing::stripe::SubscriptionBilling {
+            gateway: self.integrations.stripe.gateway.clone(),
+            prices: self.config.stripe.prices.clone(),
         }
     }
 

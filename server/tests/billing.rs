@@ -843,6 +843,7 @@ async fn the_scheduled_invoice_run_is_a_job_of_the_queue(db: &DatabaseConnection
     let periodic = server::jobs::scheduler::schedule(&server::jobs::scheduler::SchedulePeriods {
         caddy_reconcile: std::time::Duration::from_secs(60),
         health_sweep: std::time::Duration::from_secs(300),
+        reconcile: std::time::Duration::from_secs(3600),
     });
     let run = periodic.iter().find(|p| p.name == "invoice_run").unwrap();
     assert_eq!(run.period, std::time::Duration::from_secs(86_400));

@@ -508,6 +508,335 @@ async fn cancelling_follows_the_subscription(db: &DatabaseConnection) {
     assert!(!route.enabled);
 }
 
+impl Rig {
+    /// A job engine with every handler, as `nest serve` runs it.
+    fn engine(&self) -> server::jobs::worker::Worker {
+        let app = &self.server.app;
+        app.worker_with(
+            app.queue_config(),
+            app.registry(app.provisioner(app.provisioning_config())),
+        )
+    }
+
+    /// The simulator's status of `subscription` (`active`, `canceled`, …).
+    fn subscription_status(&self, subscription: &str) -> String {
+        self.sim()
+            .subscriptions()
+            .into_iter()
+            .find(|s| s.id == subscription)
+            .unwrap()
+            .status
+    }
+
+    /// Signs `slug` up and pays with a good card; returns the provisioned organization.
+    async fn paying_customer(&mut self, slug: &str) -> organizations::Model {
+        let token = self.start(slug).await;
+        assert_eq!(self.pay(&token, "4242 4242 4242 4242").await.status, 200);
+        self.delivered().await;
+        self.engine().run_until_idle().await.unwrap();
+        let org = self.org(slug).await;
+        assert_eq!(org.status, OrgStatus::Active);
+        assert_eq!(
+            self.subscription_status(org.stripe_subscription_id.as_deref().unwrap()),
+            "active"
+        );
+        org
+    }
+
+    async fn admin_does(&self, org_id: i64, event: app::models::OrgEvent) {
+        self.server
+            .app
+            .organizations()
+            .apply(
+                &server::audit::Actor::system("test-admin"),
+                org_id,
+                event,
+                server::organizations::EventArgs::default(),
+            )
+            .await
+            .unwrap();
+    }
+
+    /// The audit rows of `action` about organization `org_id`.
+    async fn audited(&self, org_id: i64, action: &str) -> Vec<audit_log::Model> {
+        audit_log::Entity::find()
+            .filter(audit_log::Column::Action.eq(action))
+            .filter(audit_log::Column::TargetId.eq(org_id.to_string()))
+            .all(self.db())
+            .await
+            .unwrap()
+    }
+}
+
+async fn deleting_a_paying_organization_cancels_its_subscription_first(db: &DatabaseConnection) {
+    let mut r = rig(db).await;
+    let org = r.paying_customer("leaving-co").await;
+    let subscription = org.stripe_subscription_id.clone().unwrap();
+
+    r.admin_does(org.id, app::models::OrgEvent::Delete).await;
+    r.engine().run_until_idle().await.unwrap();
+    r.delivered().await;
+
+    assert_eq!(r.org("leaving-co").await.status, OrgStatus::Deleted);
+    assert_eq!(r.subscription_status(&subscription), "canceled");
+    let delete = jobs::Entity::find()
+        .filter(jobs::Column::OrganizationId.eq(org.id))
+        .filter(jobs::Column::Kind.eq(JobKind::Delete))
+        .one(r.db())
+        .await
+        .unwrap()
+        .unwrap();
+    let steps: Vec<_> = delete.progress.steps().iter().map(|s| s.step).collect();
+    assert_eq!(
+        steps.first(),
+        Some(&app::models::JobStep::CancelSubscription),
+        "billing stops before the server goes: {steps:?}"
+    );
+    let audited = r.audited(org.id, "billing.subscription_cancelled").await;
+    assert_eq!(audited.len(), 1, "{audited:?}");
+    assert_eq!(audited[0].detail["why"], "deleted");
+    assert_eq!(audited[0].detail["prorated"], false);
+    // Stripe's `customer.subscription.deleted` that follows changes nothing on a deleted org.
+    assert_eq!(r.org("leaving-co").await.status, OrgStatus::Deleted);
+
+    // The step is idempotent: run again (a retried job), it finds the subscription ended.
+    let again = r
+        .server
+        .app
+        .cancellation()
+        .cancel(
+            &server::audit::Actor::system("test"),
+            &r.org("leaving-co").await,
+            "deleted",
+            app::models::JobStep::CancelSubscription,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        again,
+        server::billing::cancellation::Cancelled::AlreadyEnded
+    );
+    assert_eq!(r.subscription_status(&subscription), "canceled");
+}
+
+async fn every_way_an_admin_ends_a_paying_organization_cancels_its_subscription(
+    db: &DatabaseConnection,
+) {
+    use app::models::OrgEvent::{Delete, Suspend};
+    let mut r = rig(db).await;
+    // Suspended, then deleted.
+    let suspended = r.paying_customer("paused-co").await;
+    r.admin_does(suspended.id, Suspend).await;
+    r.admin_does(suspended.id, Delete).await;
+    // Cancelling at the period's end, then deleted before it.
+    let cancelling = r.paying_customer("quitting-co").await;
+    let quitting = cancelling.stripe_subscription_id.clone().unwrap();
+    r.sim().cancel_at_period_end(&quitting).unwrap();
+    r.delivered().await;
+    assert_eq!(r.org("quitting-co").await.status, OrgStatus::Cancelling);
+    r.admin_does(cancelling.id, Delete).await;
+    r.engine().run_until_idle().await.unwrap();
+    r.delivered().await;
+    for (slug, org) in [("paused-co", &suspended), ("quitting-co", &cancelling)] {
+        assert_eq!(r.org(slug).await.status, OrgStatus::Deleted, "{slug}");
+        let subscription = org.stripe_subscription_id.as_deref().unwrap();
+        assert_eq!(r.subscription_status(subscription), "canceled", "{slug}");
+    }
+}
+
+async fn a_rejected_signup_s_subscription_is_cancelled_so_it_can_never_be_charged(
+    db: &DatabaseConnection,
+) {
+    let mut r = rig(db).await;
+    let token = r.start("turned-away").await;
+    let org = r.org("turned-away").await;
+    let subscription = org.stripe_subscription_id.clone().unwrap();
+    r.admin_does(org.id, app::models::OrgEvent::Reject).await;
+    assert_eq!(r.org("turned-away").await.status, OrgStatus::Cancelled);
+    let queued = jobs::Entity::find()
+        .filter(jobs::Column::OrganizationId.eq(org.id))
+        .filter(jobs::Column::Kind.eq(JobKind::CancelSubscription))
+        .count(r.db())
+        .await
+        .unwrap();
+    assert_eq!(queued, 1, "queued in the rejection's transaction");
+    r.engine().run_until_idle().await.unwrap();
+    r.delivered().await;
+    assert_eq!(r.subscription_status(&subscription), "canceled");
+    // Paying after the rejection charges nothing: the invoice was voided with the subscription.
+    let late = r.pay(&token, "4242 4242 4242 4242").await;
+    assert_ne!(late.status, 200, "{late:?}");
+    r.delivered().await;
+    assert_eq!(r.create_jobs(org.id).await, 0);
+    assert_eq!(r.org("turned-away").await.status, OrgStatus::Cancelled);
+    let audited = r.audited(org.id, "billing.subscription_cancelled").await;
+    assert_eq!(audited.len(), 1, "{audited:?}");
+    assert_eq!(audited[0].detail["why"], "rejected");
+
+    // An organization that Stripe does not bill (added by an admin) queues no such job.
+    let admin_added = r
+        .server
+        .app
+        .organizations()
+        .create(
+            &server::audit::Actor::system("test-admin"),
+            server::organizations::NewOrganization {
+                name: "Waitlisted".to_owned(),
+                slug: "waitlisted".to_owned(),
+                owner_email: "owner@waitlisted.test".to_owned(),
+                tier_id: r.growth_id().await.parse().unwrap(),
+                region: "fsn1".to_owned(),
+            },
+            false,
+        )
+        .await
+        .unwrap();
+    r.admin_does(admin_added.id, app::models::OrgEvent::Reject)
+        .await;
+    let none = jobs::Entity::find()
+        .filter(jobs::Column::OrganizationId.eq(admin_added.id))
+        .count(r.db())
+        .await
+        .unwrap();
+    assert_eq!(none, 0);
+}
+
+async fn an_unreachable_stripe_fails_the_step_for_a_retry_and_audits_nothing(
+    db: &DatabaseConnection,
+) {
+    let mut r = rig(db).await;
+    let org = r.paying_customer("flaky-co").await;
+    // A port nothing listens on: Stripe is unreachable.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/", closed.local_addr().unwrap());
+    drop(closed);
+    let cancellation = server::billing::cancellation::Cancellation {
+        stripe: server::billing::stripe::StripeGateway::new("sk_test_unreachable", &url).unwrap(),
+        ..r.server.app.cancellation()
+    };
+    let failure = cancellation
+        .cancel(
+            &server::audit::Actor::system("test"),
+            &org,
+            "deleted",
+            app::models::JobStep::CancelSubscription,
+        )
+        .await
+        .unwrap_err();
+    assert!(failure.retryable, "{failure:?}");
+    assert_eq!(failure.step, Some(app::models::JobStep::CancelSubscription));
+    assert!(
+        r.audited(org.id, "billing.subscription_cancelled")
+            .await
+            .is_empty()
+    );
+    let subscription = org.stripe_subscription_id.as_deref().unwrap();
+    assert_eq!(r.subscription_status(subscription), "active");
+}
+
+/// The open findings, as `(kind, subject)`, sorted.
+async fn open_findings(db: &DatabaseConnection) -> Vec<(app::models::FindingKind, String)> {
+    use server::entities::reconcile_findings;
+    let mut open: Vec<_> = reconcile_findings::Entity::find()
+        .filter(reconcile_findings::Column::ResolvedAt.is_null())
+        .all(db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|f| (f.kind, f.subject))
+        .collect();
+    open.sort();
+    open
+}
+
+async fn reconciliation_finds_each_leak_against_the_simulators_and_resolves_it_once_fixed(
+    db: &DatabaseConnection,
+) {
+    use app::models::FindingKind as K;
+    let mut r = rig(db).await;
+    let steady = r.paying_customer("steady-co").await;
+    let leaky = r.paying_customer("leaky-co").await;
+    let reconciler = r.server.app.reconciler();
+    let hetzner = r.server.app.integrations.hetzner.clone();
+    let report = reconciler.run_once().await.unwrap();
+    assert_eq!(report, server::reconcile::Report::default(), "all in order");
+
+    // A server made straight through Hetzner's API with Nest's labels, and a subscription
+    // left running by an organization that was deleted without cancelling it.
+    let orphan = hetzner
+        .create_server(&server::hetzner::CreateServer {
+            name: "made-by-hand".to_owned(),
+            server_type: "cx22".to_owned(),
+            image: "ubuntu-24.04".to_owned(),
+            location: "fsn1".to_owned(),
+            user_data: String::new(),
+            ssh_keys: Vec::new(),
+            labels: std::collections::BTreeMap::from([
+                (server::hetzner::MANAGED_LABEL.to_owned(), "nest".to_owned()),
+                (server::hetzner::ORG_LABEL.to_owned(), "999".to_owned()),
+            ]),
+        })
+        .await
+        .unwrap()
+        .server;
+    let leaked = leaky.stripe_subscription_id.clone().unwrap();
+    organizations::Entity::update_many()
+        .col_expr(
+            organizations::Column::Status,
+            sea_orm::sea_query::Expr::value(OrgStatus::Deleted),
+        )
+        .filter(organizations::Column::Id.eq(leaky.id))
+        .exec(r.db())
+        .await
+        .unwrap();
+    let report = reconciler.run_once().await.unwrap();
+    assert_eq!(report.opened, 2, "{report:?}");
+    assert_eq!(
+        open_findings(r.db()).await,
+        vec![
+            (K::OrphanServer, format!("server:{}", orphan.id)),
+            (K::LiveSubscription, format!("subscription:{leaked}")),
+        ]
+    );
+    // Seen again, not duplicated.
+    let again = reconciler.run_once().await.unwrap();
+    assert_eq!((again.opened, again.seen_again), (0, 2), "{again:?}");
+
+    // Fixed by hand: both resolve on the next run.
+    let action = hetzner.delete_server(orphan.id).await.unwrap();
+    if let Some(action) = action {
+        hetzner
+            .wait_for(action, Duration::from_secs(30))
+            .await
+            .unwrap();
+    }
+    r.sim().cancel_now(&leaked).unwrap();
+    r.delivered().await;
+    let fixed = reconciler.run_once().await.unwrap();
+    assert_eq!(fixed.resolved, 2, "{fixed:?}");
+    assert_eq!(open_findings(r.db()).await, vec![]);
+
+    // A server deleted behind Nest's back is missing; its organization still pays for it.
+    let vps = server::entities::vpses::Entity::find()
+        .filter(server::entities::vpses::Column::OrganizationId.eq(steady.id))
+        .one(r.db())
+        .await
+        .unwrap()
+        .unwrap();
+    let server_id = vps.hetzner_server_id.unwrap();
+    if let Some(action) = hetzner.delete_server(server_id).await.unwrap() {
+        hetzner
+            .wait_for(action, Duration::from_secs(30))
+            .await
+            .unwrap();
+    }
+    reconciler.run_once().await.unwrap();
+    assert_eq!(
+        open_findings(r.db()).await,
+        vec![(K::MissingServer, format!("server:{server_id}"))]
+    );
+}
+
 async fn a_burst_of_signups_from_one_address_gets_exactly_the_limit_through(
     db: &DatabaseConnection,
 ) {
@@ -891,6 +1220,11 @@ on_both_databases!(
     fifty_concurrent_copies_of_invoice_paid_make_one_job,
     a_failure_delivered_after_the_payment_changes_nothing,
     cancelling_follows_the_subscription,
+    deleting_a_paying_organization_cancels_its_subscription_first,
+    every_way_an_admin_ends_a_paying_organization_cancels_its_subscription,
+    a_rejected_signup_s_subscription_is_cancelled_so_it_can_never_be_charged,
+    an_unreachable_stripe_fails_the_step_for_a_retry_and_audits_nothing,
+    reconciliation_finds_each_leak_against_the_simulators_and_resolves_it_once_fixed,
     signups_are_limited_per_client_and_unpaid_ones_expire,
     a_burst_of_signups_from_one_address_gets_exactly_the_limit_through,
 );

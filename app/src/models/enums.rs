@@ -143,6 +143,11 @@ string_enum! {
         InvoiceRun => "invoice_run",
         /// Record a Stripe invoice's payment (or failure) in the ledger.
         RecordInvoice => "record_invoice",
+        /// Cancel the Stripe subscription of an organization whose service ended (a rejected
+        /// signup); a deletion cancels it as a step of its `delete` job instead.
+        CancelSubscription => "cancel_subscription",
+        /// Compare the database with Hetzner's servers and Stripe's subscriptions.
+        Reconcile => "reconcile",
     }
 }
 
@@ -425,6 +430,9 @@ string_enum! {
         SelfUpdate => "self_update",
         /// Redeploy fallback: Hetzner reboot.
         Reboot => "reboot",
+        /// Delete (first), and a rejected signup's `cancel_subscription` job: the Stripe
+        /// subscription cancelled now, so billing stops with the service.
+        CancelSubscription => "cancel_subscription",
         /// Delete: the server deleted at Hetzner.
         HetznerDelete => "hetzner_delete",
         /// Delete: the routing entry removed.
@@ -441,6 +449,8 @@ string_enum! {
         Rollup => "rollup",
         /// Signups: unpaid ones past their expiry cancelled and removed.
         ExpireSignups => "expire_signups",
+        /// Reconciliation: the database compared with Hetzner and Stripe, findings written.
+        Reconcile => "reconcile",
     }
 }
 
@@ -460,6 +470,7 @@ impl JobStep {
             Self::PowerOn => "Power on",
             Self::SelfUpdate => "Call the self-update endpoint",
             Self::Reboot => "Reboot (fallback)",
+            Self::CancelSubscription => "Cancel the Stripe subscription",
             Self::HetznerDelete => "Delete the server at Hetzner",
             Self::RouteRemoved => "Remove the routing entry",
             Self::Probe => "Probe every running server",
@@ -468,6 +479,7 @@ impl JobStep {
             Self::Deliver => "Send the alert",
             Self::Rollup => "Roll up and prune health history",
             Self::ExpireSignups => "Cancel unpaid signups past their expiry",
+            Self::Reconcile => "Compare the database with Hetzner and Stripe",
         }
     }
 }
@@ -482,5 +494,37 @@ string_enum! {
         Declined => "declined",
         /// The first invoice is paid: provisioning is on its way.
         Paid => "paid",
+    }
+}
+
+string_enum! {
+    /// What reconciliation found between Nest's database, Hetzner and Stripe.
+    "finding kind",
+    pub enum FindingKind {
+        /// A server at Hetzner carrying Nest's label that no live VPS row owns: it bills Nest
+        /// for ever.
+        OrphanServer => "orphan_server",
+        /// A running VPS row whose server Hetzner no longer has.
+        MissingServer => "missing_server",
+        /// A server whose type differs from its organization's tier's.
+        TypeDrift => "type_drift",
+        /// A server whose IPv4 differs from the one Nest routes to.
+        AddressDrift => "address_drift",
+        /// A server that is off while its organization is `active`.
+        PowerDrift => "power_drift",
+        /// A live Stripe subscription of an organization that is deleted, cancelled or unknown:
+        /// it charges a customer who has no service.
+        LiveSubscription => "live_subscription",
+        /// An `active` Stripe-billed organization whose subscription is not live.
+        MissingSubscription => "missing_subscription",
+        /// A subscription whose price is not its organization's tier's.
+        PriceDrift => "price_drift",
+    }
+}
+
+impl FindingKind {
+    /// Whether it costs money while it lasts (sent to the alert channels).
+    pub const fn costs_money(self) -> bool {
+        matches!(self, Self::OrphanServer | Self::LiveSubscription)
     }
 }

@@ -71,6 +71,13 @@ pub enum JobPayload {
         /// What the event said.
         invoice: super::StripeInvoiceFacts,
     },
+    /// Compare the database with Hetzner and Stripe; record what differs.
+    Reconcile,
+    /// Cancel the organization's Stripe subscription (queued with a rejection).
+    CancelSubscription {
+        /// The organization.
+        organization_id: i64,
+    },
 }
 
 /// An alert, of a server (in `health_alerts`) or of the fleet (in `health_fleet_alerts`).
@@ -107,6 +114,8 @@ impl JobPayload {
             Self::SignupExpiry => JobKind::SignupExpiry,
             Self::InvoiceRun => JobKind::InvoiceRun,
             Self::RecordInvoice { .. } => JobKind::RecordInvoice,
+            Self::CancelSubscription { .. } => JobKind::CancelSubscription,
+            Self::Reconcile => JobKind::Reconcile,
         }
     }
 
@@ -119,6 +128,7 @@ impl JobPayload {
             }
             | Self::Delete { organization_id }
             | Self::Redeploy { organization_id }
+            | Self::CancelSubscription { organization_id }
             | Self::Reboot {
                 organization_id, ..
             } => Some(*organization_id),
@@ -130,6 +140,7 @@ impl JobPayload {
             | Self::SignupExpiry
             | Self::NotifyAlert { .. }
             | Self::InvoiceRun
+            | Self::Reconcile
             | Self::RecordInvoice { .. } => None,
         }
     }
@@ -145,13 +156,14 @@ impl JobPayload {
         }
     }
 
-    /// The payload of a provisioning job of `kind` for an organization; `None` for a kind
-    /// that needs more arguments (resize) or is not an organization's.
+    /// The payload of an organization's job of `kind` that takes no other argument; `None` for
+    /// a kind that needs more (resize, reboot) or is not an organization's.
     pub const fn for_organization(kind: JobKind, organization_id: i64) -> Option<Self> {
         match kind {
             JobKind::Create => Some(Self::Create { organization_id }),
             JobKind::Delete => Some(Self::Delete { organization_id }),
             JobKind::Redeploy => Some(Self::Redeploy { organization_id }),
+            JobKind::CancelSubscription => Some(Self::CancelSubscription { organization_id }),
             JobKind::Resize
             | JobKind::SessionPurge
             | JobKind::CaddyReconcile
@@ -162,6 +174,7 @@ impl JobPayload {
             | JobKind::SignupExpiry
             | JobKind::NotifyAlert
             | JobKind::InvoiceRun
+            | JobKind::Reconcile
             | JobKind::RecordInvoice => None,
         }
     }
@@ -372,7 +385,7 @@ mod tests {
                         "outcome": {"type": "paid", "at": "2026-11-02T10:00:00Z"},
                     },
                 }),
-                k if k.is_provisioning() => {
+                k if k.is_provisioning() || *k == JobKind::CancelSubscription => {
                     serde_json::json!({"kind": kind.as_str(), "organization_id": 1})
                 }
                 _ => serde_json::json!({"kind": kind.as_str()}),
@@ -381,7 +394,8 @@ mod tests {
             assert_eq!(payload.kind(), *kind);
             assert_eq!(
                 payload.organization_id().is_some(),
-                kind.is_provisioning() || *kind == JobKind::Reboot
+                kind.is_provisioning()
+                    || matches!(kind, JobKind::Reboot | JobKind::CancelSubscription)
             );
         }
     }

@@ -156,6 +156,10 @@ pub enum Effect {
     ResizeIfServerTypeChanges,
     /// Queue the failed job again.
     RequeueFailedJob,
+    /// Cancel the organization's Stripe subscription now (a `cancel_subscription` job, queued
+    /// only when it has one), so billing stops with the service. A deletion needs none: its
+    /// `delete` job cancels the subscription as its first step.
+    CancelSubscription,
 }
 
 /// The result of a legal transition.
@@ -173,7 +177,7 @@ const fn to(to: OrgStatus, effects: &'static [Effect]) -> Option<Transition> {
 
 /// The transition table. `None`: the event is not allowed in that state.
 pub fn transition(from: OrgStatus, event: OrgEvent) -> Option<Transition> {
-    use Effect::{Enqueue, RequeueFailedJob, ResizeIfServerTypeChanges, Route};
+    use Effect::{CancelSubscription, Enqueue, RequeueFailedJob, ResizeIfServerTypeChanges, Route};
     use JobKind as J;
     use OrgEvent as E;
     use OrgStatus as S;
@@ -181,7 +185,7 @@ pub fn transition(from: OrgStatus, event: OrgEvent) -> Option<Transition> {
 
     match (from, event) {
         (S::Pending, E::Approve) => to(S::Pending, &[Enqueue(J::Create)]),
-        (S::Pending, E::Reject) => to(S::Cancelled, &[]),
+        (S::Pending, E::Reject) => to(S::Cancelled, &[CancelSubscription]),
         (S::Pending, E::ProvisioningStarted) => to(S::Provisioning, &[]),
         (S::Pending, E::ChangeTier) => to(S::Pending, &[]),
         (S::Pending, E::FirstInvoicePaid) => to(S::Pending, &[Enqueue(J::Create)]),
@@ -311,6 +315,36 @@ mod tests {
                 (*status == OrgStatus::Active).then_some(OrgStatus::Suspended),
                 "{status}"
             );
+        }
+    }
+
+    #[test]
+    fn whatever_ends_an_organization_s_service_stops_its_billing() {
+        // Stripe's own endings need nothing: the subscription has already ended there.
+        let from_stripe = |e: OrgEvent| {
+            matches!(
+                e,
+                OrgEvent::SubscriptionEnded | OrgEvent::SubscriptionCancelled
+            )
+        };
+        for status in OrgStatus::ALL {
+            for event in OrgEvent::all() {
+                let Some(t) = transition(*status, event) else {
+                    continue;
+                };
+                let ends = matches!(t.to, OrgStatus::Cancelled | OrgStatus::Deleting)
+                    && !matches!(status, OrgStatus::Cancelled | OrgStatus::Deleting);
+                if !ends || from_stripe(event) {
+                    continue;
+                }
+                // A retried delete re-runs its job, whose first step cancels again.
+                let reruns_delete = event == OrgEvent::Retry(JobKind::Delete)
+                    && t.effects.contains(&Effect::RequeueFailedJob);
+                let cancels = t.effects.contains(&Effect::CancelSubscription)
+                    || t.effects.contains(&Effect::Enqueue(JobKind::Delete))
+                    || reruns_delete;
+                assert!(cancels, "{status} --{event:?}--> {} keeps billing", t.to);
+            }
         }
     }
 

@@ -18,6 +18,7 @@ pub mod login_attempts;
 pub mod login_blocks;
 pub mod organizations;
 pub mod platform_admins;
+pub mod reconcile_findings;
 pub mod recovery_codes;
 pub mod regions;
 pub mod routes;

@@ -39,6 +39,19 @@ struct ServersEnvelope {
     servers: Vec<Server>,
 }
 #[derive(Deserialize)]
+struct ServersPage {
+    servers: Vec<Server>,
+    meta: Option<PageMeta>,
+}
+#[derive(Deserialize)]
+struct PageMeta {
+    pagination: Pagination,
+}
+#[derive(Deserialize)]
+struct Pagination {
+    next_page: Option<u32>,
+}
+#[derive(Deserialize)]
 struct ActionEnvelope {
     action: Action,
 }
@@ -177,6 +190,33 @@ impl HetznerClient {
             )
             .await?;
         Ok(found.servers.into_iter().find(|s| s.name == name))
+    }
+
+    /// `GET /servers?label_selector=…`: every server matching the selector, page by page (50 a
+    /// page, Hetzner's largest; each call waits for the rate limit when it is spent).
+    pub async fn list_servers(&self, label_selector: &str) -> Result<Vec<Server>, HetznerError> {
+        let mut all = Vec::new();
+        let mut page = 1_u32;
+        loop {
+            let found: ServersPage = self
+                .call(
+                    Method::GET,
+                    "/servers",
+                    "servers",
+                    &[
+                        ("label_selector", label_selector.to_owned()),
+                        ("per_page", "50".to_owned()),
+                        ("page", page.to_string()),
+                    ],
+                    None,
+                )
+                .await?;
+            all.extend(found.servers);
+            match found.meta.and_then(|m| m.pagination.next_page) {
+                Some(next) if next > page => page = next,
+                _ => return Ok(all),
+            }
+        }
     }
 
     /// `GET /servers/{id}`; `None` when Hetzner says `not_found`.

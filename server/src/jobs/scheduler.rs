@@ -42,6 +42,8 @@ pub struct SchedulePeriods {
     pub caddy_reconcile: Duration,
     /// The health sweep (`NEST_HEALTH_INTERVAL_SECS`).
     pub health_sweep: Duration,
+    /// Reconciliation with Hetzner and Stripe (`NEST_RECONCILE_INTERVAL_SECS`).
+    pub reconcile: Duration,
 }
 
 /// Every periodic task of Nest.
@@ -85,6 +87,13 @@ pub fn schedule(periods: &SchedulePeriods) -> Vec<Periodic> {
             period: Duration::from_secs(86_400),
             payload: JobPayload::InvoiceRun,
             max_attempts: 5,
+        },
+        Periodic {
+            // Lists every server and subscription: hourly by default, within Hetzner's budget.
+            name: "reconcile",
+            period: periods.reconcile,
+            payload: JobPayload::Reconcile,
+            max_attempts: 3,
         },
         Periodic {
             name: "job_prune",
@@ -234,6 +243,7 @@ mod tests {
         let tasks = schedule(&SchedulePeriods {
             caddy_reconcile: Duration::from_secs(60),
             health_sweep: Duration::from_secs(300),
+            reconcile: Duration::from_secs(3600),
         });
         let mut names: Vec<_> = tasks.iter().map(|t| t.name).collect();
         names.sort_unstable();

@@ -469,6 +469,11 @@ impl OrganizationService {
                         detail["route"] = json!(route_change(txn, org, *change, now).await?);
                     }
                     Effect::Enqueue(kind) => queued.push(job_for(org.id, *kind, now)?),
+                    Effect::CancelSubscription => {
+                        if org.stripe_subscription_id.is_some() {
+                            queued.push(job_for(org.id, JobKind::CancelSubscription, now)?);
+                        }
+                    }
                     Effect::ResizeIfServerTypeChanges => {
                         if let (Some(tier), Some(vps)) =
                             (&p.new_tier, current_vps(txn, org.id).await?)

@@ -1,6 +1,7 @@
-//! The `delete` flow: the server deleted at Hetzner, the VPS row marked deleted, the routing
-//! entry removed (table and Caddy), the organization `deleted`. Resumable: a server already
-//! gone counts as deleted.
+//! The `delete` flow: the Stripe subscription cancelled (billing stops first), the server
+//! deleted at Hetzner, the VPS row marked deleted, the routing entry removed (table and
+//! Caddy), the organization `deleted`. Resumable: a subscription already ended and a server
+//! already gone count as done.
 
 use app::models::{JobStep, OrgEvent, OrgStatus, VpsStatus};
 use sea_orm::{ActiveModelTrait, ActiveValue::Set};
@@ -27,6 +28,20 @@ pub async fn run(e: &Provisioner, job: &Attempt) -> Result<Outcome, JobFailure> 
                 "the organization is {other}, not deleting"
             )));
         }
+    }
+    if org.stripe_subscription_id.is_some() {
+        let step = JobStep::CancelSubscription;
+        e.step(
+            job,
+            step,
+            e.billing.cancel(
+                &super::provisioner::system_actor(job.kind),
+                &org,
+                "deleted",
+                step,
+            ),
+        )
+        .await?;
     }
     if let Some(vps) = current_vps(&e.db, org.id)
         .await

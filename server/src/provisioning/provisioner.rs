@@ -10,6 +10,7 @@ use sea_orm::{DatabaseConnection, DatabaseTransaction, EntityTrait};
 
 use super::secrets::SecretBox;
 use crate::audit::Actor;
+use crate::billing::cancellation::Cancellation;
 use crate::clock::Clock;
 use crate::entities::{jobs, organizations};
 use crate::error::{Error, Result};
@@ -73,6 +74,8 @@ pub struct Provisioner {
     pub config: Arc<ProvisioningConfig>,
     /// For smoke tests and the self-update endpoint.
     pub http: reqwest::Client,
+    /// Cancels a deleted organization's Stripe subscription.
+    pub billing: Cancellation,
 }
 
 /// The actor of audit rows written by jobs.

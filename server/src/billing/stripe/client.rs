@@ -16,8 +16,9 @@ use stripe_billing::invoice::{
 use stripe_billing::subscription::{
     CancelSubscription, CreateSubscription, CreateSubscriptionItems,
     CreateSubscriptionPaymentBehavior, CreateSubscriptionPaymentSettings,
-    CreateSubscriptionPaymentSettingsSaveDefaultPaymentMethod, RetrieveSubscription,
-    UpdateSubscription, UpdateSubscriptionItems, UpdateSubscriptionProrationBehavior,
+    CreateSubscriptionPaymentSettingsSaveDefaultPaymentMethod, ListSubscription,
+    ListSubscriptionStatus, RetrieveSubscription, UpdateSubscription, UpdateSubscriptionItems,
+    UpdateSubscriptionProrationBehavior,
 };
 use stripe_core::customer::CreateCustomer;
 use stripe_core::payment_intent::ConfirmPaymentIntent;
@@ -79,6 +80,34 @@ pub struct SubscriptionState {
     /// It has ended (`canceled`, or `incomplete_expired`).
     pub ended: bool,
 }
+
+/// A subscription as reconciliation compares it with the database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscriptionSummary {
+    /// `sub_…`.
+    pub id: String,
+    /// `cus_…`.
+    pub customer: String,
+    /// Stripe's status: `active`, `past_due`, `canceled`, `incomplete`, …
+    pub status: String,
+    /// Its first item's price (Nest's subscriptions have one item: the tier's).
+    pub price: Option<String>,
+    /// `metadata.nest_organization_id`, set by Nest when it created the subscription.
+    pub organization_id: Option<i64>,
+}
+
+impl SubscriptionSummary {
+    /// Whether it can still charge its customer.
+    pub fn is_live(&self) -> bool {
+        matches!(
+            self.status.as_str(),
+            "active" | "past_due" | "trialing" | "unpaid" | "paused"
+        )
+    }
+}
+
+/// Subscriptions asked for per page of `GET /v1/subscriptions` (Stripe's largest).
+const LIST_PAGE: i64 = 100;
 
 /// Stripe's upcoming-invoice preview of a price change.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -313,6 +342,37 @@ impl StripeGateway {
             .send(&self.client)
             .await?;
         Ok(())
+    }
+
+    /// Every subscription of the account, whatever its status, page by page (newest first).
+    pub async fn list_subscriptions(&self) -> Result<Vec<SubscriptionSummary>, StripeFailure> {
+        let mut all = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let mut request = ListSubscription::new()
+                .status(ListSubscriptionStatus::All)
+                .limit(LIST_PAGE);
+            if let Some(last) = &after {
+                request = request.starting_after(last.clone());
+            }
+            let page = request.send(&self.client).await?;
+            after = page.data.last().map(|s| s.id.to_string());
+            all.extend(page.data.into_iter().map(|s| {
+                SubscriptionSummary {
+                    id: s.id.to_string(),
+                    customer: s.customer.id().to_string(),
+                    status: s.status.as_str().to_owned(),
+                    price: s.items.data.first().map(|item| item.price.id.to_string()),
+                    organization_id: s
+                        .metadata
+                        .get("nest_organization_id")
+                        .and_then(|id| id.parse().ok()),
+                }
+            }));
+            if !page.has_more || after.is_none() {
+                return Ok(all);
+            }
+        }
     }
 
     /// Cancels a subscription now (an unpaid signup that expired). Cancelling one Stripe has

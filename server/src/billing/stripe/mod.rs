@@ -6,7 +6,8 @@ pub mod signature;
 pub mod simulator;
 
 pub use client::{
-    NewSubscription, PricePreview, StripeFailure, StripeGateway, SubscriptionState, TestCard,
+    NewSubscription, PricePreview, StripeFailure, StripeGateway, SubscriptionState,
+    SubscriptionSummary, TestCard,
 };
 
 /// Stripe as the organizations' subscriptions see it: the client and the price of each tier.

@@ -1,0 +1,676 @@
+//! Reconciliation (the `reconcile` periodic task, once per slot across replicas): Nest's
+//! database compared with what Hetzner and Stripe hold, so money that leaks is seen.
+//!
+//! - [`Reconciler::gather`] reads the outside world: every server carrying Nest's label (paged,
+//!   within the rate budget), every subscription of the Stripe account (paged, all statuses),
+//!   and, for a running VPS whose server is not in the list, that server alone (a 404 makes it
+//!   missing).
+//! - [`plan`] is pure: facts in, findings out (tested without a database or a network).
+//! - [`Reconciler::record`] writes them in one transaction: a finding seen again moves its
+//!   `last_seen_at`, a new one is inserted, and an open one no longer seen is resolved.
+//!
+//! Nothing is ever repaired automatically: an orphan server may hold a customer's data, and a
+//! subscription may be one an admin is settling by hand. Findings are for people to act on.
+
+use std::collections::{HashMap, HashSet};
+
+use app::models::{FindingKind, JobPayload, JobState, JobStep, OrgStatus, VpsStatus};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect,
+    TransactionTrait,
+};
+use serde_json::json;
+
+use crate::billing::stripe::{StripeFailure, SubscriptionBilling, SubscriptionSummary};
+use crate::clock::Clock;
+use crate::entities::{jobs, organizations, reconcile_findings, tiers, vpses};
+use crate::error::{Error, Result};
+use crate::hetzner::{HetznerClient, HetznerError, MANAGED_LABEL, ORG_LABEL, Server};
+use crate::jobs::{Attempt, Handler, JobFailure, Outcome};
+
+/// The label selector of every server Nest manages.
+pub fn managed_selector() -> String {
+    format!("{MANAGED_LABEL}=nest")
+}
+
+/// A live VPS row as reconciliation sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnownVps {
+    /// Its organization.
+    pub organization_id: i64,
+    /// Its server's name (a create in flight has no id yet).
+    pub name: String,
+    /// Hetzner's id.
+    pub hetzner_server_id: Option<i64>,
+    /// Nest's view of it.
+    pub status: VpsStatus,
+    /// The address Nest routes to.
+    pub ipv4: Option<String>,
+    /// The server type of the organization's tier.
+    pub tier_server_type: String,
+    /// The organization's status.
+    pub org_status: OrgStatus,
+    /// The organization has a job queued or running (a resize or delete in flight): drift is
+    /// expected until it ends.
+    pub busy: bool,
+}
+
+/// An organization billed through Stripe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BilledOrg {
+    /// Its id.
+    pub id: i64,
+    /// Its status.
+    pub status: OrgStatus,
+    /// `sub_…`.
+    pub subscription: String,
+    /// Its tier's Stripe price, when one is set.
+    pub price: Option<String>,
+}
+
+/// Everything [`plan`] compares.
+#[derive(Debug, Clone, Default)]
+pub struct Facts {
+    /// Servers at Hetzner carrying Nest's label.
+    pub servers: Vec<Server>,
+    /// Hetzner ids of running VPS rows that Hetzner answered 404 for.
+    pub gone: HashSet<i64>,
+    /// Every subscription of the Stripe account.
+    pub subscriptions: Vec<SubscriptionSummary>,
+    /// Live (not deleted) VPS rows.
+    pub vpses: Vec<KnownVps>,
+    /// Organizations with a Stripe subscription.
+    pub billed: Vec<BilledOrg>,
+}
+
+/// One thing that does not match.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// What kind.
+    pub kind: FindingKind,
+    /// What it is about: `server:<id>`, `subscription:<id>` or `organization:<id>`.
+    pub subject: String,
+    /// The organization it belongs to, when one does.
+    pub organization_id: Option<i64>,
+    /// What was expected and what was found.
+    pub detail: serde_json::Value,
+}
+
+fn server_subject(id: i64) -> String {
+    format!("server:{id}")
+}
+
+/// The findings `facts` hold. Pure.
+pub fn plan(facts: &Facts) -> Vec<Finding> {
+    let mut findings = servers(facts);
+    findings.extend(subscriptions(facts));
+    findings
+}
+
+fn servers(facts: &Facts) -> Vec<Finding> {
+    let by_id: HashMap<i64, &KnownVps> = facts
+        .vpses
+        .iter()
+        .filter_map(|v| v.hetzner_server_id.map(|id| (id, v)))
+        .collect();
+    let creating: HashSet<&str> = facts
+        .vpses
+        .iter()
+        .filter(|v| v.hetzner_server_id.is_none())
+        .map(|v| v.name.as_str())
+        .collect();
+    let mut findings = Vec::new();
+    for server in &facts.servers {
+        let ipv4 = server.public_net.ipv4.as_ref().map(|a| a.ip.clone());
+        let Some(vps) = by_id.get(&server.id) else {
+            if !creating.contains(server.name.as_str()) {
+                findings.push(Finding {
+                    kind: FindingKind::OrphanServer,
+                    subject: server_subject(server.id),
+                    organization_id: server.labels.get(ORG_LABEL).and_then(|v| v.parse().ok()),
+                    detail: json!({
+                        "server_id": server.id,
+                        "name": server.name,
+                        "server_type": server.server_type.name,
+                        "ipv4": ipv4,
+                        "status": server.status,
+                        "created": server.created,
+                    }),
+                });
+            }
+            continue;
+        };
+        if vps.busy || vps.status != VpsStatus::Running {
+            continue;
+        }
+        let org = Some(vps.organization_id);
+        if server.server_type.name != vps.tier_server_type {
+            findings.push(Finding {
+                kind: FindingKind::TypeDrift,
+                subject: server_subject(server.id),
+                organization_id: org,
+                detail: json!({"expected": vps.tier_server_type, "found": server.server_type.name}),
+            });
+        }
+        if ipv4 != vps.ipv4 {
+            findings.push(Finding {
+                kind: FindingKind::AddressDrift,
+                subject: server_subject(server.id),
+                organization_id: org,
+                detail: json!({"expected": vps.ipv4, "found": ipv4}),
+            });
+        }
+        if server.status == "off" && vps.org_status == OrgStatus::Active {
+            findings.push(Finding {
+                kind: FindingKind::PowerDrift,
+                subject: server_subject(server.id),
+                organization_id: org,
+                detail: json!({"expected": "running", "found": server.status}),
+            });
+        }
+    }
+    for vps in &facts.vpses {
+        if let Some(id) = vps.hetzner_server_id
+            && vps.status == VpsStatus::Running
+            && facts.gone.contains(&id)
+        {
+            findings.push(Finding {
+                kind: FindingKind::MissingServer,
+                subject: server_subject(id),
+                organization_id: Some(vps.organization_id),
+                detail: json!({"server_id": id, "name": vps.name, "ipv4": vps.ipv4}),
+            });
+        }
+    }
+    findings
+}
+
+fn subscriptions(facts: &Facts) -> Vec<Finding> {
+    let by_id: HashMap<&str, &SubscriptionSummary> = facts
+        .subscriptions
+        .iter()
+        .map(|s| (s.id.as_str(), s))
+        .collect();
+    let billed: HashMap<&str, &BilledOrg> = facts
+        .billed
+        .iter()
+        .map(|o| (o.subscription.as_str(), o))
+        .collect();
+    let mut findings = Vec::new();
+    for sub in facts.subscriptions.iter().filter(|s| s.is_live()) {
+        let org = billed.get(sub.id.as_str());
+        let ended =
+            org.is_none_or(|o| matches!(o.status, OrgStatus::Deleted | OrgStatus::Cancelled));
+        // Only Nest's subscriptions: known to an organization, or created by Nest.
+        if ended && (org.is_some() || sub.organization_id.is_some()) {
+            findings.push(Finding {
+                kind: FindingKind::LiveSubscription,
+                subject: format!("subscription:{}", sub.id),
+                organization_id: org.map(|o| o.id).or(sub.organization_id),
+                detail: json!({
+                    "subscription": sub.id,
+                    "customer": sub.customer,
+                    "status": sub.status,
+                    "organization_status": org.map(|o| o.status),
+                }),
+            });
+        }
+        if let Some(org) = org
+            && matches!(
+                org.status,
+                OrgStatus::Active | OrgStatus::Suspended | OrgStatus::Cancelling
+            )
+            && let Some(expected) = &org.price
+            && sub.price.as_ref() != Some(expected)
+        {
+            findings.push(Finding {
+                kind: FindingKind::PriceDrift,
+                subject: format!("subscription:{}", sub.id),
+                organization_id: Some(org.id),
+                detail: json!({"expected": expected, "found": sub.price}),
+            });
+        }
+    }
+    for org in facts
+        .billed
+        .iter()
+        .filter(|o| o.status == OrgStatus::Active)
+    {
+        let sub = by_id.get(org.subscription.as_str());
+        if !sub.is_some_and(|s| s.is_live()) {
+            findings.push(Finding {
+                kind: FindingKind::MissingSubscription,
+                subject: format!("organization:{}", org.id),
+                organization_id: Some(org.id),
+                detail: json!({
+                    "subscription": org.subscription,
+                    "found": sub.map_or("absent", |s| s.status.as_str()),
+                }),
+            });
+        }
+    }
+    findings
+}
+
+/// What one run changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Report {
+    /// Findings seen for the first time.
+    pub opened: usize,
+    /// Findings seen again.
+    pub seen_again: usize,
+    /// Open findings no longer seen.
+    pub resolved: usize,
+}
+
+/// Why a run could not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    /// Hetzner failed (a retry may succeed).
+    #[error("Hetzner: {0}")]
+    Hetzner(#[from] HetznerError),
+    /// Stripe failed.
+    #[error("Stripe: {0}")]
+    Stripe(#[from] StripeFailure),
+    /// The database failed.
+    #[error("{0}")]
+    Database(#[from] Error),
+}
+
+/// Runs `reconcile` jobs.
+#[derive(Clone)]
+pub struct Reconciler {
+    /// Database pool.
+    pub db: DatabaseConnection,
+    /// Time source.
+    pub clock: Clock,
+    /// Hetzner (or the simulator).
+    pub hetzner: HetznerClient,
+    /// Stripe (or the simulator), and each tier's price.
+    pub billing: SubscriptionBilling,
+}
+
+impl Reconciler {
+    /// One run: gather, plan, record.
+    pub async fn run_once(&self) -> std::result::Result<Report, ReconcileError> {
+        let facts = self.gather().await?;
+        Ok(self.record(&plan(&facts)).await?)
+    }
+
+    /// Reads the database, Hetzner and Stripe.
+    pub async fn gather(&self) -> std::result::Result<Facts, ReconcileError> {
+        let tiers: HashMap<i64, tiers::Model> = tiers::Entity::find()
+            .all(&self.db)
+            .await
+            .map_err(Error::from)?
+            .into_iter()
+            .map(|t| (t.id, t))
+            .collect();
+        let busy: HashSet<i64> = jobs::Entity::find()
+            .select_only()
+            .column(jobs::Column::OrganizationId)
+            .filter(jobs::Column::State.is_in([JobState::Queued, JobState::Running]))
+            .filter(jobs::Column::OrganizationId.is_not_null())
+            .into_tuple::<Option<i64>>()
+            .all(&self.db)
+            .await
+            .map_err(Error::from)?
+            .into_iter()
+            .flatten()
+            .collect();
+        let orgs: HashMap<i64, organizations::Model> = organizations::Entity::find()
+            .all(&self.db)
+            .await
+            .map_err(Error::from)?
+            .into_iter()
+            .map(|o| (o.id, o))
+            .collect();
+        let tier_type = |org: &organizations::Model| {
+            tiers
+                .get(&org.tier_id)
+                .map(|t| t.server_type.to_string())
+                .unwrap_or_default()
+        };
+        let vpses: Vec<KnownVps> = vpses::Entity::find()
+            .filter(vpses::Column::DeletedAt.is_null())
+            .all(&self.db)
+            .await
+            .map_err(Error::from)?
+            .into_iter()
+            .filter_map(|v| {
+                let org = orgs.get(&v.organization_id)?;
+                Some(KnownVps {
+                    organization_id: v.organization_id,
+                    name: v.name,
+                    hetzner_server_id: v.hetzner_server_id,
+                    status: v.status,
+                    ipv4: v.ipv4,
+                    tier_server_type: tier_type(org),
+                    org_status: org.status,
+                    busy: busy.contains(&v.organization_id),
+                })
+            })
+            .collect();
+        let billed = orgs
+            .values()
+            .filter_map(|o| {
+                Some(BilledOrg {
+                    id: o.id,
+                    status: o.status,
+                    subscription: o.stripe_subscription_id.clone()?,
+                    price: tiers.get(&o.tier_id).and_then(|t| self.billing.price_of(t)),
+                })
+            })
+            .collect();
+        let servers = self.hetzner.list_servers(&managed_selector()).await?;
+        let listed: HashSet<i64> = servers.iter().map(|s| s.id).collect();
+        let mut gone = HashSet::new();
+        for vps in &vpses {
+            if let Some(id) = vps.hetzner_server_id
+                && vps.status == VpsStatus::Running
+                && !vps.busy
+                && !listed.contains(&id)
+                && self.hetzner.get_server(id).await?.is_none()
+            {
+                gone.insert(id);
+            }
+        }
+        let subscriptions = self.billing.gateway.list_subscriptions().await?;
+        Ok(Facts {
+            servers,
+            gone,
+            subscriptions,
+            vpses,
+            billed,
+        })
+    }
+
+    /// Writes `findings` in one transaction: new ones inserted, known ones seen again, open
+    /// ones no longer found resolved.
+    pub async fn record(&self, findings: &[Finding]) -> Result<Report> {
+        let now = self.clock.now();
+        let txn = self.db.begin().await?;
+        let open = reconcile_findings::Entity::find()
+            .filter(reconcile_findings::Column::ResolvedAt.is_null())
+            .all(&txn)
+            .await?;
+        let mut open_by_key: HashMap<(FindingKind, &str), &reconcile_findings::Model> = open
+            .iter()
+            .map(|f| ((f.kind, f.subject.as_str()), f))
+            .collect();
+        let mut report = Report::default();
+        for finding in findings {
+            match open_by_key.remove(&(finding.kind, finding.subject.as_str())) {
+                Some(known) => {
+                    reconcile_findings::Entity::update_many()
+                        .col_expr(reconcile_findings::Column::LastSeenAt, Expr::value(now))
+                        .col_expr(
+                            reconcile_findings::Column::Detail,
+                            Expr::value(finding.detail.clone()),
+                        )
+                        .filter(reconcile_findings::Column::Id.eq(known.id))
+                        .exec(&txn)
+                        .await?;
+                    report.seen_again += 1;
+                }
+                None => {
+                    reconcile_findings::Entity::insert(reconcile_findings::ActiveModel {
+                        kind: Set(finding.kind),
+                        subject: Set(finding.subject.clone()),
+                        organization_id: Set(finding.organization_id),
+                        detail: Set(finding.detail.clone()),
+                        first_seen_at: Set(now),
+                        last_seen_at: Set(now),
+                        resolved_at: Set(None),
+                        ..Default::default()
+                    })
+                    .exec(&txn)
+                    .await?;
+                    report.opened += 1;
+                }
+            }
+        }
+        let gone: Vec<i64> = open_by_key.values().map(|f| f.id).collect();
+        if !gone.is_empty() {
+            report.resolved = gone.len();
+            reconcile_findings::Entity::update_many()
+                .col_expr(reconcile_findings::Column::ResolvedAt, Expr::value(now))
+                .filter(reconcile_findings::Column::Id.is_in(gone))
+                .exec(&txn)
+                .await?;
+        }
+        txn.commit().await?;
+        Ok(report)
+    }
+}
+
+#[async_trait::async_trait]
+impl Handler for Reconciler {
+    async fn run(&self, attempt: &Attempt) -> std::result::Result<Outcome, JobFailure> {
+        if !matches!(attempt.payload(), JobPayload::Reconcile) {
+            return Err(JobFailure::fatal(
+                None,
+                "the reconciler runs only reconcile",
+            ));
+        }
+        let step = JobStep::Reconcile;
+        let report = attempt
+            .step(step, async {
+                self.run_once()
+                    .await
+                    .map_err(|e| JobFailure::transient(Some(step), e.to_string()))
+            })
+            .await?;
+        tracing::info!(
+            findings.opened = report.opened,
+            findings.seen_again = report.seen_again,
+            findings.resolved = report.resolved,
+            "reconciled the database with Hetzner and Stripe"
+        );
+        Ok(Outcome::Done)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::hetzner::{Ipv4Info, PublicNet, ServerTypeRef};
+
+    fn server(id: i64, name: &str, server_type: &str, ip: &str, status: &str) -> Server {
+        Server {
+            id,
+            name: name.to_owned(),
+            status: status.to_owned(),
+            public_net: PublicNet {
+                ipv4: Some(Ipv4Info { ip: ip.to_owned() }),
+            },
+            server_type: ServerTypeRef {
+                name: server_type.to_owned(),
+            },
+            labels: BTreeMap::from([(ORG_LABEL.to_owned(), "7".to_owned())]),
+            created: chrono::DateTime::UNIX_EPOCH,
+        }
+    }
+
+    fn vps(org: i64, name: &str, id: Option<i64>, ip: &str) -> KnownVps {
+        KnownVps {
+            organization_id: org,
+            name: name.to_owned(),
+            hetzner_server_id: id,
+            status: VpsStatus::Running,
+            ipv4: Some(ip.to_owned()),
+            tier_server_type: "cx22".to_owned(),
+            org_status: OrgStatus::Active,
+            busy: false,
+        }
+    }
+
+    fn sub(id: &str, status: &str, price: &str, org: Option<i64>) -> SubscriptionSummary {
+        SubscriptionSummary {
+            id: id.to_owned(),
+            customer: "cus_1".to_owned(),
+            status: status.to_owned(),
+            price: Some(price.to_owned()),
+            organization_id: org,
+        }
+    }
+
+    fn billed(id: i64, status: OrgStatus, subscription: &str) -> BilledOrg {
+        BilledOrg {
+            id,
+            status,
+            subscription: subscription.to_owned(),
+            price: Some("price_growth".to_owned()),
+        }
+    }
+
+    fn kinds(facts: &Facts) -> Vec<(FindingKind, String)> {
+        let mut found: Vec<_> = plan(facts)
+            .into_iter()
+            .map(|f| (f.kind, f.subject))
+            .collect();
+        found.sort();
+        found
+    }
+
+    #[test]
+    fn a_fleet_that_matches_its_database_has_no_findings() {
+        let facts = Facts {
+            servers: vec![server(1, "nest-a", "cx22", "10.0.0.1", "running")],
+            vpses: vec![vps(1, "nest-a", Some(1), "10.0.0.1")],
+            subscriptions: vec![sub("sub_a", "active", "price_growth", Some(1))],
+            billed: vec![billed(1, OrgStatus::Active, "sub_a")],
+            ..Facts::default()
+        };
+        assert_eq!(kinds(&facts), vec![]);
+    }
+
+    #[test]
+    fn a_labelled_server_no_vps_owns_is_an_orphan_unless_its_create_is_in_flight() {
+        let facts = Facts {
+            servers: vec![
+                server(1, "nest-a", "cx22", "10.0.0.1", "running"),
+                server(2, "nest-by-hand", "cx22", "10.0.0.2", "running"),
+                server(3, "nest-creating", "cx22", "10.0.0.3", "initializing"),
+            ],
+            vpses: vec![
+                vps(1, "nest-a", Some(1), "10.0.0.1"),
+                vps(2, "nest-creating", None, "10.0.0.3"),
+            ],
+            ..Facts::default()
+        };
+        let found = plan(&facts);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].kind, FindingKind::OrphanServer);
+        assert_eq!(found[0].subject, "server:2");
+        assert_eq!(found[0].organization_id, Some(7), "read from its label");
+        assert!(FindingKind::OrphanServer.costs_money());
+    }
+
+    #[test]
+    fn a_running_vps_whose_server_hetzner_lost_is_missing() {
+        let facts = Facts {
+            vpses: vec![vps(1, "nest-a", Some(1), "10.0.0.1")],
+            gone: HashSet::from([1]),
+            ..Facts::default()
+        };
+        assert_eq!(
+            kinds(&facts),
+            vec![(FindingKind::MissingServer, "server:1".to_owned())]
+        );
+    }
+
+    #[test]
+    fn type_address_and_power_drift_are_found_but_not_while_a_job_is_in_flight() {
+        let mut facts = Facts {
+            servers: vec![server(1, "nest-a", "cx32", "10.0.0.9", "off")],
+            vpses: vec![vps(1, "nest-a", Some(1), "10.0.0.1")],
+            ..Facts::default()
+        };
+        assert_eq!(
+            kinds(&facts),
+            vec![
+                (FindingKind::TypeDrift, "server:1".to_owned()),
+                (FindingKind::AddressDrift, "server:1".to_owned()),
+                (FindingKind::PowerDrift, "server:1".to_owned()),
+            ]
+        );
+        facts.vpses[0].busy = true;
+        assert_eq!(kinds(&facts), vec![]);
+        // Off is expected of a suspended organization's server.
+        facts.vpses[0].busy = false;
+        facts.vpses[0].org_status = OrgStatus::Suspended;
+        assert!(!kinds(&facts).contains(&(FindingKind::PowerDrift, "server:1".to_owned())));
+    }
+
+    #[test]
+    fn a_live_subscription_of_a_deleted_cancelled_or_vanished_organization_is_found() {
+        let facts = Facts {
+            subscriptions: vec![
+                sub("sub_deleted", "active", "price_growth", Some(1)),
+                sub("sub_cancelled", "past_due", "price_growth", Some(2)),
+                sub("sub_vanished", "active", "price_growth", Some(3)),
+                sub("sub_not_nests", "active", "price_other", None),
+                sub("sub_ended", "canceled", "price_growth", Some(4)),
+            ],
+            billed: vec![
+                billed(1, OrgStatus::Deleted, "sub_deleted"),
+                billed(2, OrgStatus::Cancelled, "sub_cancelled"),
+                billed(4, OrgStatus::Deleted, "sub_ended"),
+            ],
+            ..Facts::default()
+        };
+        assert_eq!(
+            kinds(&facts),
+            vec![
+                (
+                    FindingKind::LiveSubscription,
+                    "subscription:sub_cancelled".to_owned()
+                ),
+                (
+                    FindingKind::LiveSubscription,
+                    "subscription:sub_deleted".to_owned()
+                ),
+                (
+                    FindingKind::LiveSubscription,
+                    "subscription:sub_vanished".to_owned()
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn an_active_organization_without_a_live_subscription_or_on_another_price_is_found() {
+        let facts = Facts {
+            subscriptions: vec![
+                sub("sub_ended", "canceled", "price_growth", Some(1)),
+                sub("sub_cheap", "active", "price_starter", Some(2)),
+            ],
+            billed: vec![
+                billed(1, OrgStatus::Active, "sub_ended"),
+                billed(2, OrgStatus::Active, "sub_cheap"),
+                billed(3, OrgStatus::Active, "sub_absent"),
+            ],
+            ..Facts::default()
+        };
+        assert_eq!(
+            kinds(&facts),
+            vec![
+                (
+                    FindingKind::MissingSubscription,
+                    "organization:1".to_owned()
+                ),
+                (
+                    FindingKind::MissingSubscription,
+                    "organization:3".to_owned()
+                ),
+                (FindingKind::PriceDrift, "subscription:sub_cheap".to_owned()),
+            ]
+        );
+    }
+}
