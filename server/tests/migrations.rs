@@ -23,6 +23,7 @@ const TABLES: &[&str] = &[
     "login_blocks",
     "organizations",
     "platform_admins",
+    "reconcile_findings",
     "recovery_codes",
     "regions",
     "routes",
