@@ -318,6 +318,8 @@ impl App {
             clock: self.clock.clone(),
             hetzner: self.integrations.hetzner.clone(),
             billing: self.subscription_billing(),
+            channels: crate::health::alerts::Channels::of(&self.config.alerts),
+            events: self.events.clone(),
         }
     }
 

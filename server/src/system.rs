@@ -80,7 +80,9 @@ impl SystemService {
             .next()
             .map_or_else(|| "EUR".to_owned(), |(_, c)| c.clone());
 
+        let open_findings = crate::reconcile::open_counts(&self.db).await?;
         Ok(PlatformStatus {
+            open_findings,
             mrr_cents,
             currency,
             version: env!("CARGO_PKG_VERSION").to_owned(),

@@ -790,7 +790,21 @@ async fn reconciliation_finds_each_leak_against_the_simulators_and_resolves_it_o
         .await
         .unwrap();
     let report = reconciler.run_once().await.unwrap();
-    assert_eq!(report.opened, 2, "{report:?}");
+    assert_eq!((report.opened, report.alerted), (2, 2), "{report:?}");
+    let alerts = server::entities::health_fleet_alerts::Entity::find()
+        .filter(server::entities::health_fleet_alerts::Column::Reason.eq("reconcile"))
+        .all(r.db())
+        .await
+        .unwrap();
+    assert_eq!(alerts.len(), 2, "{alerts:?}");
+    assert!(
+        alerts.iter().any(|a| a.message.contains("made-by-hand")),
+        "{alerts:?}"
+    );
+    assert!(
+        alerts.iter().any(|a| a.message.contains(&leaked)),
+        "{alerts:?}"
+    );
     assert_eq!(
         open_findings(r.db()).await,
         vec![
@@ -800,7 +814,11 @@ async fn reconciliation_finds_each_leak_against_the_simulators_and_resolves_it_o
     );
     // Seen again, not duplicated.
     let again = reconciler.run_once().await.unwrap();
-    assert_eq!((again.opened, again.seen_again), (0, 2), "{again:?}");
+    assert_eq!(
+        (again.opened, again.seen_again, again.alerted),
+        (0, 2, 0),
+        "seen again, alerted once: {again:?}"
+    );
 
     // Fixed by hand: both resolve on the next run.
     let action = hetzner.delete_server(orphan.id).await.unwrap();
@@ -835,6 +853,39 @@ async fn reconciliation_finds_each_leak_against_the_simulators_and_resolves_it_o
         open_findings(r.db()).await,
         vec![(K::MissingServer, format!("server:{server_id}"))]
     );
+}
+
+async fn reconciling_ten_thousand_servers_stays_within_hetzner_s_rate_budget(
+    db: &DatabaseConnection,
+) {
+    let r = rig(db).await;
+    let sim = r.server.app.integrations.simulator.clone().unwrap();
+    let labels = std::collections::BTreeMap::from([(
+        server::hetzner::MANAGED_LABEL.to_owned(),
+        "nest".to_owned(),
+    )]);
+    for i in 0..10_000 {
+        sim.add_running_server(&format!("bulk-{i}"), labels.clone())
+            .unwrap();
+    }
+    let reconciler = r.server.app.reconciler();
+    let hetzner = &r.server.app.integrations.hetzner;
+    let before = hetzner.calls();
+    let facts = reconciler.gather().await.unwrap();
+    let calls = hetzner.calls() - before;
+    assert_eq!(facts.servers.len(), 10_000);
+    assert_eq!(calls, 200, "50 servers a page, nothing else");
+    let limit = hetzner.rate_limit().unwrap();
+    assert!(
+        limit.remaining >= limit.limit - 200,
+        "within the hourly budget: {limit:?}"
+    );
+    let report = reconciler
+        .record(&server::reconcile::plan(&facts))
+        .await
+        .unwrap();
+    assert_eq!(report.opened, 10_000);
+    assert_eq!(report.alerted, 1, "one alert for them all");
 }
 
 async fn a_burst_of_signups_from_one_address_gets_exactly_the_limit_through(
@@ -1225,6 +1276,7 @@ on_both_databases!(
     a_rejected_signup_s_subscription_is_cancelled_so_it_can_never_be_charged,
     an_unreachable_stripe_fails_the_step_for_a_retry_and_audits_nothing,
     reconciliation_finds_each_leak_against_the_simulators_and_resolves_it_once_fixed,
+    reconciling_ten_thousand_servers_stays_within_hetzner_s_rate_budget,
     signups_are_limited_per_client_and_unpaid_ones_expire,
     a_burst_of_signups_from_one_address_gets_exactly_the_limit_through,
 );

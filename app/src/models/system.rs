@@ -61,6 +61,9 @@ pub struct PlatformStatus {
     pub mrr_cents: i64,
     /// The currency of `mrr_cents`.
     pub currency: String,
+    /// Open reconciliation findings (the database against Hetzner and Stripe), and how many
+    /// of them cost money while they last.
+    pub open_findings: (u64, u64),
 }
 
 /// What changed, as told to open pages over the live-update channel (`/api/events`).

@@ -189,6 +189,14 @@ fn StatusPanel(status: PlatformStatus) -> impl IntoView {
                 <dd>{mode_label(status.stripe, "Live")}</dd>
                 <dt>"Caddy"</dt>
                 <dd>{mode_label(status.caddy, "Connected")}</dd>
+                <dt>"Reconciliation"</dt>
+                <dd data-testid="open-findings">
+                    {match status.open_findings {
+                        (0, _) => "Database, Hetzner and Stripe agree".to_owned(),
+                        (open, 0) => format!("{open} open finding(s)"),
+                        (open, costly) => format!("{open} open finding(s), {costly} costing money"),
+                    }}
+                </dd>
                 <dt>"Tiers / regions"</dt>
                 <dd>{format!("{} tiers, {} regions", status.tiers, status.regions)}</dd>
                 <dt>"Version"</dt>

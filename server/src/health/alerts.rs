@@ -228,6 +228,34 @@ impl BreakerReason {
     }
 }
 
+/// The `reason` of a fleet alert raised by reconciliation (a finding that costs money), not by
+/// the health breaker.
+pub const RECONCILE_REASON: &str = "reconcile";
+
+/// Raises a fleet alert for a reconciliation finding that costs money (an orphan server, a
+/// subscription charging a customer without service), with its notifications, on `conn` (the
+/// transaction that records the finding). Returns its id.
+pub async fn raise_finding<C: ConnectionTrait>(
+    conn: &C,
+    channels: Channels,
+    message: String,
+    now: DateTime<Utc>,
+) -> Result<i64> {
+    let id = health_fleet_alerts::Entity::insert(health_fleet_alerts::ActiveModel {
+        created_at: Set(now),
+        reason: Set(RECONCILE_REASON.to_owned()),
+        checked: Set(0),
+        failing: Set(0),
+        message: Set(message),
+        ..Default::default()
+    })
+    .exec(conn)
+    .await?
+    .last_insert_id;
+    notify(conn, channels, AlertRef::Fleet { id }, now).await?;
+    Ok(id)
+}
+
 /// Raises a fleet alert (and its notifications). Returns its id.
 pub async fn raise_fleet<C: ConnectionTrait>(
     conn: &C,

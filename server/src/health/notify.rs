@@ -101,11 +101,16 @@ impl Notifier {
                 else {
                     return Ok(None);
                 };
+                let (prefix, kind) = if a.reason == super::alerts::RECONCILE_REASON {
+                    ("reconcile", "reconcile_finding")
+                } else {
+                    ("fleet", "fleet_breaker")
+                };
                 Ok(Some(Notification {
-                    text: format!("[Nest] fleet: {}", a.message),
+                    text: format!("[Nest] {prefix}: {}", a.message),
                     alert: json!({
                         "id": a.id,
-                        "kind": "fleet_breaker",
+                        "kind": kind,
                         "reason": a.reason,
                         "checked": a.checked,
                         "failing": a.failing,

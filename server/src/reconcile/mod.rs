@@ -26,6 +26,8 @@ use crate::billing::stripe::{StripeFailure, SubscriptionBilling, SubscriptionSum
 use crate::clock::Clock;
 use crate::entities::{jobs, organizations, reconcile_findings, tiers, vpses};
 use crate::error::{Error, Result};
+use crate::events::{Change, Events};
+use crate::health::alerts::Channels;
 use crate::hetzner::{HetznerClient, HetznerError, MANAGED_LABEL, ORG_LABEL, Server};
 use crate::jobs::{Attempt, Handler, JobFailure, Outcome};
 
@@ -95,6 +97,57 @@ pub struct Finding {
     pub organization_id: Option<i64>,
     /// What was expected and what was found.
     pub detail: serde_json::Value,
+}
+
+impl Finding {
+    /// One line for the alert channels.
+    pub fn message(&self) -> String {
+        let field = |k: &str| match &self.detail[k] {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Null => "-".to_owned(),
+            other => other.to_string(),
+        };
+        match self.kind {
+            FindingKind::OrphanServer => format!(
+                "orphan server {} (#{}, {}) at Hetzner: no organization of Nest owns it, and it is billed until deleted",
+                field("name"),
+                field("server_id"),
+                field("server_type"),
+            ),
+            FindingKind::LiveSubscription => format!(
+                "Stripe subscription {} ({}) still charges customer {} although its organization is {}",
+                field("subscription"),
+                field("status"),
+                field("customer"),
+                match field("organization_status").as_str() {
+                    "-" => "gone".to_owned(),
+                    status => status.to_owned(),
+                },
+            ),
+            other => format!("{other} on {}", self.subject),
+        }
+    }
+}
+
+/// New findings that cost money, one alert each, beyond this many one alert for them all (a
+/// first run against a large, neglected account must not send thousands of messages).
+pub const ALERTS_PER_RUN: usize = 5;
+
+/// The alert messages for `costly` new findings.
+pub fn alert_messages(costly: &[&Finding]) -> Vec<String> {
+    if costly.len() <= ALERTS_PER_RUN {
+        return costly.iter().map(|f| f.message()).collect();
+    }
+    let first: Vec<&str> = costly
+        .iter()
+        .take(ALERTS_PER_RUN)
+        .map(|f| f.subject.as_str())
+        .collect();
+    vec![format!(
+        "{} new findings that cost money (orphan servers, subscriptions charging customers without service), among them {}: see /reconcile",
+        costly.len(),
+        first.join(", ")
+    )]
 }
 
 fn server_subject(id: i64) -> String {
@@ -253,6 +306,19 @@ fn subscriptions(facts: &Facts) -> Vec<Finding> {
     findings
 }
 
+/// How many findings are open, and how many of those cost money (the overview's figures).
+pub async fn open_counts(db: &DatabaseConnection) -> Result<(u64, u64)> {
+    let kinds: Vec<FindingKind> = reconcile_findings::Entity::find()
+        .select_only()
+        .column(reconcile_findings::Column::Kind)
+        .filter(reconcile_findings::Column::ResolvedAt.is_null())
+        .into_tuple()
+        .all(db)
+        .await?;
+    let costly = kinds.iter().filter(|k| k.costs_money()).count();
+    Ok((kinds.len() as u64, costly as u64))
+}
+
 /// What one run changed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Report {
@@ -262,6 +328,8 @@ pub struct Report {
     pub seen_again: usize,
     /// Open findings no longer seen.
     pub resolved: usize,
+    /// New findings that cost money, sent to the alert channels.
+    pub alerted: usize,
 }
 
 /// Why a run could not finish.
@@ -289,6 +357,10 @@ pub struct Reconciler {
     pub hetzner: HetznerClient,
     /// Stripe (or the simulator), and each tier's price.
     pub billing: SubscriptionBilling,
+    /// Where a new finding that costs money is sent.
+    pub channels: Channels,
+    /// Tells open pages (the overview's count).
+    pub events: Events,
 }
 
 impl Reconciler {
@@ -400,6 +472,7 @@ impl Reconciler {
             .map(|f| ((f.kind, f.subject.as_str()), f))
             .collect();
         let mut report = Report::default();
+        let mut costly = Vec::new();
         for finding in findings {
             match open_by_key.remove(&(finding.kind, finding.subject.as_str())) {
                 Some(known) => {
@@ -427,9 +500,16 @@ impl Reconciler {
                     })
                     .exec(&txn)
                     .await?;
+                    if finding.kind.costs_money() {
+                        costly.push(finding);
+                    }
                     report.opened += 1;
                 }
             }
+        }
+        for message in alert_messages(&costly) {
+            crate::health::alerts::raise_finding(&txn, self.channels, message, now).await?;
+            report.alerted += 1;
         }
         let gone: Vec<i64> = open_by_key.values().map(|f| f.id).collect();
         if !gone.is_empty() {
@@ -441,6 +521,12 @@ impl Reconciler {
                 .await?;
         }
         txn.commit().await?;
+        if report.opened + report.resolved > 0 {
+            self.events.publish(Change::Billing(None));
+        }
+        if report.alerted > 0 {
+            self.events.wake_jobs();
+        }
         Ok(report)
     }
 }
@@ -536,6 +622,40 @@ mod tests {
             .collect();
         found.sort();
         found
+    }
+
+    #[test]
+    fn costly_findings_are_alerted_one_by_one_then_summed_up() {
+        let facts = Facts {
+            servers: (1..=7)
+                .map(|i| server(i, &format!("stray-{i}"), "cx22", "10.0.0.1", "running"))
+                .collect(),
+            ..Facts::default()
+        };
+        let found = plan(&facts);
+        let costly: Vec<&Finding> = found.iter().collect();
+        let few = alert_messages(&costly[..2]);
+        assert_eq!(few.len(), 2);
+        assert!(
+            few[0].starts_with("orphan server stray-1 (#1, cx22) at Hetzner"),
+            "{few:?}"
+        );
+        let many = alert_messages(&costly);
+        assert_eq!(many.len(), 1, "{many:?}");
+        assert!(
+            many[0].starts_with("7 new findings that cost money"),
+            "{many:?}"
+        );
+        let live = Finding {
+            kind: FindingKind::LiveSubscription,
+            subject: "subscription:sub_1".to_owned(),
+            organization_id: Some(1),
+            detail: json!({"subscription": "sub_1", "status": "active", "customer": "cus_1", "organization_status": "deleted"}),
+        };
+        assert_eq!(
+            live.message(),
+            "Stripe subscription sub_1 (active) still charges customer cus_1 although its organization is deleted"
+        );
     }
 
     #[test]
