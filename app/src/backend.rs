@@ -324,6 +324,24 @@ pub struct Backend {
     pub signups: Arc<dyn SignupBackend>,
     /// Invoices and revenue.
     pub billing: Arc<dyn BillingBackend>,
+    /// Reconciliation's findings.
+    pub reconcile: Arc<dyn ReconcileBackend>,
+}
+
+/// Reconciliation: what differs between the database, Hetzner and Stripe (`/reconcile`).
+#[async_trait::async_trait]
+pub trait ReconcileBackend: Send + Sync {
+    /// Open findings (or, with `resolved`, the latest resolved ones), newest first.
+    async fn findings(&self, resolved: bool) -> Result<crate::models::FindingPage, AppError>;
+    /// Acts on open finding `id` once `confirm` matches what it asks for; audited.
+    async fn act(
+        &self,
+        actor: &AdminIdentity,
+        req: &RequestInfo,
+        id: i64,
+        action: crate::models::FindingAction,
+        confirm: String,
+    ) -> Result<(), AppError>;
 }
 
 /// Billing: the invoice ledger and the revenue figures (`/billing`, the overview's revenue

@@ -114,6 +114,7 @@ pub fn AdminApp() -> impl IntoView {
                     <Route path=path!("/vpses/:id") view={Lazy::<page::VpsDetail>::new()}/>
                     <Route path=path!("/alerts") view={Lazy::<page::Alerts>::new()}/>
                     <Route path=path!("/jobs") view={Lazy::<page::Jobs>::new()}/>
+                    <Route path=path!("/reconcile") view={Lazy::<page::Reconcile>::new()}/>
                     <Route path=path!("/organizations/new") view={Lazy::<page::NewOrganization>::new()}/>
                     <Route path=path!("/organizations/:id") view={Lazy::<page::Organization>::new()}/>
                 </Routes>

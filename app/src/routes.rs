@@ -107,6 +107,7 @@ lazy_pages! {
     VpsDetail, vps_detail_page => pages::vps_detail::VpsDetailPage;
     Alerts, alerts_page => pages::alerts::AlertsPage;
     Jobs, jobs_page => pages::jobs::JobsPage;
+    Reconcile, reconcile_page => pages::reconcile::ReconcilePage;
 }
 
 #[cfg(any(feature = "ssr", feature = "public"))]

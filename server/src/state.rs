@@ -588,6 +588,13 @@ impl App {
                 clock: self.clock.clone(),
                 ledger: self.ledger(),
             }),
+            reconcile: Arc::new(crate::reconcile::service::ReconcileService {
+                db: self.db.clone(),
+                clock: self.clock.clone(),
+                hetzner: self.integrations.hetzner.clone(),
+                billing: self.subscription_billing(),
+                events: self.events.clone(),
+            }),
         }
     }
 }

@@ -85,6 +85,11 @@ const OPEN: &[(&str, &[(&str, &str)])] = &[
 const PROTECTED: &[(&str, &[(&str, &str)])] = &[
     ("/api/preview_tier_change", &[("id", "1"), ("tier_id", "2")]),
     ("/api/platform_status", &[]),
+    ("/api/list_findings", &[("resolved", "false")]),
+    (
+        "/api/act_on_finding",
+        &[("id", "1"), ("action", "delete_server"), ("confirm", "x")],
+    ),
     ("/api/current_caller", &[]),
     ("/api/cloud_mode", &[]),
     ("/api/live_seq", &[]),

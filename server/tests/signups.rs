@@ -820,18 +820,82 @@ async fn reconciliation_finds_each_leak_against_the_simulators_and_resolves_it_o
         "seen again, alerted once: {again:?}"
     );
 
-    // Fixed by hand: both resolve on the next run.
-    let action = hetzner.delete_server(orphan.id).await.unwrap();
-    if let Some(action) = action {
-        hetzner
-            .wait_for(action, Duration::from_secs(30))
+    // An admin settles both on /reconcile, each confirmed by typing its name.
+    let mut admin = support::setup_superadmin(&r.server, "root@nest.test").await;
+    let listed = admin.call("list_findings", &[("resolved", "false")]).await;
+    assert_eq!(listed.status, 200, "{listed:?}");
+    let findings = listed.body["findings"].as_array().unwrap().clone();
+    let id_of = |kind: &str| {
+        findings
+            .iter()
+            .find(|f| f["kind"] == kind)
+            .unwrap_or_else(|| panic!("no {kind} in {findings:?}"))["id"]
+            .to_string()
+    };
+    let (orphan_finding, leak_finding) = (id_of("orphan_server"), id_of("live_subscription"));
+    let wrong = admin
+        .call(
+            "act_on_finding",
+            &[
+                ("id", &orphan_finding),
+                ("action", "delete_server"),
+                ("confirm", "made-by"),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status, 422, "{wrong:?}");
+    assert_eq!(wrong.body["Validation"]["field"], "confirm", "beside its field");
+    assert!(wrong.body.to_string().contains("made-by-hand"), "{wrong:?}");
+    assert!(
+        hetzner.get_server(orphan.id).await.unwrap().is_some(),
+        "nothing deleted"
+    );
+    let mismatched = admin
+        .call(
+            "act_on_finding",
+            &[
+                ("id", &orphan_finding),
+                ("action", "cancel_subscription"),
+                ("confirm", "made-by-hand"),
+            ],
+        )
+        .await;
+    assert_eq!(mismatched.status, 422, "{mismatched:?}");
+    for (id, action, confirm) in [
+        (&orphan_finding, "delete_server", "made-by-hand"),
+        (&leak_finding, "cancel_subscription", leaked.as_str()),
+    ] {
+        let done = admin
+            .call(
+                "act_on_finding",
+                &[("id", id), ("action", action), ("confirm", confirm)],
+            )
+            .await;
+        assert_eq!(done.status, 200, "{action}: {done:?}");
+    }
+    r.delivered().await;
+    assert_eq!(r.subscription_status(&leaked), "canceled");
+    assert_eq!(open_findings(r.db()).await, vec![], "settled at once");
+    for action in [
+        "reconcile.server_deleted",
+        "reconcile.subscription_cancelled",
+    ] {
+        let rows = audit_log::Entity::find()
+            .filter(audit_log::Column::Action.eq(action))
+            .count(r.db())
             .await
             .unwrap();
+        assert_eq!(rows, 1, "{action}");
     }
-    r.sim().cancel_now(&leaked).unwrap();
-    r.delivered().await;
+    // The server goes (Hetzner's delete is an action); the next run agrees.
+    for _ in 0..200 {
+        if hetzner.get_server(orphan.id).await.unwrap().is_none() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
     let fixed = reconciler.run_once().await.unwrap();
-    assert_eq!(fixed.resolved, 2, "{fixed:?}");
+    assert_eq!((fixed.opened, fixed.resolved), (0, 0), "{fixed:?}");
     assert_eq!(open_findings(r.db()).await, vec![]);
 
     // A server deleted behind Nest's back is missing; its organization still pays for it.
@@ -853,6 +917,59 @@ async fn reconciliation_finds_each_leak_against_the_simulators_and_resolves_it_o
         open_findings(r.db()).await,
         vec![(K::MissingServer, format!("server:{server_id}"))]
     );
+}
+
+async fn a_server_resized_behind_nest_s_back_is_resized_back_after_the_typed_slug(
+    db: &DatabaseConnection,
+) {
+    use app::models::FindingKind as K;
+    let mut r = rig(db).await;
+    let org = r.paying_customer("grown-co").await;
+    let hetzner = r.server.app.integrations.hetzner.clone();
+    let vps = server::entities::vpses::Entity::find()
+        .filter(server::entities::vpses::Column::OrganizationId.eq(org.id))
+        .one(r.db())
+        .await
+        .unwrap()
+        .unwrap();
+    let id = vps.hetzner_server_id.unwrap();
+    let wait = Duration::from_secs(30);
+    // Someone resizes the server in Hetzner's console.
+    for step in ["poweroff", "change_type", "poweron"] {
+        let action = match step {
+            "change_type" => hetzner.change_type(id, "cx42").await.unwrap(),
+            power => hetzner.power(id, power).await.unwrap(),
+        };
+        hetzner.wait_for(action, wait).await.unwrap();
+    }
+    let reconciler = r.server.app.reconciler();
+    reconciler.run_once().await.unwrap();
+    assert_eq!(
+        open_findings(r.db()).await,
+        vec![(K::TypeDrift, format!("server:{id}"))]
+    );
+    let mut admin = support::setup_superadmin(&r.server, "root@nest.test").await;
+    let listed = admin.call("list_findings", &[("resolved", "false")]).await;
+    let finding = &listed.body["findings"][0];
+    assert_eq!(finding["confirm"], "grown-co", "{listed:?}");
+    assert_eq!(finding["action"], "resize_back", "{listed:?}");
+    let done = admin
+        .call(
+            "act_on_finding",
+            &[
+                ("id", &finding["id"].to_string()),
+                ("action", "resize_back"),
+                ("confirm", "grown-co"),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, 200, "{done:?}");
+    r.engine().run_until_idle().await.unwrap();
+    let server = hetzner.get_server(id).await.unwrap().unwrap();
+    assert_eq!(server.server_type.name, vps.server_type.to_string());
+    let report = reconciler.run_once().await.unwrap();
+    assert_eq!(report.resolved, 1, "{report:?}");
+    assert_eq!(open_findings(r.db()).await, vec![]);
 }
 
 async fn reconciling_ten_thousand_servers_stays_within_hetzner_s_rate_budget(
@@ -1277,6 +1394,7 @@ on_both_databases!(
     an_unreachable_stripe_fails_the_step_for_a_retry_and_audits_nothing,
     reconciliation_finds_each_leak_against_the_simulators_and_resolves_it_once_fixed,
     reconciling_ten_thousand_servers_stays_within_hetzner_s_rate_budget,
+    a_server_resized_behind_nest_s_back_is_resized_back_after_the_typed_slug,
     signups_are_limited_per_client_and_unpaid_ones_expire,
     a_burst_of_signups_from_one_address_gets_exactly_the_limit_through,
 );

@@ -54,6 +54,11 @@ const NAV: &[NavItem] = &[
         superadmin_only: false,
     },
     NavItem {
+        href: "/reconcile",
+        label: "Reconciliation",
+        superadmin_only: false,
+    },
+    NavItem {
         href: "/tiers",
         label: "Tiers",
         superadmin_only: false,

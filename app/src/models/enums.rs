@@ -528,3 +528,45 @@ impl FindingKind {
         matches!(self, Self::OrphanServer | Self::LiveSubscription)
     }
 }
+
+string_enum! {
+    /// What an admin can do about a finding on `/reconcile` (each confirmed by typing a name).
+    "finding action",
+    pub enum FindingAction {
+        /// Delete an orphan server at Hetzner (confirmed by typing its name).
+        DeleteServer => "delete_server",
+        /// Cancel a subscription that charges a customer without service (confirmed by typing
+        /// its id).
+        CancelSubscription => "cancel_subscription",
+        /// Resize a drifted server back to its tier's type (confirmed by typing the
+        /// organization's slug).
+        ResizeBack => "resize_back",
+    }
+}
+
+impl FindingKind {
+    /// The action `/reconcile` offers for this kind, if any.
+    pub const fn action(self) -> Option<FindingAction> {
+        match self {
+            Self::OrphanServer => Some(FindingAction::DeleteServer),
+            Self::LiveSubscription => Some(FindingAction::CancelSubscription),
+            Self::TypeDrift => Some(FindingAction::ResizeBack),
+            Self::MissingServer
+            | Self::AddressDrift
+            | Self::PowerDrift
+            | Self::MissingSubscription
+            | Self::PriceDrift => None,
+        }
+    }
+}
+
+impl FindingAction {
+    /// The button's words.
+    pub const fn label(self) -> &'static str {
+        match self {
+            Self::DeleteServer => "Delete the server at Hetzner",
+            Self::CancelSubscription => "Cancel the subscription",
+            Self::ResizeBack => "Resize back to the tier's type",
+        }
+    }
+}

@@ -11,6 +11,7 @@ pub mod login;
 pub mod not_found;
 pub mod organizations;
 pub mod pending;
+pub mod reconcile;
 pub mod set_password;
 pub mod setup;
 pub mod signup;

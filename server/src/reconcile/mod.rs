@@ -12,6 +12,8 @@
 //! Nothing is ever repaired automatically: an orphan server may hold a customer's data, and a
 //! subscription may be one an admin is settling by hand. Findings are for people to act on.
 
+pub mod service;
+
 use std::collections::{HashMap, HashSet};
 
 use app::models::{FindingKind, JobPayload, JobState, JobStep, OrgStatus, VpsStatus};
@@ -102,30 +104,63 @@ pub struct Finding {
 impl Finding {
     /// One line for the alert channels.
     pub fn message(&self) -> String {
-        let field = |k: &str| match &self.detail[k] {
-            serde_json::Value::String(s) => s.clone(),
-            serde_json::Value::Null => "-".to_owned(),
-            other => other.to_string(),
-        };
-        match self.kind {
-            FindingKind::OrphanServer => format!(
-                "orphan server {} (#{}, {}) at Hetzner: no organization of Nest owns it, and it is billed until deleted",
-                field("name"),
-                field("server_id"),
-                field("server_type"),
-            ),
-            FindingKind::LiveSubscription => format!(
-                "Stripe subscription {} ({}) still charges customer {} although its organization is {}",
-                field("subscription"),
-                field("status"),
-                field("customer"),
-                match field("organization_status").as_str() {
-                    "-" => "gone".to_owned(),
-                    status => status.to_owned(),
-                },
-            ),
-            other => format!("{other} on {}", self.subject),
-        }
+        summary(self.kind, &self.detail)
+    }
+}
+
+/// One sentence about a finding, for `/reconcile` and the alert channels.
+pub fn summary(kind: FindingKind, detail: &serde_json::Value) -> String {
+    let field = |k: &str| match &detail[k] {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => "-".to_owned(),
+        other => other.to_string(),
+    };
+    match kind {
+        FindingKind::OrphanServer => format!(
+            "orphan server {} (#{}, {}) at Hetzner: no organization of Nest owns it, and it is billed until deleted",
+            field("name"),
+            field("server_id"),
+            field("server_type"),
+        ),
+        FindingKind::MissingServer => format!(
+            "server {} (#{}) runs for Nest, but Hetzner no longer has it",
+            field("name"),
+            field("server_id"),
+        ),
+        FindingKind::TypeDrift => format!(
+            "the server is a {}, its tier's type is {}",
+            field("found"),
+            field("expected"),
+        ),
+        FindingKind::AddressDrift => format!(
+            "the server's IPv4 is {}, Nest routes to {}",
+            field("found"),
+            field("expected"),
+        ),
+        FindingKind::PowerDrift => format!(
+            "the server is {} while its organization is active",
+            field("found"),
+        ),
+        FindingKind::LiveSubscription => format!(
+            "Stripe subscription {} ({}) still charges customer {} although its organization is {}",
+            field("subscription"),
+            field("status"),
+            field("customer"),
+            match field("organization_status").as_str() {
+                "-" => "gone".to_owned(),
+                status => status.to_owned(),
+            },
+        ),
+        FindingKind::MissingSubscription => format!(
+            "the organization is active, but its subscription {} is {}",
+            field("subscription"),
+            field("found"),
+        ),
+        FindingKind::PriceDrift => format!(
+            "the subscription is on price {}, its tier's is {}",
+            field("found"),
+            field("expected"),
+        ),
     }
 }
 

@@ -1,0 +1,285 @@
+//! `/reconcile`'s backend: the findings as people read them, and the actions an admin takes on
+//! one (delete an orphan server, cancel a subscription, resize a drifted server back), each
+//! confirmed by typing the name it asks for and audited.
+
+use std::collections::HashMap;
+
+use app::backend::RequestInfo;
+use app::error::AppError;
+use app::models::{
+    AdminIdentity, FindingAction, FindingKind, FindingPage, FindingView, JobPayload,
+};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    TransactionTrait,
+};
+use serde_json::json;
+
+use super::summary;
+use crate::audit::Actor;
+use crate::billing::stripe::SubscriptionBilling;
+use crate::clock::Clock;
+use crate::entities::{organizations, reconcile_findings, tiers, vpses};
+use crate::error::{Error, Result};
+use crate::events::{Change, Events};
+use crate::hetzner::HetznerClient;
+
+/// Open findings listed at most (newest first); resolved ones listed at most.
+const OPEN_LIMIT: u64 = 500;
+const RESOLVED_LIMIT: u64 = 100;
+
+/// Serves `/reconcile`.
+#[derive(Clone)]
+pub struct ReconcileService {
+    /// Database pool.
+    pub db: DatabaseConnection,
+    /// Time source.
+    pub clock: Clock,
+    /// Deletes orphan servers.
+    pub hetzner: HetznerClient,
+    /// Cancels subscriptions.
+    pub billing: SubscriptionBilling,
+    /// Wakes the queue (a resize) and tells open pages.
+    pub events: Events,
+}
+
+fn text(detail: &serde_json::Value, key: &str) -> String {
+    match &detail[key] {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// What an admin types to confirm `kind`'s action: the server's name, the subscription's id,
+/// or the organization's slug.
+fn confirmation(kind: FindingKind, detail: &serde_json::Value, slug: Option<&str>) -> String {
+    match kind {
+        FindingKind::OrphanServer => text(detail, "name"),
+        FindingKind::LiveSubscription => text(detail, "subscription"),
+        _ => slug.unwrap_or_default().to_owned(),
+    }
+}
+
+fn invalid(field: &'static str, message: impl Into<String>) -> Error {
+    Error::Validation {
+        field,
+        message: message.into(),
+    }
+}
+
+impl ReconcileService {
+    async fn slugs(&self, ids: impl Iterator<Item = i64>) -> Result<HashMap<i64, String>> {
+        let ids: Vec<i64> = ids.collect();
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        Ok(organizations::Entity::find()
+            .select_only()
+            .column(organizations::Column::Id)
+            .column(organizations::Column::Slug)
+            .filter(organizations::Column::Id.is_in(ids))
+            .into_tuple::<(i64, String)>()
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .collect())
+    }
+
+    /// Open findings, or the latest resolved ones.
+    pub async fn list(&self, resolved: bool) -> Result<FindingPage> {
+        let query = reconcile_findings::Entity::find();
+        let rows = if resolved {
+            query
+                .filter(reconcile_findings::Column::ResolvedAt.is_not_null())
+                .order_by_desc(reconcile_findings::Column::ResolvedAt)
+                .limit(RESOLVED_LIMIT)
+        } else {
+            query
+                .filter(reconcile_findings::Column::ResolvedAt.is_null())
+                .order_by_desc(reconcile_findings::Column::Id)
+                .limit(OPEN_LIMIT)
+        }
+        .all(&self.db)
+        .await?;
+        let slugs = self
+            .slugs(rows.iter().filter_map(|f| f.organization_id))
+            .await?;
+        let findings = rows
+            .into_iter()
+            .map(|f| {
+                let organization = f
+                    .organization_id
+                    .and_then(|id| slugs.get(&id).map(|slug| (id, slug.clone())));
+                let slug = organization.as_ref().map(|(_, s)| s.as_str());
+                let confirm = confirmation(f.kind, &f.detail, slug);
+                FindingView {
+                    id: f.id,
+                    kind: f.kind,
+                    summary: summary(f.kind, &f.detail),
+                    subject: f.subject,
+                    first_seen_at: f.first_seen_at,
+                    last_seen_at: f.last_seen_at,
+                    resolved_at: f.resolved_at,
+                    action: f
+                        .kind
+                        .action()
+                        .filter(|_| f.resolved_at.is_none() && !confirm.is_empty()),
+                    confirm,
+                    organization,
+                }
+            })
+            .collect();
+        Ok(FindingPage { findings, resolved })
+    }
+
+    /// Acts on open finding `id`; see the module's doc.
+    pub async fn act(
+        &self,
+        actor: &Actor,
+        id: i64,
+        action: FindingAction,
+        confirm: &str,
+    ) -> Result<()> {
+        let finding = reconcile_findings::Entity::find_by_id(id)
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| Error::NotFound("finding".to_owned()))?;
+        if finding.resolved_at.is_some() {
+            return Err(Error::Conflict(
+                "this finding is already resolved; reload the page".to_owned(),
+            ));
+        }
+        if finding.kind.action() != Some(action) {
+            return Err(invalid(
+                "action",
+                format!("a {} finding cannot be settled this way", finding.kind),
+            ));
+        }
+        let slug = match finding.organization_id {
+            Some(org) => self.slugs(std::iter::once(org)).await?.remove(&org),
+            None => None,
+        };
+        let expected = confirmation(finding.kind, &finding.detail, slug.as_deref());
+        if expected.is_empty() || confirm.trim() != expected {
+            return Err(invalid(
+                "confirm",
+                format!("type {expected} exactly to confirm"),
+            ));
+        }
+        let (audit_action, resolves) = match action {
+            FindingAction::DeleteServer => (self.delete_server(&finding).await?, true),
+            FindingAction::CancelSubscription => {
+                let subscription = text(&finding.detail, "subscription");
+                self.billing
+                    .gateway
+                    .cancel_subscription(&subscription)
+                    .await
+                    .map_err(|e| Error::Unavailable(format!("Stripe: {e}")))?;
+                ("reconcile.subscription_cancelled", true)
+            }
+            FindingAction::ResizeBack => ("reconcile.resize_requested", false),
+        };
+        let now = self.clock.now();
+        let txn = self.db.begin().await?;
+        if resolves {
+            reconcile_findings::Entity::update_many()
+                .col_expr(reconcile_findings::Column::ResolvedAt, Expr::value(now))
+                .filter(reconcile_findings::Column::Id.eq(id))
+                .filter(reconcile_findings::Column::ResolvedAt.is_null())
+                .exec(&txn)
+                .await?;
+        }
+        let mut detail = json!({
+            "finding": id,
+            "kind": finding.kind,
+            "subject": finding.subject,
+            "detail": finding.detail,
+        });
+        if action == FindingAction::ResizeBack {
+            let org_id = finding
+                .organization_id
+                .ok_or_else(|| Error::Conflict("the finding names no organization".to_owned()))?;
+            let org = organizations::Entity::find_by_id(org_id)
+                .one(&txn)
+                .await?
+                .ok_or_else(|| Error::NotFound("organization".to_owned()))?;
+            let tier = tiers::Entity::find_by_id(org.tier_id)
+                .one(&txn)
+                .await?
+                .ok_or_else(|| Error::NotFound("tier".to_owned()))?;
+            let job = crate::organizations::enqueue(
+                &txn,
+                JobPayload::Resize {
+                    organization_id: org_id,
+                    server_type: tier.server_type.clone(),
+                },
+                now,
+            )
+            .await?;
+            detail["job"] = json!(job.id);
+        }
+        crate::audit::record(
+            &txn,
+            actor,
+            audit_action,
+            match finding.organization_id {
+                Some(org) => ("organization", Some(org.to_string())),
+                None => ("reconcile_finding", Some(id.to_string())),
+            },
+            detail,
+            now,
+        )
+        .await?;
+        txn.commit().await?;
+        if action == FindingAction::ResizeBack {
+            self.events.wake_jobs();
+        }
+        self.events
+            .publish(Change::Billing(finding.organization_id));
+        Ok(())
+    }
+
+    /// Deletes an orphan server at Hetzner, after checking that no live VPS row has claimed it
+    /// since the finding was made.
+    async fn delete_server(&self, finding: &reconcile_findings::Model) -> Result<&'static str> {
+        let server_id = finding.detail["server_id"]
+            .as_i64()
+            .ok_or_else(|| Error::Conflict("the finding names no server".to_owned()))?;
+        let owned = vpses::Entity::find()
+            .filter(vpses::Column::HetznerServerId.eq(server_id))
+            .filter(vpses::Column::DeletedAt.is_null())
+            .one(&self.db)
+            .await?;
+        if owned.is_some() {
+            return Err(Error::Conflict(
+                "a VPS of Nest owns this server now: it is no orphan".to_owned(),
+            ));
+        }
+        self.hetzner
+            .delete_server(server_id)
+            .await
+            .map_err(|e| Error::Unavailable(format!("Hetzner: {e}")))?;
+        Ok("reconcile.server_deleted")
+    }
+}
+
+#[async_trait::async_trait]
+impl app::backend::ReconcileBackend for ReconcileService {
+    async fn findings(&self, resolved: bool) -> std::result::Result<FindingPage, AppError> {
+        Ok(self.list(resolved).await?)
+    }
+
+    async fn act(
+        &self,
+        actor: &AdminIdentity,
+        req: &RequestInfo,
+        id: i64,
+        action: FindingAction,
+        confirm: String,
+    ) -> std::result::Result<(), AppError> {
+        let actor = Actor::new(req, Some(actor.user_id), &actor.email);
+        Ok(ReconcileService::act(self, &actor, id, action, &confirm).await?)
+    }
+}
