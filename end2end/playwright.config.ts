@@ -71,6 +71,8 @@ export default defineConfig({
       NEST_HEALTH_INTERVAL_SECS: '5',
       NEST_HEALTH_GRACE_SECS: '0',
       NEST_HEALTH_PROBE_TIMEOUT_MS: '1000',
+      // Reconciliation at every scheduler tick (5 s), so /reconcile's test sees its orphan soon.
+      NEST_RECONCILE_INTERVAL_SECS: '5',
     },
   },
 });
