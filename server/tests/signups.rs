@@ -844,7 +844,10 @@ async fn reconciliation_finds_each_leak_against_the_simulators_and_resolves_it_o
         )
         .await;
     assert_eq!(wrong.status, 422, "{wrong:?}");
-    assert_eq!(wrong.body["Validation"]["field"], "confirm", "beside its field");
+    assert_eq!(
+        wrong.body["Validation"]["field"], "confirm",
+        "beside its field"
+    );
     assert!(wrong.body.to_string().contains("made-by-hand"), "{wrong:?}");
     assert!(
         hetzner.get_server(orphan.id).await.unwrap().is_some(),
