@@ -911,10 +911,11 @@ impl Config {
             sim_control_token,
             job_interval_secs: bounded("NEST_JOB_INTERVAL_SECS", 60, 3600, "seconds")?,
             job_lease_secs: bounded("NEST_JOB_LEASE_SECS", 60, 3600, "seconds")?,
-            reconcile_interval_secs: bounded(
+            reconcile_interval_secs: bounded_u32(
+                &get,
                 "NEST_RECONCILE_INTERVAL_SECS",
                 3600,
-                86_400,
+                (5, 86_400),
                 "seconds",
             )?,
             job_workers: bounded("NEST_JOB_WORKERS", 8, 64, "jobs")?,

@@ -152,6 +152,8 @@ impl JobPayload {
     pub fn queue_key(&self) -> Option<String> {
         match self {
             Self::RecordInvoice { .. } => Some("ledger".to_owned()),
+            // One reconciliation at a time: a slow run never overlaps the next slot's.
+            Self::Reconcile => Some("reconcile".to_owned()),
             _ => self.organization_id().map(|id| format!("org:{id}")),
         }
     }
@@ -435,6 +437,11 @@ mod tests {
     fn periodic_tasks_have_no_organization_and_no_serialization_key() {
         assert_eq!(JobPayload::SessionPurge.organization_id(), None);
         assert_eq!(JobPayload::CaddyReconcile.queue_key(), None);
+        assert_eq!(JobPayload::Reconcile.organization_id(), None);
+        assert_eq!(
+            JobPayload::Reconcile.queue_key().as_deref(),
+            Some("reconcile")
+        );
     }
 
     #[test]

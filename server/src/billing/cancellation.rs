@@ -4,7 +4,8 @@
 //! in the rejection's transaction).
 //!
 //! - Idempotent: a subscription Stripe has already ended (or no longer has) counts as
-//!   cancelled, so a retried step or job never fails on it.
+//!   cancelled, so a retried step or job never fails on it. Stripe unreachable, rate-limited or
+//!   failing (429, 5xx) is retried with the queue's backoff; a refusal is final, on the job.
 //! - No proration and no refund (Stripe's defaults for `DELETE /v1/subscriptions/{id}`): see
 //!   the README's "Refunds" for why. Cancelling an unpaid subscription voids its open invoice.
 //! - Each cancellation is audited on the organization (`billing.subscription_cancelled`).
@@ -62,12 +63,14 @@ impl Cancellation {
             StripeFailure::Unreachable(_) => JobFailure::transient(Some(step), e.to_string()),
             other => JobFailure::fatal(Some(step), other.to_string()),
         };
-        let state = self
+        // Stripe no longer having it counts as ended too.
+        let ended = self
             .stripe
-            .subscription_state(subscription)
+            .subscription_state_if_any(subscription)
             .await
-            .map_err(stripe)?;
-        let outcome = if state.ended {
+            .map_err(stripe)?
+            .is_none_or(|state| state.ended);
+        let outcome = if ended {
             Cancelled::AlreadyEnded
         } else {
             self.stripe

@@ -71,6 +71,8 @@ pub struct BilledOrg {
     pub subscription: String,
     /// Its tier's Stripe price, when one is set.
     pub price: Option<String>,
+    /// Its Stripe customer.
+    pub customer: Option<String>,
 }
 
 /// Everything [`plan`] compares.
@@ -86,6 +88,12 @@ pub struct Facts {
     pub vpses: Vec<KnownVps>,
     /// Organizations with a Stripe subscription.
     pub billed: Vec<BilledOrg>,
+    /// Stripe customers of this Nest's organizations: a subscription of any other customer
+    /// (another deployment sharing the Stripe account) is none of its business.
+    pub customers: HashSet<String>,
+    /// Organizations with a job queued or running: their servers and subscriptions are on
+    /// the move (a create, a delete, a cancellation), so they are left for the next run.
+    pub busy: HashSet<i64>,
 }
 
 /// One thing that does not match.
@@ -212,11 +220,13 @@ fn servers(facts: &Facts) -> Vec<Finding> {
     for server in &facts.servers {
         let ipv4 = server.public_net.ipv4.as_ref().map(|a| a.ip.clone());
         let Some(vps) = by_id.get(&server.id) else {
-            if !creating.contains(server.name.as_str()) {
+            let label_org: Option<i64> = server.labels.get(ORG_LABEL).and_then(|v| v.parse().ok());
+            let moving = label_org.is_some_and(|org| facts.busy.contains(&org));
+            if !creating.contains(server.name.as_str()) && !moving {
                 findings.push(Finding {
                     kind: FindingKind::OrphanServer,
                     subject: server_subject(server.id),
-                    organization_id: server.labels.get(ORG_LABEL).and_then(|v| v.parse().ok()),
+                    organization_id: label_org,
                     detail: json!({
                         "server_id": server.id,
                         "name": server.name,
@@ -288,10 +298,13 @@ fn subscriptions(facts: &Facts) -> Vec<Finding> {
     let mut findings = Vec::new();
     for sub in facts.subscriptions.iter().filter(|s| s.is_live()) {
         let org = billed.get(sub.id.as_str());
+        if org.is_some_and(|o| facts.busy.contains(&o.id)) {
+            continue;
+        }
         let ended =
             org.is_none_or(|o| matches!(o.status, OrgStatus::Deleted | OrgStatus::Cancelled));
-        // Only Nest's subscriptions: known to an organization, or created by Nest.
-        if ended && (org.is_some() || sub.organization_id.is_some()) {
+        // Only this Nest's subscriptions: an organization's, or one of its customers'.
+        if ended && (org.is_some() || facts.customers.contains(&sub.customer)) {
             findings.push(Finding {
                 kind: FindingKind::LiveSubscription,
                 subject: format!("subscription:{}", sub.id),
@@ -323,7 +336,7 @@ fn subscriptions(facts: &Facts) -> Vec<Finding> {
     for org in facts
         .billed
         .iter()
-        .filter(|o| o.status == OrgStatus::Active)
+        .filter(|o| o.status == OrgStatus::Active && !facts.busy.contains(&o.id))
     {
         let sub = by_id.get(org.subscription.as_str());
         if !sub.is_some_and(|s| s.is_live()) {
@@ -405,8 +418,12 @@ impl Reconciler {
         Ok(self.record(&plan(&facts)).await?)
     }
 
-    /// Reads the database, Hetzner and Stripe.
+    /// Reads Hetzner and Stripe, then the database: a server or a subscription made while
+    /// this runs already has its row when the database is read, and an organization whose job
+    /// is moving things meanwhile is busy by then.
     pub async fn gather(&self) -> std::result::Result<Facts, ReconcileError> {
+        let servers = self.hetzner.list_servers(&managed_selector()).await?;
+        let subscriptions = self.billing.gateway.list_subscriptions().await?;
         let tiers: HashMap<i64, tiers::Model> = tiers::Entity::find()
             .all(&self.db)
             .await
@@ -467,10 +484,14 @@ impl Reconciler {
                     status: o.status,
                     subscription: o.stripe_subscription_id.clone()?,
                     price: tiers.get(&o.tier_id).and_then(|t| self.billing.price_of(t)),
+                    customer: o.stripe_customer_id.clone(),
                 })
             })
             .collect();
-        let servers = self.hetzner.list_servers(&managed_selector()).await?;
+        let customers = orgs
+            .values()
+            .filter_map(|o| o.stripe_customer_id.clone())
+            .collect();
         let listed: HashSet<i64> = servers.iter().map(|s| s.id).collect();
         let mut gone = HashSet::new();
         for vps in &vpses {
@@ -483,13 +504,14 @@ impl Reconciler {
                 gone.insert(id);
             }
         }
-        let subscriptions = self.billing.gateway.list_subscriptions().await?;
         Ok(Facts {
             servers,
             gone,
             subscriptions,
             vpses,
             billed,
+            customers,
+            busy,
         })
     }
 
@@ -497,11 +519,14 @@ impl Reconciler {
     /// ones no longer found resolved.
     pub async fn record(&self, findings: &[Finding]) -> Result<Report> {
         let now = self.clock.now();
-        let txn = self.db.begin().await?;
+        // Read before the transaction, so that its first statement is a write (SQLite: a
+        // transaction that read first fails if another writer committed meanwhile). One run
+        // at a time: the task runs once per slot, its runs share a serialization key.
         let open = reconcile_findings::Entity::find()
             .filter(reconcile_findings::Column::ResolvedAt.is_null())
-            .all(&txn)
+            .all(&self.db)
             .await?;
+        let txn = self.db.begin().await?;
         let mut open_by_key: HashMap<(FindingKind, &str), &reconcile_findings::Model> = open
             .iter()
             .map(|f| ((f.kind, f.subject.as_str()), f))
@@ -647,6 +672,7 @@ mod tests {
             status,
             subscription: subscription.to_owned(),
             price: Some("price_growth".to_owned()),
+            customer: Some("cus_1".to_owned()),
         }
     }
 
@@ -770,7 +796,10 @@ mod tests {
                 sub("sub_deleted", "active", "price_growth", Some(1)),
                 sub("sub_cancelled", "past_due", "price_growth", Some(2)),
                 sub("sub_vanished", "active", "price_growth", Some(3)),
-                sub("sub_not_nests", "active", "price_other", None),
+                SubscriptionSummary {
+                    customer: "cus_elsewhere".to_owned(),
+                    ..sub("sub_not_nests", "active", "price_other", None)
+                },
                 sub("sub_ended", "canceled", "price_growth", Some(4)),
             ],
             billed: vec![
@@ -778,6 +807,7 @@ mod tests {
                 billed(2, OrgStatus::Cancelled, "sub_cancelled"),
                 billed(4, OrgStatus::Deleted, "sub_ended"),
             ],
+            customers: HashSet::from(["cus_1".to_owned()]),
             ..Facts::default()
         };
         assert_eq!(
@@ -797,6 +827,26 @@ mod tests {
                 ),
             ]
         );
+    }
+
+    #[test]
+    fn what_is_on_the_move_or_not_this_nest_s_is_left_alone() {
+        let mut not_ours = sub("sub_other_deployment", "active", "price_growth", Some(5));
+        not_ours.customer = "cus_staging".to_owned();
+        let facts = Facts {
+            // A delete job is deleting org 7's server; org 2's rejection is cancelling its
+            // subscription.
+            servers: vec![server(1, "nest-going", "cx22", "10.0.0.1", "running")],
+            subscriptions: vec![
+                sub("sub_cancelling", "active", "price_growth", Some(2)),
+                not_ours,
+            ],
+            billed: vec![billed(2, OrgStatus::Cancelled, "sub_cancelling")],
+            customers: HashSet::from(["cus_1".to_owned()]),
+            busy: HashSet::from([7, 2]),
+            ..Facts::default()
+        };
+        assert_eq!(kinds(&facts), vec![]);
     }
 
     #[test]

@@ -7,20 +7,20 @@ use std::collections::HashMap;
 use app::backend::RequestInfo;
 use app::error::AppError;
 use app::models::{
-    AdminIdentity, FindingAction, FindingKind, FindingPage, FindingView, JobPayload,
+    AdminIdentity, FindingAction, FindingKind, FindingPage, FindingView, JobPayload, JobState,
 };
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
     TransactionTrait,
 };
 use serde_json::json;
 
 use super::summary;
 use crate::audit::Actor;
-use crate::billing::stripe::SubscriptionBilling;
+use crate::billing::stripe::{StripeFailure, SubscriptionBilling};
 use crate::clock::Clock;
-use crate::entities::{organizations, reconcile_findings, tiers, vpses};
+use crate::entities::{jobs, organizations, reconcile_findings, tiers, vpses};
 use crate::error::{Error, Result};
 use crate::events::{Change, Events};
 use crate::hetzner::HetznerClient;
@@ -168,17 +168,21 @@ impl ReconcileService {
                 format!("type {expected} exactly to confirm"),
             ));
         }
+        if let Some(org) = finding.organization_id
+            && self.busy(org).await?
+        {
+            return Err(Error::Conflict(
+                "a job of this organization is queued or running: wait for it, then look again"
+                    .to_owned(),
+            ));
+        }
+        let resize = match action {
+            FindingAction::ResizeBack => Some(self.resize_target(&finding).await?),
+            _ => None,
+        };
         let (audit_action, resolves) = match action {
             FindingAction::DeleteServer => (self.delete_server(&finding).await?, true),
-            FindingAction::CancelSubscription => {
-                let subscription = text(&finding.detail, "subscription");
-                self.billing
-                    .gateway
-                    .cancel_subscription(&subscription)
-                    .await
-                    .map_err(|e| Error::Unavailable(format!("Stripe: {e}")))?;
-                ("reconcile.subscription_cancelled", true)
-            }
+            FindingAction::CancelSubscription => (self.cancel_subscription(&finding).await?, true),
             FindingAction::ResizeBack => ("reconcile.resize_requested", false),
         };
         let now = self.clock.now();
@@ -197,27 +201,20 @@ impl ReconcileService {
             "subject": finding.subject,
             "detail": finding.detail,
         });
-        if action == FindingAction::ResizeBack {
-            let org_id = finding
-                .organization_id
-                .ok_or_else(|| Error::Conflict("the finding names no organization".to_owned()))?;
-            let org = organizations::Entity::find_by_id(org_id)
-                .one(&txn)
-                .await?
-                .ok_or_else(|| Error::NotFound("organization".to_owned()))?;
-            let tier = tiers::Entity::find_by_id(org.tier_id)
-                .one(&txn)
-                .await?
-                .ok_or_else(|| Error::NotFound("tier".to_owned()))?;
-            let job = crate::organizations::enqueue(
+        if let Some(payload) = resize {
+            // Once per finding: a second click, or a second admin, queues nothing more.
+            let job = crate::jobs::enqueue(
                 &txn,
-                JobPayload::Resize {
-                    organization_id: org_id,
-                    server_type: tier.server_type.clone(),
+                crate::jobs::NewJob {
+                    unique_key: Some(format!("reconcile:resize:{id}")),
+                    ..crate::jobs::NewJob::now(payload, now)
                 },
                 now,
             )
-            .await?;
+            .await?
+            .ok_or_else(|| {
+                Error::Conflict("a resize back was already queued for this finding".to_owned())
+            })?;
             detail["job"] = json!(job.id);
         }
         crate::audit::record(
@@ -241,14 +238,47 @@ impl ReconcileService {
         Ok(())
     }
 
+    /// Whether organization `org` has a job queued or running.
+    async fn busy(&self, org: i64) -> Result<bool> {
+        Ok(jobs::Entity::find()
+            .filter(jobs::Column::OrganizationId.eq(org))
+            .filter(jobs::Column::State.is_in([JobState::Queued, JobState::Running]))
+            .one(&self.db)
+            .await?
+            .is_some())
+    }
+
+    /// The resize job that brings a drifted server back to its tier's type.
+    async fn resize_target(&self, finding: &reconcile_findings::Model) -> Result<JobPayload> {
+        let org_id = finding
+            .organization_id
+            .ok_or_else(|| Error::Conflict("the finding names no organization".to_owned()))?;
+        let org = organizations::Entity::find_by_id(org_id)
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| Error::NotFound("organization".to_owned()))?;
+        let tier = tiers::Entity::find_by_id(org.tier_id)
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| Error::NotFound("tier".to_owned()))?;
+        Ok(JobPayload::Resize {
+            organization_id: org_id,
+            server_type: tier.server_type,
+        })
+    }
+
     /// Deletes an orphan server at Hetzner, after checking that no live VPS row has claimed it
-    /// since the finding was made.
+    /// (by id, or by name: a create about to adopt it) since the finding was made.
     async fn delete_server(&self, finding: &reconcile_findings::Model) -> Result<&'static str> {
         let server_id = finding.detail["server_id"]
             .as_i64()
             .ok_or_else(|| Error::Conflict("the finding names no server".to_owned()))?;
         let owned = vpses::Entity::find()
-            .filter(vpses::Column::HetznerServerId.eq(server_id))
+            .filter(
+                Condition::any()
+                    .add(vpses::Column::HetznerServerId.eq(server_id))
+                    .add(vpses::Column::Name.eq(text(&finding.detail, "name"))),
+            )
             .filter(vpses::Column::DeletedAt.is_null())
             .one(&self.db)
             .await?;
@@ -257,11 +287,46 @@ impl ReconcileService {
                 "a VPS of Nest owns this server now: it is no orphan".to_owned(),
             ));
         }
-        self.hetzner
-            .delete_server(server_id)
-            .await
-            .map_err(|e| Error::Unavailable(format!("Hetzner: {e}")))?;
+        self.hetzner.delete_server(server_id).await.map_err(|e| {
+            if e.is_retryable() {
+                Error::Unavailable(format!("Hetzner: {e}"))
+            } else {
+                Error::Conflict(format!("Hetzner refused: {e}"))
+            }
+        })?;
         Ok("reconcile.server_deleted")
+    }
+
+    /// Cancels a subscription that charges a customer without service, after checking that it
+    /// is one of this Nest's (a Stripe account may be shared with another deployment).
+    async fn cancel_subscription(
+        &self,
+        finding: &reconcile_findings::Model,
+    ) -> Result<&'static str> {
+        let subscription = text(&finding.detail, "subscription");
+        let customer = text(&finding.detail, "customer");
+        let ours = organizations::Entity::find()
+            .filter(
+                Condition::any()
+                    .add(organizations::Column::StripeSubscriptionId.eq(subscription.as_str()))
+                    .add(organizations::Column::StripeCustomerId.eq(customer.as_str())),
+            )
+            .one(&self.db)
+            .await?;
+        if ours.is_none() {
+            return Err(Error::Conflict(
+                "this subscription belongs to no customer of this Nest".to_owned(),
+            ));
+        }
+        self.billing
+            .gateway
+            .cancel_subscription(&subscription)
+            .await
+            .map_err(|e| match e {
+                StripeFailure::Unreachable(_) => Error::Unavailable(format!("Stripe: {e}")),
+                other => Error::Conflict(format!("Stripe refused: {other}")),
+            })?;
+        Ok("reconcile.subscription_cancelled")
     }
 }
 

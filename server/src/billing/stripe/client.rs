@@ -52,6 +52,13 @@ impl From<StripeError> for StripeFailure {
                         .unwrap_or_else(|| "Your card was declined.".to_owned()),
                 )
             }
+            // Rate-limited or failing on Stripe's side: another attempt may succeed.
+            StripeError::Stripe(api, status) if status == 429 || status >= 500 => {
+                Self::Unreachable(format!(
+                    "{} (HTTP {status})",
+                    api.message.unwrap_or_else(|| "no message".to_owned())
+                ))
+            }
             StripeError::Stripe(api, status) => Self::Refused(format!(
                 "{} (HTTP {status})",
                 api.message.unwrap_or_else(|| "no message".to_owned())
@@ -244,14 +251,31 @@ impl StripeGateway {
         &self,
         subscription_id: &str,
     ) -> Result<SubscriptionState, StripeFailure> {
+        self.subscription_state_if_any(subscription_id)
+            .await?
+            .ok_or_else(|| {
+                StripeFailure::Refused(format!("no such subscription: {subscription_id}"))
+            })
+    }
+
+    /// The subscription's current state; `None` when Stripe has no such subscription.
+    pub async fn subscription_state_if_any(
+        &self,
+        subscription_id: &str,
+    ) -> Result<Option<SubscriptionState>, StripeFailure> {
         use stripe_shared::SubscriptionStatus as S;
-        let subscription = RetrieveSubscription::new(subscription_id)
+        let subscription = match RetrieveSubscription::new(subscription_id)
             .send(&self.client)
-            .await?;
-        Ok(SubscriptionState {
+            .await
+        {
+            Ok(subscription) => subscription,
+            Err(StripeError::Stripe(_, 404)) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        Ok(Some(SubscriptionState {
             cancel_at_period_end: subscription.cancel_at_period_end,
             ended: matches!(subscription.status, S::Canceled | S::IncompleteExpired),
-        })
+        }))
     }
 
     /// The first item of a subscription (Nest's subscriptions have one: the tier's price).
