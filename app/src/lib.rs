@@ -115,7 +115,7 @@ pub fn AdminApp() -> impl IntoView {
                     <Route path=path!("/alerts") view={Lazy::<page::Alerts>::new()}/>
                     <Route path=path!("/jobs") view={Lazy::<page::Jobs>::new()}/>
                     // Rendered in full before it is sent, so its action forms work without JavaScript.
-                    <Route path=path!("/reconcile") view={Lazy::<page::Reconcile>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("/reconcile") view={Lazy::<page::Reconcile>::new()} ssr=leptos_router::SsrMode::Async/>
                     <Route path=path!("/organizations/new") view={Lazy::<page::NewOrganization>::new()}/>
                     <Route path=path!("/organizations/:id") view={Lazy::<page::Organization>::new()}/>
                 </Routes>

@@ -46,3 +46,38 @@ test('an orphan server appears on /reconcile live and is deleted after the typed
   await hydrated(page);
   await expect(page.locator('[data-testid="findings"] tbody tr', { hasText: name })).toContainText('resolved');
 });
+
+test('without JavaScript, an orphan is deleted through the posted form', async ({ browser }) => {
+  // Sign in on a normal page, then carry the session into a context without JavaScript.
+  const scripted = await browser.newContext();
+  const setup = await scripted.newPage();
+  await asSuperadmin(setup);
+  const state = await scripted.storageState();
+  const name = `stray-nojs-${Date.now()}`;
+  const created = await setup.request.post(`${API}/servers`, {
+    headers: { authorization: 'Bearer someone-else' },
+    data: { name, server_type: 'cx22', image: 'ubuntu-24.04', location: 'fsn1', labels: { 'managed-by': 'nest' } },
+  });
+  expect(created.status()).toBe(201);
+  await scripted.close();
+
+  const context = await browser.newContext({ javaScriptEnabled: false, storageState: state });
+  await context.route(/^(?!https?:\/\/(127\.0\.0\.1|localhost|\[::1\])[:/]).*/, (route) => route.abort());
+  const page = await context.newPage();
+  const row = page.locator('[data-testid="findings"] tbody tr', { hasText: name });
+  await expect(async () => {
+    await page.goto('/reconcile');
+    await expect(row).toContainText('orphan_server', { timeout: 1_000 });
+  }).toPass({ timeout: 60_000 });
+  const posts: string[] = [];
+  page.on('request', (request) => {
+    if (request.url().includes('/api/act_on_finding')) posts.push(request.method());
+  });
+  await row.locator('summary').click();
+  await row.getByLabel(`Type ${name} to confirm`).fill(name);
+  await row.locator('form button[type="submit"]').click();
+  await expect(page).toHaveURL(/\/reconcile$/);
+  await expect(page.locator('[data-testid="findings"] tbody tr', { hasText: name })).toHaveCount(0);
+  expect(posts).toEqual(['POST']);
+  await context.close();
+});
