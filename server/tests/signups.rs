@@ -975,6 +975,52 @@ async fn a_server_resized_behind_nest_s_back_is_resized_back_after_the_typed_slu
     assert_eq!(open_findings(r.db()).await, vec![]);
 }
 
+async fn a_renewal_paid_after_the_organization_ended_raises_a_finding_at_once(
+    db: &DatabaseConnection,
+) {
+    use app::models::FindingKind as K;
+    let mut r = rig(db).await;
+    let org = r.paying_customer("lingering-co").await;
+    let subscription = org.stripe_subscription_id.clone().unwrap();
+    // Deleted without its subscription cancelled (what every deletion did before).
+    organizations::Entity::update_many()
+        .col_expr(
+            organizations::Column::Status,
+            sea_orm::sea_query::Expr::value(OrgStatus::Deleted),
+        )
+        .filter(organizations::Column::Id.eq(org.id))
+        .exec(r.db())
+        .await
+        .unwrap();
+    r.sim().renew(&subscription).unwrap();
+    r.delivered().await;
+    r.engine().run_until_idle().await.unwrap();
+
+    let recorded = invoices::Entity::find()
+        .filter(invoices::Column::OrganizationId.eq(org.id))
+        .count(r.db())
+        .await
+        .unwrap();
+    assert_eq!(recorded, 2, "the renewal is recorded like any payment");
+    assert_eq!(
+        r.audited(org.id, "billing.paid_after_service_ended")
+            .await
+            .len(),
+        1
+    );
+    assert_eq!(
+        open_findings(r.db()).await,
+        vec![(K::LiveSubscription, format!("subscription:{subscription}"))],
+        "found by the reconcile run the payment queued, not an hour later"
+    );
+    let alerts = server::entities::health_fleet_alerts::Entity::find()
+        .filter(server::entities::health_fleet_alerts::Column::Reason.eq("reconcile"))
+        .count(r.db())
+        .await
+        .unwrap();
+    assert_eq!(alerts, 1);
+}
+
 async fn reconciling_ten_thousand_servers_stays_within_hetzner_s_rate_budget(
     db: &DatabaseConnection,
 ) {
@@ -1398,6 +1444,7 @@ on_both_databases!(
     reconciliation_finds_each_leak_against_the_simulators_and_resolves_it_once_fixed,
     reconciling_ten_thousand_servers_stays_within_hetzner_s_rate_budget,
     a_server_resized_behind_nest_s_back_is_resized_back_after_the_typed_slug,
+    a_renewal_paid_after_the_organization_ended_raises_a_finding_at_once,
     signups_are_limited_per_client_and_unpaid_ones_expire,
     a_burst_of_signups_from_one_address_gets_exactly_the_limit_through,
 );

@@ -423,6 +423,7 @@ impl Ledger {
     /// organization and month (a proration) is logged and left out: the ledger keeps one.
     pub async fn record_from_stripe(&self, facts: StripeInvoiceFacts) -> Result<()> {
         let org_id = facts.organization_id;
+        let stripe_invoice = facts.stripe_invoice_id.clone();
         let now = self.clock.now();
         let txn = self.db.begin().await?;
         // The first write (SQLite: a transaction that read first fails if another writer
@@ -445,9 +446,57 @@ impl Ledger {
         } else {
             None
         };
+        let after_end = recorded.newly_paid
+            && self
+                .paid_after_end(&txn, org_id, &stripe_invoice, now)
+                .await?;
         txn.commit().await?;
+        if after_end {
+            self.events.wake_jobs();
+        }
         self.after_commit(org_id, resumed.as_ref()).await;
         Ok(())
+    }
+
+    /// A payment for an organization whose service has ended (deleted or cancelled) is a
+    /// subscription that outlived it: recorded like any payment, audited, and a `reconcile`
+    /// run is queued at once (in this transaction), which raises the finding and its alert.
+    async fn paid_after_end(
+        &self,
+        txn: &DatabaseTransaction,
+        org_id: i64,
+        stripe_invoice: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool> {
+        let Some(org) = organizations::Entity::find_by_id(org_id).one(txn).await? else {
+            return Ok(false);
+        };
+        if !matches!(org.status, OrgStatus::Deleted | OrgStatus::Cancelled) {
+            return Ok(false);
+        }
+        crate::audit::record(
+            txn,
+            &stripe_actor(),
+            "billing.paid_after_service_ended",
+            ("organization", Some(org_id.to_string())),
+            serde_json::json!({
+                "invoice": stripe_invoice,
+                "subscription": org.stripe_subscription_id,
+                "status": org.status,
+            }),
+            now,
+        )
+        .await?;
+        crate::jobs::enqueue(
+            txn,
+            crate::jobs::NewJob {
+                unique_key: Some(format!("reconcile:paid-after-end:{stripe_invoice}")),
+                ..crate::jobs::NewJob::now(app::models::JobPayload::Reconcile, now)
+            },
+            now,
+        )
+        .await?;
+        Ok(true)
     }
 
     /// After the transaction committed: tells open pages, and pushes a resumed organization's
