@@ -54,6 +54,16 @@ pub enum Error {
     Internal(String),
 }
 
+impl Error {
+    /// A `Validation` error of `field` (shown beside its input).
+    pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        Self::Validation {
+            field,
+            message: message.into(),
+        }
+    }
+}
+
 impl From<DbErr> for Error {
     /// Constraint violations become typed errors; everything else stays a database error.
     fn from(err: DbErr) -> Self {

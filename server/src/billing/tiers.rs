@@ -28,19 +28,12 @@ pub struct TierService {
     pub clock: Clock,
 }
 
-fn invalid(field: &'static str, message: impl Into<String>) -> Error {
-    Error::Validation {
-        field,
-        message: message.into(),
-    }
-}
-
 fn small_number(field: &'static str, text: &str, max: i32) -> Result<i32> {
     text.trim()
         .parse::<i32>()
         .ok()
         .filter(|n| (1..=max).contains(n))
-        .ok_or_else(|| invalid(field, format!("must be a whole number from 1 to {max}")))
+        .ok_or_else(|| Error::invalid(field, format!("must be a whole number from 1 to {max}")))
 }
 
 /// A validated tier input.
@@ -58,27 +51,28 @@ struct Valid {
 fn validate(input: &TierInput) -> Result<Valid> {
     let name = input.name.trim().to_owned();
     if name.is_empty() || name.chars().count() > 64 {
-        return Err(invalid("name", "must be 1 to 64 characters"));
+        return Err(Error::invalid("name", "must be 1 to 64 characters"));
     }
     let server_type = input
         .server_type
         .trim()
         .parse()
-        .map_err(|e: app::models::ParseError| invalid("server_type", e.to_string()))?;
-    let cents = parse_price_cents(&input.monthly_price).map_err(|m| invalid("monthly_price", m))?;
+        .map_err(|e: app::models::ParseError| Error::invalid("server_type", e.to_string()))?;
+    let cents =
+        parse_price_cents(&input.monthly_price).map_err(|m| Error::invalid("monthly_price", m))?;
     let currency = input
         .currency
         .trim()
         .to_uppercase()
         .parse()
-        .map_err(|e: app::models::ParseError| invalid("currency", e.to_string()))?;
+        .map_err(|e: app::models::ParseError| Error::invalid("currency", e.to_string()))?;
     let stripe = input.stripe_price_id.trim();
     let stripe_price_id = if stripe.is_empty() {
         None
     } else if stripe.starts_with("price_") && stripe.len() <= 255 {
         Some(stripe.to_owned())
     } else {
-        return Err(invalid("stripe_price_id", "must start with price_"));
+        return Err(Error::invalid("stripe_price_id", "must start with price_"));
     };
     Ok(Valid {
         name,
@@ -94,7 +88,7 @@ fn validate(input: &TierInput) -> Result<Valid> {
 
 fn duplicate_name(e: sea_orm::DbErr) -> Error {
     match Error::from(e) {
-        Error::Duplicate(_) => invalid("name", "another tier already has this name or code"),
+        Error::Duplicate(_) => Error::invalid("name", "another tier already has this name or code"),
         other => other,
     }
 }
@@ -120,7 +114,7 @@ impl TierService {
                         .bytes()
                         .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
                 if !ok {
-                    return Err(invalid(
+                    return Err(Error::invalid(
                         "code",
                         "must be 2 to 32 lowercase letters, digits or hyphens",
                     ));

@@ -157,18 +157,11 @@ pub struct Written {
     pub route_changed: bool,
 }
 
-fn invalid(field: &'static str, message: impl Into<String>) -> Error {
-    Error::Validation {
-        field,
-        message: message.into(),
-    }
-}
-
 async fn active_tier<C: ConnectionTrait>(conn: &C, tier_id: i64) -> Result<tiers::Model> {
     match tiers::Entity::find_by_id(tier_id).one(conn).await? {
         Some(tier) if tier.active => Ok(tier),
-        Some(_) => Err(invalid("tier", "this tier is no longer offered")),
-        None => Err(invalid("tier", "no such tier")),
+        Some(_) => Err(Error::invalid("tier", "this tier is no longer offered")),
+        None => Err(Error::invalid("tier", "no such tier")),
     }
 }
 
@@ -250,24 +243,24 @@ impl OrganizationService {
     pub async fn validate(&self, input: NewOrganization) -> Result<ValidOrganization> {
         let name = input.name.trim().to_owned();
         if name.is_empty() {
-            return Err(invalid("name", "is required"));
+            return Err(Error::invalid("name", "is required"));
         }
         if name.chars().count() > 100 {
-            return Err(invalid("name", "must be at most 100 characters"));
+            return Err(Error::invalid("name", "must be at most 100 characters"));
         }
         let slug: OrgSlug = input
             .slug
             .trim()
             .parse()
-            .map_err(|e: app::models::ParseError| invalid("slug", e.to_string()))?;
+            .map_err(|e: app::models::ParseError| Error::invalid("slug", e.to_string()))?;
         let owner_email: Email = input
             .owner_email
             .parse()
-            .map_err(|e: app::models::ParseError| invalid("owner_email", e.to_string()))?;
+            .map_err(|e: app::models::ParseError| Error::invalid("owner_email", e.to_string()))?;
         let region: Region = input
             .region
             .parse()
-            .map_err(|e: app::models::ParseEnumError| invalid("region", e.to_string()))?;
+            .map_err(|e: app::models::ParseEnumError| Error::invalid("region", e.to_string()))?;
         let tier = active_tier(&self.db, input.tier_id).await?;
         Ok(ValidOrganization {
             name,
@@ -315,7 +308,7 @@ impl OrganizationService {
         .insert(txn)
         .await
         .map_err(|e| match Error::from(e) {
-            Error::Duplicate(_) => invalid("slug", format!("`{slug}` is already taken")),
+            Error::Duplicate(_) => Error::invalid("slug", format!("`{slug}` is already taken")),
             other => other,
         })?;
         let job = if queue_create {
@@ -378,9 +371,14 @@ impl OrganizationService {
             .ok_or_else(|| Error::NotFound("organization".to_owned()))?;
         let step = allowed(&org, event)?;
         let new_tier = match (event, args.tier_id) {
-            (OrgEvent::ChangeTier, None) => return Err(invalid("tier", "choose the new tier")),
+            (OrgEvent::ChangeTier, None) => {
+                return Err(Error::invalid("tier", "choose the new tier"));
+            }
             (OrgEvent::ChangeTier, Some(id)) if id == org.tier_id => {
-                return Err(invalid("tier", "this is already the organization's tier"));
+                return Err(Error::invalid(
+                    "tier",
+                    "this is already the organization's tier",
+                ));
             }
             (OrgEvent::ChangeTier | OrgEvent::Approve, Some(id)) => {
                 Some(active_tier(&self.db, id).await?)
@@ -823,7 +821,7 @@ impl OrganizationService {
         };
         let tier = active_tier(&self.db, tier_id).await?;
         let price = billing.price_of(&tier).ok_or_else(|| {
-            invalid(
+            Error::invalid(
                 "tier",
                 format!("the {} tier has no Stripe price: set one before moving a paying customer to it", tier.name),
             )
@@ -847,7 +845,7 @@ impl OrganizationService {
             .change_price(prepared.org.id, &subscription, &price, &change)
             .await
             .map_err(|e| match e {
-                crate::billing::stripe::StripeFailure::Refused(why) => invalid("tier", why),
+                crate::billing::stripe::StripeFailure::Refused(why) => Error::invalid("tier", why),
                 other => Error::Unavailable(format!("Stripe could not change the price: {other}")),
             })
     }

@@ -116,12 +116,21 @@ impl Finding {
     }
 }
 
+/// A field of a finding's detail as text (empty when absent).
+pub fn detail_text(detail: &serde_json::Value, key: &str) -> String {
+    match &detail[key] {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
 /// One sentence about a finding, for `/reconcile` and the alert channels.
 pub fn summary(kind: FindingKind, detail: &serde_json::Value) -> String {
-    let field = |k: &str| match &detail[k] {
-        serde_json::Value::String(s) => s.clone(),
-        serde_json::Value::Null => "-".to_owned(),
-        other => other.to_string(),
+    let field = |k: &str| {
+        Some(detail_text(detail, k))
+            .filter(|t| !t.is_empty())
+            .unwrap_or_else(|| "-".to_owned())
     };
     match kind {
         FindingKind::OrphanServer => format!(

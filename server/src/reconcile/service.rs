@@ -16,7 +16,7 @@ use sea_orm::{
 };
 use serde_json::json;
 
-use super::summary;
+use super::{detail_text, summary};
 use crate::audit::Actor;
 use crate::billing::stripe::{StripeFailure, SubscriptionBilling};
 use crate::clock::Clock;
@@ -44,28 +44,13 @@ pub struct ReconcileService {
     pub events: Events,
 }
 
-fn text(detail: &serde_json::Value, key: &str) -> String {
-    match &detail[key] {
-        serde_json::Value::String(s) => s.clone(),
-        serde_json::Value::Null => String::new(),
-        other => other.to_string(),
-    }
-}
-
 /// What an admin types to confirm `kind`'s action: the server's name, the subscription's id,
 /// or the organization's slug.
 fn confirmation(kind: FindingKind, detail: &serde_json::Value, slug: Option<&str>) -> String {
     match kind {
-        FindingKind::OrphanServer => text(detail, "name"),
-        FindingKind::LiveSubscription => text(detail, "subscription"),
+        FindingKind::OrphanServer => detail_text(detail, "name"),
+        FindingKind::LiveSubscription => detail_text(detail, "subscription"),
         _ => slug.unwrap_or_default().to_owned(),
-    }
-}
-
-fn invalid(field: &'static str, message: impl Into<String>) -> Error {
-    Error::Validation {
-        field,
-        message: message.into(),
     }
 }
 
@@ -152,7 +137,7 @@ impl ReconcileService {
             ));
         }
         if finding.kind.action() != Some(action) {
-            return Err(invalid(
+            return Err(Error::invalid(
                 "action",
                 format!("a {} finding cannot be settled this way", finding.kind),
             ));
@@ -163,7 +148,7 @@ impl ReconcileService {
         };
         let expected = confirmation(finding.kind, &finding.detail, slug.as_deref());
         if expected.is_empty() || confirm.trim() != expected {
-            return Err(invalid(
+            return Err(Error::invalid(
                 "confirm",
                 format!("type {expected} exactly to confirm"),
             ));
@@ -277,7 +262,7 @@ impl ReconcileService {
             .filter(
                 Condition::any()
                     .add(vpses::Column::HetznerServerId.eq(server_id))
-                    .add(vpses::Column::Name.eq(text(&finding.detail, "name"))),
+                    .add(vpses::Column::Name.eq(detail_text(&finding.detail, "name"))),
             )
             .filter(vpses::Column::DeletedAt.is_null())
             .one(&self.db)
@@ -303,8 +288,8 @@ impl ReconcileService {
         &self,
         finding: &reconcile_findings::Model,
     ) -> Result<&'static str> {
-        let subscription = text(&finding.detail, "subscription");
-        let customer = text(&finding.detail, "customer");
+        let subscription = detail_text(&finding.detail, "subscription");
+        let customer = detail_text(&finding.detail, "customer");
         let ours = organizations::Entity::find()
             .filter(
                 Condition::any()

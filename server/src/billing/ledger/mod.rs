@@ -148,13 +148,6 @@ pub struct RecordedInvoice {
     pub newly_paid: bool,
 }
 
-fn invalid(field: &'static str, message: impl Into<String>) -> Error {
-    Error::Validation {
-        field,
-        message: message.into(),
-    }
-}
-
 /// Records a Stripe invoice event on the caller's transaction `txn` (the webhook stores the
 /// Stripe event id in the same one). Finds the organization's invoice by `stripe_invoice_id`,
 /// else by organization and the month of `period_start` (the row the daily run created), else
@@ -174,10 +167,13 @@ pub async fn record_stripe_invoice<C: ConnectionTrait>(
 ) -> Result<RecordedInvoice> {
     let stripe_id = facts.stripe_invoice_id.trim().to_owned();
     if stripe_id.is_empty() || stripe_id.len() > 255 {
-        return Err(invalid("stripe_invoice_id", "must be 1–255 characters"));
+        return Err(Error::invalid(
+            "stripe_invoice_id",
+            "must be 1–255 characters",
+        ));
     }
     if facts.amount_cents < 0 {
-        return Err(invalid("amount_cents", "must not be negative"));
+        return Err(Error::invalid("amount_cents", "must not be negative"));
     }
     let month = billing_month(facts.period_start.date_naive());
     let by_stripe = invoices::Entity::find()
@@ -528,7 +524,7 @@ impl Ledger {
         }
         let reason: String = reason.trim().chars().take(500).collect();
         if reason.is_empty() {
-            return Err(invalid("reason", "say why (kept in the audit log)"));
+            return Err(Error::invalid("reason", "say why (kept in the audit log)"));
         }
         let invoice = invoices::Entity::find_by_id(id)
             .one(&self.db)
