@@ -326,6 +326,19 @@ pub struct Backend {
     pub billing: Arc<dyn BillingBackend>,
     /// Reconciliation's findings.
     pub reconcile: Arc<dyn ReconcileBackend>,
+    /// Cost against revenue.
+    pub costs: Arc<dyn CostsBackend>,
+}
+
+/// Cost against revenue: Hetzner's prices against the tiers' (`/billing`, `/tiers`, the
+/// organization page).
+#[async_trait::async_trait]
+pub trait CostsBackend: Send + Sync {
+    /// Margins by tier and by region, the least profitable organizations, each tier's margin
+    /// per region.
+    async fn report(&self) -> Result<crate::models::MarginReport, AppError>;
+    /// One organization's month at Hetzner against its tier's price.
+    async fn organization(&self, id: i64) -> Result<crate::models::OrgCost, AppError>;
 }
 
 /// Reconciliation: what differs between the database, Hetzner and Stripe (`/reconcile`).

@@ -14,6 +14,7 @@ mod m20261126_000007_invoice_ledger;
 mod m20261126_000008_signups;
 mod m20261126_000009_invoice_totals;
 mod m20261207_000010_reconcile_findings;
+mod m20261207_000011_hetzner_prices;
 
 /// The ordered list of Nest's migrations.
 pub struct Migrator;
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000008_signups::Migration),
             Box::new(m20261126_000009_invoice_totals::Migration),
             Box::new(m20261207_000010_reconcile_findings::Migration),
+            Box::new(m20261207_000011_hetzner_prices::Migration),
         ]
     }
 }

@@ -332,6 +332,9 @@ pub struct BillingConfig {
     /// `NEST_DUNNING_SUSPEND_DAYS` (7): whole days an invoice stays overdue before the daily run
     /// suspends its organization ("payment overdue").
     pub dunning_suspend_days: u32,
+    /// `NEST_MARGIN_WARN_PERCENT` (30): `/tiers` warns about a tier whose margin over Hetzner's
+    /// cost is below this share of its price in any region.
+    pub margin_warn_percent: u32,
 }
 
 impl BillingConfig {
@@ -343,6 +346,13 @@ impl BillingConfig {
                 7,
                 (0, 365),
                 "days",
+            )?,
+            margin_warn_percent: bounded_u32(
+                get,
+                "NEST_MARGIN_WARN_PERCENT",
+                30,
+                (0, 100),
+                "percent",
             )?,
         })
     }
@@ -662,6 +672,7 @@ pub const VARIABLES: &[&str] = &[
     "NEST_METRICS_ADDR",
     "NEST_TRUSTED_PROXIES",
     "NEST_DUNNING_SUSPEND_DAYS",
+    "NEST_MARGIN_WARN_PERCENT",
 ];
 
 impl Config {

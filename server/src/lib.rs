@@ -9,6 +9,7 @@ pub mod billing;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod costs;
 pub mod db;
 pub mod entities;
 pub mod error;

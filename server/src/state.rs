@@ -323,6 +323,35 @@ impl App {
         }
     }
 
+    /// `/reconcile`'s findings and the actions on them.
+    pub fn reconcile_service(&self) -> crate::reconcile::service::ReconcileService {
+        crate::reconcile::service::ReconcileService {
+            db: self.db.clone(),
+            clock: self.clock.clone(),
+            hetzner: self.integrations.hetzner.clone(),
+            billing: self.subscription_billing(),
+            events: self.events.clone(),
+            organizations: self.organizations(),
+        }
+    }
+
+    /// Margins of Hetzner's cost against the tiers' prices.
+    pub fn costs(&self) -> crate::costs::CostService {
+        crate::costs::CostService {
+            db: self.db.clone(),
+            warn_percent: self.config.billing.margin_warn_percent,
+        }
+    }
+
+    /// Reads and keeps Hetzner's prices (the daily `price_refresh` task).
+    pub fn price_refresh(&self) -> crate::costs::PriceRefresh {
+        crate::costs::PriceRefresh {
+            db: self.db.clone(),
+            clock: self.clock.clone(),
+            hetzner: self.integrations.hetzner.clone(),
+        }
+    }
+
     /// Cancels the subscriptions of organizations whose service ended.
     pub fn cancellation(&self) -> crate::billing::cancellation::Cancellation {
         crate::billing::cancellation::Cancellation {
@@ -401,6 +430,10 @@ impl App {
             .with(
                 &[app::models::JobKind::Reconcile],
                 Arc::new(self.reconciler()),
+            )
+            .with(
+                &[app::models::JobKind::PriceRefresh],
+                Arc::new(self.price_refresh()),
             )
             .with(Provisioner::KINDS, Arc::new(provisioner))
             .with(
@@ -588,13 +621,8 @@ impl App {
                 clock: self.clock.clone(),
                 ledger: self.ledger(),
             }),
-            reconcile: Arc::new(crate::reconcile::service::ReconcileService {
-                db: self.db.clone(),
-                clock: self.clock.clone(),
-                hetzner: self.integrations.hetzner.clone(),
-                billing: self.subscription_billing(),
-                events: self.events.clone(),
-            }),
+            reconcile: Arc::new(self.reconcile_service()),
+            costs: Arc::new(self.costs()),
         }
     }
 }

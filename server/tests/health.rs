@@ -259,6 +259,7 @@ async fn flapping_never_alerts_and_a_refused_reboot_raises_reboot_failed(db: &Da
         times: 1,
         hang_ms: None,
         reset_in_secs: None,
+        lost: false,
     });
     assert_eq!(r.sweep().await.reboots, 1);
     r.engine.run_until_idle().await.unwrap();

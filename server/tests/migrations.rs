@@ -15,6 +15,7 @@ const TABLES: &[&str] = &[
     "health_fleet_alerts",
     "health_incidents",
     "health_rollups",
+    "hetzner_prices",
     "invoice_counters",
     "invoice_totals",
     "invoices",

@@ -165,6 +165,9 @@ const PROTECTED: &[(&str, &[(&str, &str)])] = &[
     ("/api/billing_overview", &[]),
     ("/api/list_invoices", &[("query[search]", "")]),
     ("/api/get_invoice", &[("id", "1")]),
+    // Cost against revenue.
+    ("/api/get_margins", &[]),
+    ("/api/get_org_cost", &[("id", "1")]),
     (
         "/api/settle_invoice",
         &[

@@ -356,6 +356,7 @@ async fn retryable_failures_back_off_exponentially_then_succeed(db: &DatabaseCon
         times: 2,
         hang_ms: None,
         reset_in_secs: None,
+        lost: false,
     });
     let org = r.new_org("backoff").await;
     let t0 = r.clock.now();
@@ -401,6 +402,7 @@ async fn a_rate_limit_waits_for_its_reset(db: &DatabaseConnection) {
         times: 1,
         hang_ms: None,
         reset_in_secs: Some(120),
+        lost: false,
     });
     let org = r.new_org("limited").await;
     let t0 = chrono::Utc::now();
@@ -427,6 +429,7 @@ async fn after_the_last_attempt_the_job_fails_and_the_org_shows_the_error(db: &D
         times: 50,
         hang_ms: None,
         reset_in_secs: None,
+        lost: false,
     });
     let org = r.new_org("doomed").await;
     r.engine.run_until_idle().await.unwrap();
@@ -465,6 +468,7 @@ async fn invalid_input_fails_at_once_without_retries(db: &DatabaseConnection) {
         times: 1,
         hang_ms: None,
         reset_in_secs: None,
+        lost: false,
     });
     let org = r.new_org("invalid").await;
     r.engine.run_until_idle().await.unwrap();
@@ -505,6 +509,7 @@ async fn scripted_faults_are_retried_without_a_duplicate_server(db: &DatabaseCon
             times: 1,
             hang_ms: None,
             reset_in_secs: None,
+            lost: false,
         });
     }
     // Then the create request hangs past the timeout — but Hetzner creates the server anyway.
@@ -516,6 +521,7 @@ async fn scripted_faults_are_retried_without_a_duplicate_server(db: &DatabaseCon
         times: 1,
         hang_ms: Some(1_500),
         reset_in_secs: None,
+        lost: false,
     });
     let org = r.new_org("faulty").await;
     engine.run_until_idle().await.unwrap();
@@ -828,7 +834,166 @@ async fn old_secrets_stay_readable_after_a_key_rotation_and_reseal_moves_them(
     );
 }
 
+async fn an_orphan_left_by_a_create_whose_answer_was_lost_is_adopted_and_the_create_finishes(
+    db: &DatabaseConnection,
+) {
+    use app::models::{FindingAction, FindingKind};
+    use server::entities::reconcile_findings;
+    let r = rig(db).await;
+    // Hetzner makes the server, but its answer never arrives ...
+    r.sim().add_fault(Fault {
+        method: Some("POST".into()),
+        path: Some("/servers".into()),
+        status: Some(502),
+        code: "bad_gateway".into(),
+        times: 1,
+        hang_ms: None,
+        reset_in_secs: None,
+        lost: true,
+    });
+    let org = r.new_org("lost-answer").await;
+    r.engine.run_until_idle().await.unwrap();
+    assert_eq!(r.sim().servers_created(), 1, "the server exists at Hetzner");
+    // ... and Hetzner stays unreachable until the create gives up.
+    r.sim().add_fault(Fault {
+        method: None,
+        path: Some("/servers".into()),
+        status: Some(503),
+        code: "unavailable".into(),
+        times: 10_000,
+        hang_ms: None,
+        reset_in_secs: None,
+        lost: false,
+    });
+    for _ in 0..10 {
+        r.later(700).await;
+    }
+    r.sim().clear_faults();
+    assert_eq!(r.org(org.id).await.status, OrgStatus::Error);
+    assert_eq!(
+        r.vps(org.id).await.hetzner_server_id,
+        None,
+        "never recorded"
+    );
+
+    // Reconciliation finds it, and sees whose it is.
+    let reconciler = r.app.reconciler();
+    reconciler.run_once().await.unwrap();
+    let finding = reconcile_findings::Entity::find()
+        .filter(reconcile_findings::Column::ResolvedAt.is_null())
+        .one(&r.app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(finding.kind, FindingKind::OrphanServer);
+    assert_eq!(finding.organization_id, Some(org.id));
+    assert_eq!(finding.detail["adoptable"], true, "{:?}", finding.detail);
+    let server_id = finding.detail["server_id"].as_i64().unwrap();
+    let service = r.app.reconcile_service();
+    let page = service.list(false).await.unwrap();
+    assert_eq!(
+        page.findings[0].actions,
+        vec![FindingAction::AdoptServer, FindingAction::DeleteServer]
+    );
+
+    // Adopted after typing its name: the failed create resumes from the recorded server.
+    let wrong = service
+        .act(
+            &actor(),
+            finding.id,
+            FindingAction::AdoptServer,
+            "nest-lost",
+        )
+        .await;
+    assert!(
+        matches!(
+            wrong,
+            Err(server::error::Error::Validation {
+                field: "confirm",
+                ..
+            })
+        ),
+        "{wrong:?}"
+    );
+    service
+        .act(
+            &actor(),
+            finding.id,
+            FindingAction::AdoptServer,
+            "nest-lost-answer",
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.vps(org.id).await.hetzner_server_id, Some(server_id));
+    r.engine.run_until_idle().await.unwrap();
+    assert_eq!(r.org(org.id).await.status, OrgStatus::Active);
+    assert_eq!(r.sim().servers_created(), 1, "no second server");
+    let adopted = audit_log::Entity::find()
+        .filter(audit_log::Column::Action.eq("reconcile.server_adopted"))
+        .all(&r.app.db)
+        .await
+        .unwrap();
+    assert_eq!(adopted.len(), 1);
+    assert_eq!(
+        adopted[0].target_id.as_deref(),
+        Some(org.id.to_string().as_str())
+    );
+    let report = reconciler.run_once().await.unwrap();
+    assert_eq!((report.opened, report.resolved), (0, 0), "{report:?}");
+
+    // A server made by hand under the organization's label is never adopted: it holds secrets
+    // Nest does not know. It can only be deleted.
+    let by_hand = r
+        .app
+        .integrations
+        .hetzner
+        .create_server(&server::hetzner::CreateServer {
+            name: "by-hand".to_owned(),
+            server_type: "cx22".to_owned(),
+            image: "ubuntu-24.04".to_owned(),
+            location: "fsn1".to_owned(),
+            user_data: String::new(),
+            ssh_keys: Vec::new(),
+            labels: std::collections::BTreeMap::from([
+                (server::hetzner::MANAGED_LABEL.to_owned(), "nest".to_owned()),
+                (server::hetzner::ORG_LABEL.to_owned(), org.id.to_string()),
+            ]),
+        })
+        .await
+        .unwrap()
+        .server;
+    reconciler.run_once().await.unwrap();
+    let page = service.list(false).await.unwrap();
+    assert_eq!(page.findings.len(), 1, "{page:?}");
+    assert_eq!(page.findings[0].subject, format!("server:{}", by_hand.id));
+    assert_eq!(page.findings[0].actions, vec![FindingAction::DeleteServer]);
+    let refused = service
+        .act(
+            &actor(),
+            page.findings[0].id,
+            FindingAction::AdoptServer,
+            "by-hand",
+        )
+        .await;
+    assert!(
+        matches!(
+            refused,
+            Err(server::error::Error::Validation {
+                field: "action",
+                ..
+            })
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(
+        r.vps(org.id).await.hetzner_server_id,
+        Some(server_id),
+        "unchanged"
+    );
+}
+
 on_both_databases!(
+    an_orphan_left_by_a_create_whose_answer_was_lost_is_adopted_and_the_create_finishes,
     a_request_without_a_token_is_refused_as_unauthorized_and_not_retried,
     the_client_reads_hetzners_rate_limit_headers,
     old_secrets_stay_readable_after_a_key_rotation_and_reseal_moves_them,

@@ -955,7 +955,11 @@ async fn a_server_resized_behind_nest_s_back_is_resized_back_after_the_typed_slu
     let listed = admin.call("list_findings", &[("resolved", "false")]).await;
     let finding = &listed.body["findings"][0];
     assert_eq!(finding["confirm"], "grown-co", "{listed:?}");
-    assert_eq!(finding["action"], "resize_back", "{listed:?}");
+    assert_eq!(
+        finding["actions"],
+        serde_json::json!(["resize_back"]),
+        "{listed:?}"
+    );
     let done = admin
         .call(
             "act_on_finding",
@@ -1427,6 +1431,161 @@ async fn a_failed_batch_is_applied_again_one_event_at_a_time(db: &DatabaseConnec
     );
 }
 
+async fn each_tenant_s_cost_at_hetzner_is_set_against_its_price(db: &DatabaseConnection) {
+    use app::models::{Margin, MarginReport, OrgCost, Region};
+    use sea_orm::{ActiveModelTrait, ActiveValue::Set};
+    use server::entities::{hetzner_prices, tiers};
+    let mut r = rig(db).await;
+    let costs = r.server.app.costs();
+    let unread = costs.report().await.unwrap();
+    assert_eq!(
+        unread.currency, None,
+        "no figures before Hetzner's prices are read"
+    );
+    assert!(
+        unread.tiers.iter().all(|t| t
+            .note
+            .as_deref()
+            .is_some_and(|n| n.contains("not been read"))),
+        "{unread:?}"
+    );
+
+    let costly = r.paying_customer("costly-co").await;
+    let thin = r.paying_customer("thin-co").await;
+    // A tier priced under its server's cost in most regions, and an organization moved onto it.
+    let now = chrono::Utc::now();
+    let budget = tiers::ActiveModel {
+        code: Set("budget".to_owned()),
+        name: Set("Budget".to_owned()),
+        server_type: Set("cx32".parse().unwrap()),
+        vcpus: Set(4),
+        memory_gb: Set(8),
+        disk_gb: Set(80),
+        monthly_price_cents: Set(800),
+        currency: Set(app::models::Currency::eur()),
+        stripe_price_id: Set(None),
+        active: Set(true),
+        sort_order: Set(9),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
+    .insert(r.db())
+    .await
+    .unwrap();
+    organizations::Entity::update_many()
+        .col_expr(
+            organizations::Column::TierId,
+            sea_orm::sea_query::Expr::value(budget.id),
+        )
+        .filter(organizations::Column::Id.eq(thin.id))
+        .exec(r.db())
+        .await
+        .unwrap();
+
+    // The daily task, run as a job of the queue: one call to Hetzner's GET /pricing.
+    let hetzner = r.server.app.integrations.hetzner.clone();
+    let before = hetzner.calls();
+    server::jobs::enqueue(
+        r.db(),
+        server::jobs::NewJob::now(app::models::JobPayload::PriceRefresh, now),
+        now,
+    )
+    .await
+    .unwrap();
+    r.engine().run_until_idle().await.unwrap();
+    assert_eq!(hetzner.calls() - before, 1, "one call reads every price");
+    let kept = hetzner_prices::Entity::find().all(r.db()).await.unwrap();
+    assert_eq!(
+        kept.len(),
+        12 * 6 + 6,
+        "12 server types and the IPv4, in 6 locations"
+    );
+    let price = |resource: &str, location: &str| {
+        kept.iter()
+            .find(|p| p.resource == resource && p.location == location)
+            .map(|p| p.monthly_net_cents)
+    };
+    assert_eq!(
+        price("cx32", "fsn1"),
+        Some(680),
+        "Hetzner's published €6.80"
+    );
+    assert_eq!(price("primary_ipv4", "fsn1"), Some(50), "€0.50 an IPv4");
+    assert_eq!(
+        price("cx32", "sin"),
+        Some(1088),
+        "the simulator's Singapore factor"
+    );
+    assert!(kept.iter().all(|p| p.currency == "EUR"));
+
+    // The organization page's figures, through the server function.
+    let mut admin = support::setup_superadmin(&r.server, "root@nest.test").await;
+    let reply = admin
+        .call("get_org_cost", &[("id", &costly.id.to_string())])
+        .await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    let cost: OrgCost = serde_json::from_value(reply.body).unwrap();
+    assert_eq!(
+        (cost.server_type.as_str(), cost.region),
+        ("cx32", Region::Fsn1)
+    );
+    assert_eq!((cost.server_cents, cost.ipv4_cents), (Some(680), Some(50)));
+    assert_eq!(cost.revenue.cents, 6000);
+    let margin = cost.margin.unwrap();
+    assert_eq!(margin.margin_cents(), 5270);
+    assert_eq!(margin.percent_text(), "87.8 %");
+    assert!(cost.prices_fetched_at.is_some());
+
+    // /billing's tables and /tiers' warning, through the server function.
+    let reply = admin.call("get_margins", &[]).await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    let report: MarginReport = serde_json::from_value(reply.body).unwrap();
+    let rows = |rows: &[app::models::MarginRow]| {
+        rows.iter()
+            .map(|r| (r.label.clone(), r.organizations, r.margin))
+            .collect::<Vec<_>>()
+    };
+    let each = |revenue_cents| Margin {
+        revenue_cents,
+        cost_cents: 730,
+    };
+    assert_eq!(
+        rows(&report.by_tier),
+        vec![
+            ("Budget".to_owned(), 1, each(800)),
+            ("Growth".to_owned(), 1, each(6000)),
+        ]
+    );
+    assert_eq!(
+        rows(&report.by_region),
+        vec![("fsn1".to_owned(), 2, each(800).plus(each(6000)))]
+    );
+    let least: Vec<&str> = report
+        .least_profitable
+        .iter()
+        .map(|o| o.slug.as_str())
+        .collect();
+    assert_eq!(least, vec!["thin-co", "costly-co"]);
+    assert_eq!(report.warn_percent, 30);
+    assert_eq!(report.left_out, 0);
+    let warned: Vec<(&str, usize)> = report
+        .tiers
+        .iter()
+        .map(|t| (t.name.as_str(), t.below(report.warn_percent).len()))
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    assert_eq!(warned, vec![("Budget", 6)], "below 30 % in every region");
+
+    // The tables count the active organizations, as MRR does: a suspended one leaves them.
+    r.admin_does(thin.id, app::models::OrgEvent::Suspend).await;
+    let report = costs.report().await.unwrap();
+    assert_eq!(
+        rows(&report.by_tier),
+        vec![("Growth".to_owned(), 1, each(6000))]
+    );
+}
+
 on_both_databases!(
     a_burst_of_first_payments_is_applied_once_each,
     a_failed_batch_is_applied_again_one_event_at_a_time,
@@ -1447,4 +1606,5 @@ on_both_databases!(
     a_renewal_paid_after_the_organization_ended_raises_a_finding_at_once,
     signups_are_limited_per_client_and_unpaid_ones_expire,
     a_burst_of_signups_from_one_address_gets_exactly_the_limit_through,
+    each_tenant_s_cost_at_hetzner_is_set_against_its_price,
 );

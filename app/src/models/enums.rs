@@ -148,6 +148,8 @@ string_enum! {
         CancelSubscription => "cancel_subscription",
         /// Compare the database with Hetzner's servers and Stripe's subscriptions.
         Reconcile => "reconcile",
+        /// Read Hetzner's prices (`GET /pricing`) and keep them, once a day.
+        PriceRefresh => "price_refresh",
     }
 }
 
@@ -451,6 +453,8 @@ string_enum! {
         ExpireSignups => "expire_signups",
         /// Reconciliation: the database compared with Hetzner and Stripe, findings written.
         Reconcile => "reconcile",
+        /// Costs: Hetzner's prices read and kept.
+        FetchPrices => "fetch_prices",
     }
 }
 
@@ -480,6 +484,7 @@ impl JobStep {
             Self::Rollup => "Roll up and prune health history",
             Self::ExpireSignups => "Cancel unpaid signups past their expiry",
             Self::Reconcile => "Compare the database with Hetzner and Stripe",
+            Self::FetchPrices => "Read Hetzner's prices",
         }
     }
 }
@@ -533,6 +538,10 @@ string_enum! {
     /// What an admin can do about a finding on `/reconcile` (each confirmed by typing a name).
     "finding action",
     pub enum FindingAction {
+        /// Adopt an orphan server into the organization whose create made it (confirmed by
+        /// typing its name): offered only when the server carries that organization's label and
+        /// name and its create failed before recording it.
+        AdoptServer => "adopt_server",
         /// Delete an orphan server at Hetzner (confirmed by typing its name).
         DeleteServer => "delete_server",
         /// Cancel a subscription that charges a customer without service (confirmed by typing
@@ -545,17 +554,18 @@ string_enum! {
 }
 
 impl FindingKind {
-    /// The action `/reconcile` offers for this kind, if any.
-    pub const fn action(self) -> Option<FindingAction> {
+    /// The actions `/reconcile` may offer for this kind (adopting only where the finding says
+    /// the server can be).
+    pub const fn actions(self) -> &'static [FindingAction] {
         match self {
-            Self::OrphanServer => Some(FindingAction::DeleteServer),
-            Self::LiveSubscription => Some(FindingAction::CancelSubscription),
-            Self::TypeDrift => Some(FindingAction::ResizeBack),
+            Self::OrphanServer => &[FindingAction::AdoptServer, FindingAction::DeleteServer],
+            Self::LiveSubscription => &[FindingAction::CancelSubscription],
+            Self::TypeDrift => &[FindingAction::ResizeBack],
             Self::MissingServer
             | Self::AddressDrift
             | Self::PowerDrift
             | Self::MissingSubscription
-            | Self::PriceDrift => None,
+            | Self::PriceDrift => &[],
         }
     }
 }
@@ -564,6 +574,7 @@ impl FindingAction {
     /// The button's words.
     pub const fn label(self) -> &'static str {
         match self {
+            Self::AdoptServer => "Adopt it into its organization",
             Self::DeleteServer => "Delete the server at Hetzner",
             Self::CancelSubscription => "Cancel the subscription",
             Self::ResizeBack => "Resize back to the tier's type",

@@ -78,6 +78,8 @@ pub enum JobPayload {
         /// The organization.
         organization_id: i64,
     },
+    /// Read Hetzner's prices and keep them (daily).
+    PriceRefresh,
 }
 
 /// An alert, of a server (in `health_alerts`) or of the fleet (in `health_fleet_alerts`).
@@ -116,6 +118,7 @@ impl JobPayload {
             Self::RecordInvoice { .. } => JobKind::RecordInvoice,
             Self::CancelSubscription { .. } => JobKind::CancelSubscription,
             Self::Reconcile => JobKind::Reconcile,
+            Self::PriceRefresh => JobKind::PriceRefresh,
         }
     }
 
@@ -141,6 +144,7 @@ impl JobPayload {
             | Self::NotifyAlert { .. }
             | Self::InvoiceRun
             | Self::Reconcile
+            | Self::PriceRefresh
             | Self::RecordInvoice { .. } => None,
         }
     }
@@ -177,6 +181,7 @@ impl JobPayload {
             | JobKind::NotifyAlert
             | JobKind::InvoiceRun
             | JobKind::Reconcile
+            | JobKind::PriceRefresh
             | JobKind::RecordInvoice => None,
         }
     }

@@ -4,6 +4,7 @@
 //! implement SeaORM's value traits, so the server's entities store them as plain strings.
 
 mod admin;
+mod costs;
 mod enums;
 pub mod health;
 mod invoice;
@@ -18,6 +19,7 @@ mod system;
 mod vps;
 
 pub use admin::*;
+pub use costs::*;
 pub use enums::*;
 pub use invoice::*;
 pub use job::*;

@@ -28,7 +28,7 @@ pub struct FindingView {
     #[serde(default, deserialize_with = "super::rfc3339::option_utc")]
     pub resolved_at: Option<DateTime<Utc>>,
     /// What an admin can do about it (open findings only).
-    pub action: Option<FindingAction>,
+    pub actions: Vec<FindingAction>,
     /// What the admin types to confirm the action.
     pub confirm: String,
 }

@@ -144,6 +144,7 @@ pub fn BillingPage() -> impl IntoView {
                 Ok(o) => view! { <Figures overview=o/> }.into_any(),
             })}
         </Transition>
+        <super::margins::Margins/>
         <section class="card" aria-labelledby="invoice-filters">
             <h2 id="invoice-filters">"Invoices"</h2>
             <Form method="GET" action="/billing">

@@ -8,6 +8,7 @@ pub mod billing;
 pub mod home;
 pub mod jobs;
 pub mod login;
+pub mod margins;
 pub mod not_found;
 pub mod organizations;
 pub mod pending;

@@ -1,5 +1,5 @@
 //! `/reconcile`: what the `reconcile` task found between the database, Hetzner and Stripe,
-//! live. An admin acts on a finding (delete an orphan server, cancel a subscription, resize a
+//! live. An admin acts on a finding (adopt or delete an orphan server, cancel a subscription, resize a
 //! drifted server back) by typing the name it asks for; each action is audited. The action
 //! forms post to their server function, so they work before hydration and without JavaScript.
 
@@ -125,9 +125,9 @@ fn FindingRow(
             </td>
             <td>{seen}</td>
             <td>
-                {finding.action.filter(|_| finding.resolved_at.is_none()).map(|action| view! {
-                    <ActForm id=finding.id action confirm=finding.confirm.clone() on_changed/>
-                })}
+                {finding.resolved_at.is_none().then(|| finding.actions.iter().map(|action| view! {
+                    <ActForm id=finding.id action=*action confirm=finding.confirm.clone() on_changed/>
+                }).collect_view())}
             </td>
         </tr>
     }
@@ -159,10 +159,16 @@ fn ActForm(
             confirm: typed.get_untracked(),
         });
     };
-    let field = format!("confirm-{id}");
+    let field = format!("confirm-{id}-{action}");
+    // Adopting keeps a server; every other action removes or changes something.
+    let class = if action == FindingAction::AdoptServer {
+        "button"
+    } else {
+        "button danger"
+    };
     view! {
         <details class="act">
-            <summary class="button danger">{action.label()}</summary>
+            <summary class=class>{action.label()}</summary>
             <form class="note-form" method="post" action=ActOnFinding::url() on:submit=submit novalidate>
                 <FormError error fields=&["confirm"]/>
                 <input type="hidden" name="id" value=id.to_string()/>
@@ -173,7 +179,7 @@ fn ActForm(
                         aria-invalid=move || error.get().and_then(|e| e.for_field("confirm")).is_some().then_some("true")/>
                     {move || error.get().and_then(|e| e.for_field("confirm")).map(|m| view! { <div class="field-error">{m}</div> })}
                 </div>
-                <button type="submit" class="button danger" disabled=move || act.pending().get()>{action.label()}</button>
+                <button type="submit" class=class disabled=move || act.pending().get()>{action.label()}</button>
             </form>
         </details>
     }

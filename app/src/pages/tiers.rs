@@ -133,6 +133,7 @@ pub fn TiersPage() -> impl IntoView {
             })}
         </Transition>
         <p class="muted">"Changing a price applies to future invoices; issued invoices keep their amounts."</p>
+        <super::margins::TierMarginsCard/>
     }
 }
 

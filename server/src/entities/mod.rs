@@ -10,6 +10,7 @@ pub mod health_checks;
 pub mod health_fleet_alerts;
 pub mod health_incidents;
 pub mod health_rollups;
+pub mod hetzner_prices;
 pub mod invoice_counters;
 pub mod invoice_totals;
 pub mod invoices;

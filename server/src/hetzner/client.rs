@@ -219,6 +219,14 @@ impl HetznerClient {
         }
     }
 
+    /// `GET /pricing`: every resource's price per location (one call).
+    pub async fn pricing(&self) -> Result<super::Pricing, HetznerError> {
+        let found: super::PricingEnvelope = self
+            .call(Method::GET, "/pricing", "pricing", &[], None)
+            .await?;
+        Ok(found.pricing)
+    }
+
     /// `GET /servers/{id}`; `None` when Hetzner says `not_found`.
     pub async fn get_server(&self, id: i64) -> Result<Option<Server>, HetznerError> {
         match self

@@ -103,6 +103,59 @@ pub struct CreateServer {
     pub labels: BTreeMap<String, String>,
 }
 
+/// `GET /pricing`'s answer: what Nest reads of it (the rest of Hetzner's keys are ignored).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Pricing {
+    /// ISO code of every price (`EUR`).
+    pub currency: String,
+    /// Each server type's price per location.
+    pub server_types: Vec<ResourcePricing>,
+    /// Each primary IP kind's (`ipv4`, `ipv6`) price per location.
+    pub primary_ips: Vec<PrimaryIpPricing>,
+}
+
+/// A server type's prices.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ResourcePricing {
+    /// e.g. `cx22`.
+    pub name: String,
+    /// One per location that sells it.
+    pub prices: Vec<LocationPrice>,
+}
+
+/// A primary IP kind's prices.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct PrimaryIpPricing {
+    /// `ipv4` or `ipv6`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// One per location.
+    pub prices: Vec<LocationPrice>,
+}
+
+/// A price in one location.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct LocationPrice {
+    /// e.g. `fsn1`.
+    pub location: String,
+    /// A month's price.
+    pub price_monthly: Amount,
+}
+
+/// An amount as Hetzner writes it: decimal strings, net of VAT and gross.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Amount {
+    /// Net (`"3.7900"`).
+    pub net: String,
+    /// Gross.
+    pub gross: String,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct PricingEnvelope {
+    pub(crate) pricing: Pricing,
+}
+
 /// Hetzner's rate-limit headers, as last seen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateLimit {

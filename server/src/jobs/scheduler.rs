@@ -96,6 +96,13 @@ pub fn schedule(periods: &SchedulePeriods) -> Vec<Periodic> {
             max_attempts: 3,
         },
         Periodic {
+            // Hetzner's prices, once a UTC day (and at the first tick of a new deployment).
+            name: "price_refresh",
+            period: Duration::from_secs(86_400),
+            payload: JobPayload::PriceRefresh,
+            max_attempts: 5,
+        },
+        Periodic {
             name: "job_prune",
             period: Duration::from_secs(3600),
             payload: JobPayload::JobPrune,

@@ -206,6 +206,15 @@ fn server_subject(id: i64) -> String {
     format!("server:{id}")
 }
 
+/// Whether an orphan server carrying `label_org` and the name of `vps` (a VPS row with no
+/// server recorded) can be adopted by it: only when the label names the same organization and
+/// that organization's create failed (`error`). Its name and label say the organization's own
+/// create made it, so it booted with the secrets Nest sealed for that VPS; a server made any
+/// other way holds secrets Nest does not know, and is deleted instead.
+pub fn adoptable(vps: &KnownVps, label_org: Option<i64>) -> bool {
+    label_org == Some(vps.organization_id) && vps.org_status == OrgStatus::Error
+}
+
 /// The findings `facts` hold. Pure.
 pub fn plan(facts: &Facts) -> Vec<Finding> {
     let mut findings = servers(facts);
@@ -219,11 +228,13 @@ fn servers(facts: &Facts) -> Vec<Finding> {
         .iter()
         .filter_map(|v| v.hetzner_server_id.map(|id| (id, v)))
         .collect();
-    let creating: HashSet<&str> = facts
+    // VPS rows whose server is not recorded yet: a create in flight (its organization busy), or
+    // one that failed before it recorded the server it made.
+    let unrecorded: HashMap<&str, &KnownVps> = facts
         .vpses
         .iter()
         .filter(|v| v.hetzner_server_id.is_none())
-        .map(|v| v.name.as_str())
+        .map(|v| (v.name.as_str(), v))
         .collect();
     let mut findings = Vec::new();
     for server in &facts.servers {
@@ -231,21 +242,24 @@ fn servers(facts: &Facts) -> Vec<Finding> {
         let Some(vps) = by_id.get(&server.id) else {
             let label_org: Option<i64> = server.labels.get(ORG_LABEL).and_then(|v| v.parse().ok());
             let moving = label_org.is_some_and(|org| facts.busy.contains(&org));
-            if !creating.contains(server.name.as_str()) && !moving {
-                findings.push(Finding {
-                    kind: FindingKind::OrphanServer,
-                    subject: server_subject(server.id),
-                    organization_id: label_org,
-                    detail: json!({
-                        "server_id": server.id,
-                        "name": server.name,
-                        "server_type": server.server_type.name,
-                        "ipv4": ipv4,
-                        "status": server.status,
-                        "created": server.created,
-                    }),
-                });
+            let waiting = unrecorded.get(server.name.as_str());
+            if moving || waiting.is_some_and(|v| v.busy) {
+                continue;
             }
+            findings.push(Finding {
+                kind: FindingKind::OrphanServer,
+                subject: server_subject(server.id),
+                organization_id: label_org,
+                detail: json!({
+                    "server_id": server.id,
+                    "name": server.name,
+                    "server_type": server.server_type.name,
+                    "ipv4": ipv4,
+                    "status": server.status,
+                    "created": server.created,
+                    "adoptable": waiting.is_some_and(|v| adoptable(v, label_org)),
+                }),
+            });
             continue;
         };
         if vps.busy || vps.status != VpsStatus::Running {
@@ -750,7 +764,10 @@ mod tests {
             ],
             vpses: vec![
                 vps(1, "nest-a", Some(1), "10.0.0.1"),
-                vps(2, "nest-creating", None, "10.0.0.3"),
+                KnownVps {
+                    busy: true,
+                    ..vps(2, "nest-creating", None, "10.0.0.3")
+                },
             ],
             ..Facts::default()
         };
@@ -759,7 +776,50 @@ mod tests {
         assert_eq!(found[0].kind, FindingKind::OrphanServer);
         assert_eq!(found[0].subject, "server:2");
         assert_eq!(found[0].organization_id, Some(7), "read from its label");
+        assert_eq!(
+            found[0].detail["adoptable"], false,
+            "no VPS of Nest waits for it"
+        );
         assert!(FindingKind::OrphanServer.costs_money());
+    }
+
+    #[test]
+    fn a_server_whose_create_failed_before_recording_it_is_an_orphan_its_organization_can_adopt() {
+        let mut waiting = vps(3, "nest-lost", None, "");
+        waiting.org_status = OrgStatus::Error;
+        let mut labelled = server(4, "nest-lost", "cx22", "10.0.0.4", "running");
+        labelled
+            .labels
+            .insert(ORG_LABEL.to_owned(), waiting.organization_id.to_string());
+        let facts = Facts {
+            servers: vec![labelled.clone()],
+            vpses: vec![waiting.clone()],
+            ..Facts::default()
+        };
+        let found = plan(&facts);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].detail["adoptable"], true);
+        // Not while its create still runs, nor under another organization's label.
+        let busy = Facts {
+            vpses: vec![KnownVps {
+                busy: true,
+                ..waiting.clone()
+            }],
+            ..facts.clone()
+        };
+        assert_eq!(plan(&busy), vec![]);
+        labelled
+            .labels
+            .insert(ORG_LABEL.to_owned(), "999".to_owned());
+        let foreign = Facts {
+            servers: vec![labelled],
+            ..facts
+        };
+        assert_eq!(plan(&foreign)[0].detail["adoptable"], false);
+        assert!(
+            !adoptable(&vps(3, "nest-lost", None, ""), Some(3)),
+            "an active organization adopts nothing"
+        );
     }
 
     #[test]

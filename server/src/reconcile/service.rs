@@ -1,6 +1,6 @@
 //! `/reconcile`'s backend: the findings as people read them, and the actions an admin takes on
-//! one (delete an orphan server, cancel a subscription, resize a drifted server back), each
-//! confirmed by typing the name it asks for and audited.
+//! one (adopt or delete an orphan server, cancel a subscription, resize a drifted server back),
+//! each confirmed by typing the name it asks for and audited.
 
 use std::collections::HashMap;
 
@@ -42,6 +42,8 @@ pub struct ReconcileService {
     pub billing: SubscriptionBilling,
     /// Wakes the queue (a resize) and tells open pages.
     pub events: Events,
+    /// Queues the failed create again when an orphan is adopted.
+    pub organizations: crate::organizations::OrganizationService,
 }
 
 /// What an admin types to confirm `kind`'s action: the server's name, the subscription's id,
@@ -52,6 +54,16 @@ fn confirmation(kind: FindingKind, detail: &serde_json::Value, slug: Option<&str
         FindingKind::LiveSubscription => detail_text(detail, "subscription"),
         _ => slug.unwrap_or_default().to_owned(),
     }
+}
+
+/// The actions `/reconcile` offers for a finding of `kind`: adopting only where the run found
+/// the server adoptable (see [`super::adoptable`]).
+fn offered(kind: FindingKind, detail: &serde_json::Value) -> Vec<FindingAction> {
+    kind.actions()
+        .iter()
+        .copied()
+        .filter(|a| *a != FindingAction::AdoptServer || detail["adoptable"] == true)
+        .collect()
 }
 
 impl ReconcileService {
@@ -107,10 +119,11 @@ impl ReconcileService {
                     first_seen_at: f.first_seen_at,
                     last_seen_at: f.last_seen_at,
                     resolved_at: f.resolved_at,
-                    action: f
-                        .kind
-                        .action()
-                        .filter(|_| f.resolved_at.is_none() && !confirm.is_empty()),
+                    actions: if f.resolved_at.is_none() && !confirm.is_empty() {
+                        offered(f.kind, &f.detail)
+                    } else {
+                        Vec::new()
+                    },
                     confirm,
                     organization,
                 }
@@ -136,7 +149,7 @@ impl ReconcileService {
                 "this finding is already resolved; reload the page".to_owned(),
             ));
         }
-        if finding.kind.action() != Some(action) {
+        if !offered(finding.kind, &finding.detail).contains(&action) {
             return Err(Error::invalid(
                 "action",
                 format!("a {} finding cannot be settled this way", finding.kind),
@@ -161,6 +174,9 @@ impl ReconcileService {
                     .to_owned(),
             ));
         }
+        if action == FindingAction::AdoptServer {
+            return self.adopt(actor, &finding).await;
+        }
         let resize = match action {
             FindingAction::ResizeBack => Some(self.resize_target(&finding).await?),
             _ => None,
@@ -169,6 +185,9 @@ impl ReconcileService {
             FindingAction::DeleteServer => (self.delete_server(&finding).await?, true),
             FindingAction::CancelSubscription => (self.cancel_subscription(&finding).await?, true),
             FindingAction::ResizeBack => ("reconcile.resize_requested", false),
+            FindingAction::AdoptServer => {
+                return Err(Error::Conflict("adopting is handled above".to_owned()));
+            }
         };
         let now = self.clock.now();
         let txn = self.db.begin().await?;
@@ -250,6 +269,97 @@ impl ReconcileService {
             organization_id: org_id,
             server_type: tier.server_type,
         })
+    }
+
+    /// Adopts an orphan server into the organization whose failed create made it: the server is
+    /// recorded on the organization's VPS row and the failed create is queued again (it resumes
+    /// from the recorded server: boot, smoke test, route), with the finding resolved and the
+    /// audit row, in one transaction. Checked first against Hetzner (the server is still there,
+    /// under the organization's label and the VPS's name) and the database (the VPS has no
+    /// server recorded; the organization is in `error` after a failed create).
+    async fn adopt(&self, actor: &Actor, finding: &reconcile_findings::Model) -> Result<()> {
+        let server_id = finding.detail["server_id"]
+            .as_i64()
+            .ok_or_else(|| Error::Conflict("the finding names no server".to_owned()))?;
+        let org_id = finding.organization_id.ok_or_else(|| {
+            Error::Conflict("the server carries no organization's label".to_owned())
+        })?;
+        let server = self
+            .hetzner
+            .get_server(server_id)
+            .await
+            .map_err(|e| Error::Unavailable(format!("Hetzner: {e}")))?
+            .ok_or_else(|| Error::Conflict("Hetzner no longer has this server".to_owned()))?;
+        if server.labels.get(crate::hetzner::ORG_LABEL) != Some(&org_id.to_string()) {
+            return Err(Error::Conflict(
+                "the server's label no longer names this organization".to_owned(),
+            ));
+        }
+        let vps = crate::organizations::current_vps(&self.db, org_id)
+            .await?
+            .filter(|v| v.name == server.name && v.hetzner_server_id.is_none())
+            .ok_or_else(|| {
+                Error::Conflict(
+                    "only the server of the organization's own failed create (its name and label) can be adopted; delete this one"
+                        .to_owned(),
+                )
+            })?;
+        let prepared = self
+            .organizations
+            .prepare(
+                org_id,
+                app::models::OrgEvent::Retry(app::models::JobKind::Create),
+                crate::organizations::EventArgs {
+                    tier_id: None,
+                    reason: Some(format!("adopting server {} (#{server_id})", server.name)),
+                },
+            )
+            .await?;
+        let now = self.clock.now();
+        let txn = self.db.begin().await?;
+        let recorded = vpses::Entity::update_many()
+            .col_expr(vpses::Column::HetznerServerId, Expr::value(server_id))
+            .col_expr(
+                vpses::Column::Ipv4,
+                Expr::value(server.public_net.ipv4.as_ref().map(|a| a.ip.clone())),
+            )
+            .col_expr(vpses::Column::UpdatedAt, Expr::value(now))
+            .filter(vpses::Column::Id.eq(vps.id))
+            .filter(vpses::Column::HetznerServerId.is_null())
+            .exec(&txn)
+            .await?;
+        if recorded.rows_affected != 1 {
+            return Err(Error::Conflict(
+                "the VPS recorded a server meanwhile: reload the page".to_owned(),
+            ));
+        }
+        let written = self.organizations.write(&txn, actor, prepared).await?;
+        reconcile_findings::Entity::update_many()
+            .col_expr(reconcile_findings::Column::ResolvedAt, Expr::value(now))
+            .filter(reconcile_findings::Column::Id.eq(finding.id))
+            .filter(reconcile_findings::Column::ResolvedAt.is_null())
+            .exec(&txn)
+            .await?;
+        crate::audit::record(
+            &txn,
+            actor,
+            "reconcile.server_adopted",
+            ("organization", Some(org_id.to_string())),
+            json!({
+                "finding": finding.id,
+                "server_id": server_id,
+                "name": server.name,
+                "vps": vps.id,
+                "jobs": written.jobs,
+            }),
+            now,
+        )
+        .await?;
+        txn.commit().await?;
+        self.organizations.after_commit(&written).await;
+        self.events.publish(Change::Vps(vps.id));
+        self.events.publish(Change::Billing(Some(org_id)));
+        Ok(())
     }
 
     /// Deletes an orphan server at Hetzner, after checking that no live VPS row has claimed it

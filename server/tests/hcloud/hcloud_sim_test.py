@@ -239,6 +239,24 @@ def pagination():
     return "2 + 1"
 
 
+def pricing():
+    """GET /pricing through the client's request(): the shape Nest's daily price read needs."""
+    found = client.request("GET", "/pricing")["pricing"]
+    assert found["currency"] == "EUR", f"currency {found['currency']!r}"
+    for key in ("vat_rate", "image", "floating_ip", "floating_ips", "primary_ips", "traffic",
+                "server_backup", "volume", "server_types", "load_balancer_types"):
+        assert key in found, f"no {key!r} in {sorted(found)!r}"
+    types = {t["name"]: t for t in found["server_types"]}
+    assert TYPE1 in types and TYPE2 in types, f"types {sorted(types)!r}"
+    prices = {p["location"]: p for p in types[TYPE1]["prices"]}
+    assert LOCATION in prices, f"no {LOCATION} price for {TYPE1}: {sorted(prices)!r}"
+    monthly = prices[LOCATION]["price_monthly"]
+    assert float(monthly["gross"]) > float(monthly["net"]) > 0, f"monthly {monthly!r}"
+    ipv4 = [p for p in found["primary_ips"] if p["type"] == "ipv4"]
+    assert ipv4 and any(p["location"] == LOCATION for p in ipv4[0]["prices"]), "no IPv4 price"
+    return f"{len(types)} types; {TYPE1} in {LOCATION}: {monthly['net']} net a month"
+
+
 def act(method, command, status, *args):
     def run():
         server = client.servers.get_by_id(state["a"])
@@ -315,6 +333,7 @@ check("get_by_name", get_by_name)
 check("get_all(label_selector)", by_labels)
 check("get_all(status)", by_status)
 check("get_list(page, per_page)", pagination)
+check("request(GET /pricing)", pricing)
 check("power_off", act("power_off", "stop_server", "off"))
 check("change_type", change_type)
 check("power_on", act("power_on", "start_server", "running"))

@@ -231,6 +231,7 @@ fn Detail(
                 }.into_any(),
             }}
         </section>
+        <crate::pages::margins::OrgCostCard organization_id=org.id/>
         <crate::pages::billing::OrgInvoices organization_id=org.id/>
         <section class="card" aria-labelledby="jobs-heading">
             <h2 id="jobs-heading">"Jobs"</h2>

@@ -288,9 +288,15 @@ pub(super) fn router(shared: Arc<Shared>) -> Router<Arc<Shared>> {
         )
         .route("/servers/actions/{id}", get(get_action))
         .route("/actions/{id}", get(get_action))
+        .route("/pricing", get(pricing))
         .fallback(unknown_path)
         .method_not_allowed_fallback(wrong_method)
         .layer(middleware::from_fn_with_state(shared, super::api_gate))
+}
+
+/// `GET /pricing`: every resource's price per location.
+async fn pricing() -> axum::Json<serde_json::Value> {
+    axum::Json(catalog::pricing_json())
 }
 
 /// Any path the API does not have.

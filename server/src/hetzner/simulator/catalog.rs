@@ -78,6 +78,8 @@ pub struct Location {
     network_zone: &'static str,
     datacenter_id: i64,
     datacenter: &'static str,
+    /// Its prices against Europe's, in percent: see [`price`].
+    price_percent: u32,
 }
 
 /// The six locations of the spec.
@@ -93,6 +95,7 @@ pub const LOCATIONS: &[Location] = &[
         network_zone: "eu-central",
         datacenter_id: 4,
         datacenter: "fsn1-dc14",
+        price_percent: 100,
     },
     Location {
         id: 2,
@@ -105,6 +108,7 @@ pub const LOCATIONS: &[Location] = &[
         network_zone: "eu-central",
         datacenter_id: 2,
         datacenter: "nbg1-dc3",
+        price_percent: 100,
     },
     Location {
         id: 3,
@@ -117,6 +121,7 @@ pub const LOCATIONS: &[Location] = &[
         network_zone: "eu-central",
         datacenter_id: 3,
         datacenter: "hel1-dc2",
+        price_percent: 100,
     },
     Location {
         id: 4,
@@ -129,6 +134,7 @@ pub const LOCATIONS: &[Location] = &[
         network_zone: "us-east",
         datacenter_id: 5,
         datacenter: "ash-dc1",
+        price_percent: 120,
     },
     Location {
         id: 5,
@@ -141,6 +147,7 @@ pub const LOCATIONS: &[Location] = &[
         network_zone: "us-west",
         datacenter_id: 6,
         datacenter: "hil-dc1",
+        price_percent: 120,
     },
     Location {
         id: 6,
@@ -153,6 +160,7 @@ pub const LOCATIONS: &[Location] = &[
         network_zone: "ap-southeast",
         datacenter_id: 7,
         datacenter: "sin-dc1",
+        price_percent: 160,
     },
 ];
 
@@ -241,26 +249,101 @@ pub fn image(r: &Ref) -> Option<&'static Image> {
 /// Traffic included with every type: 20 TB.
 pub const INCLUDED_TRAFFIC: u64 = 21_990_232_555_520;
 
+/// The primary IPv4 address in Europe: €0.50 a month net (Hetzner's published figure), or
+/// €0.0008 an hour.
+const IPV4_MONTHLY_NET_EUR: &str = "0.5000";
+const IPV4_HOURLY_NET_EUR: &str = "0.0008";
+
+/// Hetzner's VAT rate for the simulated account (Germany).
+const VAT_PERCENT: f64 = 19.0;
+
 fn gross(net: &str) -> String {
-    net.parse::<f64>()
-        .map_or_else(|_| net.to_owned(), |n| format!("{:.4}", n * 1.19))
+    net.parse::<f64>().map_or_else(
+        |_| net.to_owned(),
+        |n| format!("{:.4}", n * (1.0 + VAT_PERCENT / 100.0)),
+    )
+}
+
+/// The European net price `eur` (`"3.7900"`) at location `l`, in Hetzner's four-decimal form.
+///
+/// The European figures are Hetzner's published ones. Hetzner charges more in the US and in
+/// Singapore; the simulator models that as a factor per location (`price_percent`: 120 in the
+/// US, 160 in Singapore), an assumption of the simulator, not a Hetzner figure, so that margins
+/// differ by region the way they do in production.
+fn price(eur: &str, l: &Location) -> String {
+    eur.parse::<f64>().map_or_else(
+        |_| eur.to_owned(),
+        |n| format!("{:.4}", n * f64::from(l.price_percent) / 100.0),
+    )
+}
+
+/// One location's price entry in Hetzner's shape (`price_hourly` and `price_monthly`, net and
+/// gross).
+fn location_price(l: &Location, hourly_eur: &str, monthly_eur: &str) -> Value {
+    let (hourly, monthly) = (price(hourly_eur, l), price(monthly_eur, l));
+    json!({
+        "location": l.name,
+        "price_hourly": {"net": hourly, "gross": gross(&hourly)},
+        "price_monthly": {"net": monthly, "gross": gross(&monthly)},
+    })
+}
+
+/// `GET /pricing`'s body: the currency and VAT rate, then the price of every resource per
+/// location. Nest reads `server_types` and `primary_ips`; the other keys are there because
+/// Hetzner's answer always has them.
+pub fn pricing_json() -> Value {
+    let per_gb = |net: &str| json!({"net": net, "gross": gross(net)});
+    let server_types: Vec<Value> = SERVER_TYPES
+        .iter()
+        .map(|t| json!({"id": t.id, "name": t.name, "prices": t.prices()}))
+        .collect();
+    let primary_ips: Vec<Value> = ["ipv4", "ipv6"]
+        .iter()
+        .map(|kind| {
+            let prices: Vec<Value> = LOCATIONS
+                .iter()
+                .map(|l| match *kind {
+                    "ipv4" => location_price(l, IPV4_HOURLY_NET_EUR, IPV4_MONTHLY_NET_EUR),
+                    _ => location_price(l, "0.0000", "0.0000"),
+                })
+                .collect();
+            json!({"type": kind, "prices": prices})
+        })
+        .collect();
+    json!({
+        "pricing": {
+            "currency": "EUR",
+            "vat_rate": format!("{VAT_PERCENT:.2}"),
+            "image": {"price_per_gb_month": per_gb("0.0119")},
+            "floating_ip": {"price_monthly": per_gb("3.5700")},
+            "floating_ips": [],
+            "primary_ips": primary_ips,
+            "traffic": {"price_per_tb": per_gb("1.0000")},
+            "server_backup": {"percentage": "20.00"},
+            "volume": {"price_per_gb_month": per_gb("0.0440")},
+            "server_types": server_types,
+            "load_balancer_types": [],
+        }
+    })
 }
 
 impl ServerType {
-    /// Its full JSON object.
-    pub fn json(&self) -> Value {
-        let prices: Vec<Value> = LOCATIONS
+    /// Its price in every location, as Hetzner lists it on the type and in `/pricing`.
+    fn prices(&self) -> Vec<Value> {
+        LOCATIONS
             .iter()
             .map(|l| {
-                json!({
-                    "location": l.name,
-                    "price_hourly": {"net": self.hourly_net_eur, "gross": gross(self.hourly_net_eur)},
-                    "price_monthly": {"net": self.monthly_net_eur, "gross": gross(self.monthly_net_eur)},
-                    "included_traffic": INCLUDED_TRAFFIC,
-                    "price_per_tb_traffic": {"net": "1.0000", "gross": "1.1900"},
-                })
+                let mut entry = location_price(l, self.hourly_net_eur, self.monthly_net_eur);
+                entry["included_traffic"] = json!(INCLUDED_TRAFFIC);
+                entry["price_per_tb_traffic"] = json!({"net": "1.0000", "gross": "1.1900"});
+                entry
             })
-            .collect();
+            .collect()
+    }
+
+    /// Its full JSON object.
+    pub fn json(&self) -> Value {
+        let prices = self.prices();
         let locations: Vec<Value> = LOCATIONS
             .iter()
             .map(|l| json!({"id": l.id, "name": l.name, "deprecation": null, "available": true, "recommended": true}))

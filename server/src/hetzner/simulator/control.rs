@@ -49,7 +49,7 @@ impl From<SimError> for ControlError {
 /// The `/_sim` router.
 pub(super) fn router(token: Arc<str>) -> Router<Arc<Shared>> {
     Router::new()
-        .route("/faults", post(add_fault))
+        .route("/faults", post(add_fault).delete(clear_faults))
         .route("/action-faults", post(add_action_fault))
         .route("/next-server/services/{service}", post(fail_on_next_server))
         .route("/servers/{id}/services/{service}", post(set_service))
@@ -178,6 +178,11 @@ fn service(name: &str) -> Result<Service, ControlError> {
 
 async fn add_fault(State(shared): Shd, Input(fault): Input<Fault>) -> StatusCode {
     shared.lock().faults.push_back(fault);
+    StatusCode::NO_CONTENT
+}
+
+async fn clear_faults(State(shared): Shd) -> StatusCode {
+    shared.lock().faults.clear();
     StatusCode::NO_CONTENT
 }
 

@@ -111,6 +111,10 @@ pub struct Fault {
     pub hang_ms: Option<u64>,
     /// For 429: seconds until `RateLimit-Reset`.
     pub reset_in_secs: Option<i64>,
+    /// The answer is lost: the request is carried out, then `status` is answered instead of
+    /// its result (a create whose response never reached the client).
+    #[serde(default)]
+    pub lost: bool,
 }
 
 fn one() -> u32 {
@@ -498,6 +502,11 @@ impl Simulator {
         self.shared.lock().faults.push_back(fault);
     }
 
+    /// Drops every scripted HTTP fault not yet used up.
+    pub fn clear_faults(&self) {
+        self.shared.lock().faults.clear();
+    }
+
     /// Scripts an action failure.
     pub fn fail_next_action(&self, command: &str) {
         self.shared.lock().action_faults.push(ActionFault {
@@ -648,6 +657,7 @@ async fn api_gate(State(shared): State<Arc<Shared>>, request: Request, next: Nex
                 times: 1,
                 hang_ms: None,
                 reset_in_secs: Some(1),
+                lost: false,
             })
         });
         let reset = Utc::now().timestamp() + (RATE_LIMIT - remaining).ceil() as i64;
@@ -668,6 +678,9 @@ async fn api_gate(State(shared): State<Arc<Shared>>, request: Request, next: Nex
         }
         match fault.and_then(|f| f.status.map(|s| (s, f))) {
             Some((status, fault)) => {
+                if fault.lost {
+                    drop(next.run(request).await);
+                }
                 if status == 429 {
                     remaining = 0;
                     reset = Utc::now().timestamp() + fault.reset_in_secs.unwrap_or(1);
