@@ -34,6 +34,9 @@ test('an admin creates an organization and it is provisioned to active', async (
     await expect(page.getByTestId('org-status')).toHaveText('active', { timeout: 1_000 });
   }).toPass({ timeout: 90_000 });
   await expect(jobs.getByRole('row', { name: /create/ })).toContainText('succeeded');
+  // What it costs at Hetzner (cx32 and its IPv4 in Helsinki) against what it pays.
+  await expect(page.getByTestId('org-cost-total')).toHaveText('€7.30', { timeout: 30_000 });
+  await expect(page.getByTestId('org-margin')).toHaveText('€52.70 (87.8 %)');
 
   // The same slug again is refused next to the field.
   await page.goto('/organizations/new');

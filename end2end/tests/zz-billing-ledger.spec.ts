@@ -20,6 +20,10 @@ test('an admin sees the invoice run on /billing and marks a manual invoice paid'
   await hydrated(page);
   await expect(page.getByRole('heading', { level: 1, name: 'Billing' })).toBeVisible();
   await expect(page.getByTestId('billing-mrr')).toHaveText(/€\d[\d,]*\.\d\d/);
+  // Cost against revenue: the active Ledger Co counts in its tier's and its region's rows.
+  await expect(page.getByRole('heading', { name: 'Cost against revenue' })).toBeVisible();
+  await expect(page.getByTestId('margins-by-tier')).toContainText(' %');
+  await expect(page.getByTestId('least-profitable')).toBeVisible();
   const row = page.locator('[data-testid="invoices"] tbody tr');
   await expect(row).toHaveCount(1);
   await expect(row).toHaveAttribute('data-status', 'open');

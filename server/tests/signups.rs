@@ -1586,6 +1586,85 @@ async fn each_tenant_s_cost_at_hetzner_is_set_against_its_price(db: &DatabaseCon
     );
 }
 
+async fn drift_made_in_hetzner_s_and_stripe_s_consoles_is_found_and_resolves_once_put_right(
+    db: &DatabaseConnection,
+) {
+    use app::models::FindingKind as K;
+    let mut r = rig(db).await;
+    let org = r.paying_customer("drifty-co").await;
+    let subscription = org.stripe_subscription_id.clone().unwrap();
+    let reconciler = r.server.app.reconciler();
+    let hetzner = r.server.app.integrations.hetzner.clone();
+    let stripe = r.server.app.integrations.stripe.gateway.clone();
+    let id = server::entities::vpses::Entity::find()
+        .filter(server::entities::vpses::Column::OrganizationId.eq(org.id))
+        .one(r.db())
+        .await
+        .unwrap()
+        .unwrap()
+        .hetzner_server_id
+        .unwrap();
+    let wait = Duration::from_secs(30);
+
+    // Switched off in Hetzner's console; moved to another price in Stripe's dashboard.
+    let off = hetzner.power(id, "poweroff").await.unwrap();
+    hetzner.wait_for(off, wait).await.unwrap();
+    stripe
+        .change_price(org.id, &subscription, "price_sim_starter", "by-hand")
+        .await
+        .unwrap();
+    r.delivered().await;
+    reconciler.run_once().await.unwrap();
+    let mut expected = vec![
+        (K::PowerDrift, format!("server:{id}")),
+        (K::PriceDrift, format!("subscription:{subscription}")),
+    ];
+    expected.sort();
+    assert_eq!(open_findings(r.db()).await, expected);
+    let listed = support::setup_superadmin(&r.server, "root@nest.test")
+        .await
+        .call("list_findings", &[("resolved", "false")])
+        .await;
+    assert!(
+        listed.body["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["actions"] == serde_json::json!([])),
+        "put right where it was made, not from /reconcile: {listed:?}"
+    );
+
+    // Put right where it was made: the next run resolves both.
+    let on = hetzner.power(id, "poweron").await.unwrap();
+    hetzner.wait_for(on, wait).await.unwrap();
+    stripe
+        .change_price(org.id, &subscription, "price_sim_growth", "back")
+        .await
+        .unwrap();
+    r.delivered().await;
+    let report = reconciler.run_once().await.unwrap();
+    assert_eq!(report.resolved, 2, "{report:?}");
+    assert_eq!(open_findings(r.db()).await, vec![]);
+
+    // Cancelled at Stripe while its event is held back: an active organization without a live
+    // subscription. Once the event arrives the organization is cancelled and the finding ends.
+    r.sim()
+        .set_delivery_mode(DeliveryMode::OutOfOrder { count: 100 });
+    r.sim().cancel_now(&subscription).unwrap();
+    reconciler.run_once().await.unwrap();
+    assert_eq!(
+        open_findings(r.db()).await,
+        vec![(K::MissingSubscription, format!("organization:{}", org.id))]
+    );
+    r.sim().set_delivery_mode(DeliveryMode::Normal);
+    r.delivered().await;
+    r.engine().run_until_idle().await.unwrap();
+    assert_eq!(r.org("drifty-co").await.status, OrgStatus::Cancelled);
+    let report = reconciler.run_once().await.unwrap();
+    assert_eq!(report.resolved, 1, "{report:?}");
+    assert_eq!(open_findings(r.db()).await, vec![]);
+}
+
 on_both_databases!(
     a_burst_of_first_payments_is_applied_once_each,
     a_failed_batch_is_applied_again_one_event_at_a_time,
@@ -1607,4 +1686,5 @@ on_both_databases!(
     signups_are_limited_per_client_and_unpaid_ones_expire,
     a_burst_of_signups_from_one_address_gets_exactly_the_limit_through,
     each_tenant_s_cost_at_hetzner_is_set_against_its_price,
+    drift_made_in_hetzner_s_and_stripe_s_consoles_is_found_and_resolves_once_put_right,
 );

@@ -227,11 +227,13 @@ fn OrgCostFacts(cost: OrgCost) -> impl IntoView {
 }
 
 /// `/tiers`' margins: each tier's share per region, with a warning for every tier below
-/// `NEST_MARGIN_WARN_PERCENT` in any region. Live.
+/// `NEST_MARGIN_WARN_PERCENT` in any region. Live, and read again whenever `version` moves (a
+/// tier saved, deleted or toggled on the page).
 #[component]
-pub fn TierMarginsCard() -> impl IntoView {
+pub fn TierMarginsCard(version: RwSignal<u32>) -> impl IntoView {
     let live = crate::components::live::use_live();
-    let report = crate::codec::resource(move || live.tick.get(), |_| get_margins());
+    let report =
+        crate::codec::resource(move || (live.tick.get(), version.get()), |_| get_margins());
     view! {
         <section class="card" aria-labelledby="tier-margins-heading">
             <h2 id="tier-margins-heading">"Margin per region"</h2>

@@ -79,7 +79,7 @@ pub fn TiersPage() -> impl IntoView {
                     view! { <p class="error" role="alert">{err.to_string()}</p> }.into_any()
                 }
                 Ok(rows) => view! {
-                    <table>
+                    <table data-testid="tiers">
                         <thead><tr>
                             <th scope="col">"Name"</th><th scope="col">"Server type"</th><th scope="col">"Specs"</th>
                             <th scope="col" class="num">"Monthly price"</th><th scope="col">"Stripe price"</th>
@@ -133,7 +133,7 @@ pub fn TiersPage() -> impl IntoView {
             })}
         </Transition>
         <p class="muted">"Changing a price applies to future invoices; issued invoices keep their amounts."</p>
-        <super::margins::TierMarginsCard/>
+        <super::margins::TierMarginsCard version/>
     }
 }
 
