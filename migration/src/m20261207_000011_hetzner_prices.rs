@@ -1,6 +1,9 @@
 //! `hetzner_prices`: Hetzner's monthly price of each server type and of the primary IPv4 in
 //! each location, as the daily `price_refresh` task last read them from `GET /pricing`. One row
-//! per resource and location; each refresh replaces them all in one transaction.
+//! per resource and location; each refresh replaces them all in one transaction. And
+//! `idx_organizations_margins` on `organizations (status, tier_id, region, id)`: `/billing`'s
+//! margins count the `active` organizations per tier and region, and page the least profitable
+//! of a group, from it alone.
 
 use sea_orm_migration::{prelude::*, schema::*};
 
@@ -49,10 +52,26 @@ impl MigrationTrait for Migration {
                 &["resource", "location"],
                 true,
             ))
+            .await?;
+        manager
+            .create_index(index(
+                "idx_organizations_margins",
+                Alias::new("organizations"),
+                &["status", "tier_id", "region", "id"],
+                false,
+            ))
             .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_index(
+                Index::drop()
+                    .name("idx_organizations_margins")
+                    .table(Alias::new("organizations"))
+                    .to_owned(),
+            )
+            .await?;
         manager
             .drop_table(Table::drop().table(HetznerPrices::Table).to_owned())
             .await

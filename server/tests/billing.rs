@@ -862,3 +862,95 @@ on_both_databases!(
     the_billing_page_sums_and_filters,
     the_scheduled_invoice_run_is_a_job_of_the_queue,
 );
+
+/// The margins at scale: 100,000 `active` organizations with a server each, written straight
+/// into the database, then `/billing`'s report and one organization's month read 20 times each.
+/// Prints the figures; asserts only what it read. Run by hand:
+/// `cargo test -p server --test billing -- --ignored margins_at_scale --nocapture`.
+async fn margins_at_scale(db: &DatabaseConnection) {
+    use sea_orm::ConnectionTrait;
+    let r = rig(db).await;
+    let starter = r.tier("starter").await.id;
+    let started = std::time::Instant::now();
+    db.execute_unprepared(&format!(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100000)
+         INSERT INTO organizations (name, slug, owner_email, tier_id, region, status,
+             status_changed_at, created_at, updated_at)
+         SELECT 'Bench ' || i, 'bench-' || i, 'owner@bench-' || i || '.test', {starter},
+             CASE i % 6 WHEN 0 THEN 'fsn1' WHEN 1 THEN 'nbg1' WHEN 2 THEN 'hel1'
+                 WHEN 3 THEN 'ash' WHEN 4 THEN 'hil' ELSE 'sin' END,
+             'active', '2026-12-01 00:00:00+00:00', '2026-12-01 00:00:00+00:00',
+             '2026-12-01 00:00:00+00:00'
+         FROM n"
+    ))
+    .await
+    .unwrap();
+    db.execute_unprepared(
+        "INSERT INTO vpses (organization_id, name, server_type, region, status, created_at,
+             updated_at)
+         SELECT id, 'nest-' || slug, CASE WHEN id % 50 = 0 THEN 'cx32' ELSE 'cx22' END, region,
+             'running', created_at, updated_at
+         FROM organizations WHERE slug LIKE 'bench-%'",
+    )
+    .await
+    .unwrap();
+    // Statistics, as a database that grew to this size has them.
+    db.execute_unprepared("ANALYZE").await.unwrap();
+    println!(
+        "seeded 100,000 organizations and servers in {:?}",
+        started.elapsed()
+    );
+    r.app.price_refresh().run_once().await.unwrap();
+    let costs = r.app.costs();
+    let time = |mut samples: Vec<std::time::Duration>| {
+        samples.sort();
+        (
+            samples[samples.len() / 2],
+            samples[samples.len() * 95 / 100],
+        )
+    };
+    let mut report_times = Vec::new();
+    let mut report = None;
+    for _ in 0..20 {
+        let t = std::time::Instant::now();
+        report = Some(costs.report().await.unwrap());
+        report_times.push(t.elapsed());
+    }
+    let report = report.unwrap();
+    assert_eq!(
+        report.by_tier.iter().map(|r| r.organizations).sum::<u64>(),
+        100_000
+    );
+    assert_eq!(report.least_profitable.len(), 10);
+    let mut org_times = Vec::new();
+    for i in 0..20_i64 {
+        let t = std::time::Instant::now();
+        costs.organization(1 + i * 4999).await.unwrap();
+        org_times.push(t.elapsed());
+    }
+    let backend = db.get_database_backend();
+    let (p50, p95) = time(report_times);
+    println!("{backend:?}: margin report at 100k organizations: p50 {p50:?}, p95 {p95:?}");
+    let (p50, p95) = time(org_times);
+    println!("{backend:?}: one organization's month: p50 {p50:?}, p95 {p95:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, run by hand"]
+async fn margins_at_scale_on_sqlite() {
+    let t = support::TestDb::migrated(support::Engine::Sqlite)
+        .await
+        .unwrap();
+    margins_at_scale(&t.db).await;
+    t.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, run by hand"]
+async fn margins_at_scale_on_postgres() {
+    let Some(t) = support::TestDb::migrated(support::Engine::Postgres).await else {
+        return;
+    };
+    margins_at_scale(&t.db).await;
+    t.cleanup().await;
+}
