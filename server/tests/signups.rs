@@ -920,6 +920,15 @@ async fn reconciliation_finds_each_leak_against_the_simulators_and_resolves_it_o
         open_findings(r.db()).await,
         vec![(K::MissingServer, format!("server:{server_id}"))]
     );
+    // Settled on the organization's page: deleted, its subscription cancelled on the way (the
+    // server being gone already is no failure), and the next run resolves the finding.
+    r.admin_does(steady.id, app::models::OrgEvent::Delete).await;
+    r.engine().run_until_idle().await.unwrap();
+    r.delivered().await;
+    assert_eq!(r.org("steady-co").await.status, OrgStatus::Deleted);
+    let settled = reconciler.run_once().await.unwrap();
+    assert_eq!((settled.opened, settled.resolved), (0, 1), "{settled:?}");
+    assert_eq!(open_findings(r.db()).await, vec![]);
 }
 
 async fn a_server_resized_behind_nest_s_back_is_resized_back_after_the_typed_slug(
