@@ -1595,7 +1595,7 @@ async fn each_tenant_s_cost_at_hetzner_is_set_against_its_price(db: &DatabaseCon
     );
 }
 
-async fn drift_made_in_hetzner_s_and_stripe_s_consoles_is_found_and_resolves_once_put_right(
+async fn drift_made_in_hetzner_s_and_stripe_s_consoles_is_found_and_settled(
     db: &DatabaseConnection,
 ) {
     use app::models::FindingKind as K;
@@ -1630,10 +1630,8 @@ async fn drift_made_in_hetzner_s_and_stripe_s_consoles_is_found_and_resolves_onc
     ];
     expected.sort();
     assert_eq!(open_findings(r.db()).await, expected);
-    let listed = support::setup_superadmin(&r.server, "root@nest.test")
-        .await
-        .call("list_findings", &[("resolved", "false")])
-        .await;
+    let mut admin = support::setup_superadmin(&r.server, "root@nest.test").await;
+    let listed = admin.call("list_findings", &[("resolved", "false")]).await;
     assert!(
         listed.body["findings"]
             .as_array()
@@ -1654,6 +1652,51 @@ async fn drift_made_in_hetzner_s_and_stripe_s_consoles_is_found_and_resolves_onc
     let report = reconciler.run_once().await.unwrap();
     assert_eq!(report.resolved, 2, "{report:?}");
     assert_eq!(open_findings(r.db()).await, vec![]);
+
+    // Its primary IPv4 swapped in Hetzner's console: Nest routes to an address that is gone.
+    let sim = r.server.app.integrations.simulator.clone().unwrap();
+    let moved = sim.readdress(id).unwrap().to_string();
+    reconciler.run_once().await.unwrap();
+    assert_eq!(
+        open_findings(r.db()).await,
+        vec![(K::AddressDrift, format!("server:{id}"))]
+    );
+    let listed = admin.call("list_findings", &[("resolved", "false")]).await;
+    let finding = &listed.body["findings"][0];
+    assert_eq!(finding["actions"], serde_json::json!(["follow_address"]));
+    assert_eq!(finding["confirm"], "drifty-co");
+    let followed = admin
+        .call(
+            "act_on_finding",
+            &[
+                ("id", &finding["id"].to_string()),
+                ("action", "follow_address"),
+                ("confirm", "drifty-co"),
+            ],
+        )
+        .await;
+    assert_eq!(followed.status, 200, "{followed:?}");
+    let vps = server::entities::vpses::Entity::find()
+        .filter(server::entities::vpses::Column::OrganizationId.eq(org.id))
+        .one(r.db())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(vps.ipv4.as_deref(), Some(moved.as_str()));
+    let route = routes::Entity::find()
+        .filter(routes::Column::OrganizationId.eq(org.id))
+        .one(r.db())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(route.upstream_ipv4, moved, "the route follows");
+    assert_eq!(
+        r.audited(org.id, "reconcile.address_followed").await.len(),
+        1
+    );
+    assert_eq!(open_findings(r.db()).await, vec![], "settled at once");
+    let report = reconciler.run_once().await.unwrap();
+    assert_eq!(report.opened, 0, "{report:?}");
 
     // Cancelled at Stripe while its event is held back: an active organization without a live
     // subscription. Once the event arrives the organization is cancelled and the finding ends.
@@ -1695,5 +1738,5 @@ on_both_databases!(
     signups_are_limited_per_client_and_unpaid_ones_expire,
     a_burst_of_signups_from_one_address_gets_exactly_the_limit_through,
     each_tenant_s_cost_at_hetzner_is_set_against_its_price,
-    drift_made_in_hetzner_s_and_stripe_s_consoles_is_found_and_resolves_once_put_right,
+    drift_made_in_hetzner_s_and_stripe_s_consoles_is_found_and_settled,
 );

@@ -550,6 +550,9 @@ string_enum! {
         /// Resize a drifted server back to its tier's type (confirmed by typing the
         /// organization's slug).
         ResizeBack => "resize_back",
+        /// Route to the address a server has now, when its IPv4 changed behind Nest's back
+        /// (confirmed by typing the organization's slug).
+        FollowAddress => "follow_address",
     }
 }
 
@@ -561,8 +564,8 @@ impl FindingKind {
             Self::OrphanServer => &[FindingAction::AdoptServer, FindingAction::DeleteServer],
             Self::LiveSubscription => &[FindingAction::CancelSubscription],
             Self::TypeDrift => &[FindingAction::ResizeBack],
+            Self::AddressDrift => &[FindingAction::FollowAddress],
             Self::MissingServer
-            | Self::AddressDrift
             | Self::PowerDrift
             | Self::MissingSubscription
             | Self::PriceDrift => &[],
@@ -578,6 +581,7 @@ impl FindingAction {
             Self::DeleteServer => "Delete the server at Hetzner",
             Self::CancelSubscription => "Cancel the subscription",
             Self::ResizeBack => "Resize back to the tier's type",
+            Self::FollowAddress => "Route to the server's new address",
         }
     }
 }

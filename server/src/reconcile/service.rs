@@ -1,6 +1,7 @@
 //! `/reconcile`'s backend: the findings as people read them, and the actions an admin takes on
-//! one (adopt or delete an orphan server, cancel a subscription, resize a drifted server back),
-//! each confirmed by typing the name it asks for and audited.
+//! one (adopt or delete an orphan server, cancel a subscription, resize a drifted server back,
+//! route to a server's new address), each confirmed by typing the name it asks for and
+//! audited.
 
 use std::collections::HashMap;
 
@@ -174,8 +175,10 @@ impl ReconcileService {
                     .to_owned(),
             ));
         }
-        if action == FindingAction::AdoptServer {
-            return self.adopt(actor, &finding).await;
+        match action {
+            FindingAction::AdoptServer => return self.adopt(actor, &finding).await,
+            FindingAction::FollowAddress => return self.follow_address(actor, &finding).await,
+            _ => {}
         }
         let resize = match action {
             FindingAction::ResizeBack => Some(self.resize_target(&finding).await?),
@@ -185,8 +188,8 @@ impl ReconcileService {
             FindingAction::DeleteServer => (self.delete_server(&finding).await?, true),
             FindingAction::CancelSubscription => (self.cancel_subscription(&finding).await?, true),
             FindingAction::ResizeBack => ("reconcile.resize_requested", false),
-            FindingAction::AdoptServer => {
-                return Err(Error::Conflict("adopting is handled above".to_owned()));
+            FindingAction::AdoptServer | FindingAction::FollowAddress => {
+                return Err(Error::Conflict("handled above".to_owned()));
             }
         };
         let now = self.clock.now();
@@ -359,6 +362,78 @@ impl ReconcileService {
         self.organizations.after_commit(&written).await;
         self.events.publish(Change::Vps(vps.id));
         self.events.publish(Change::Billing(Some(org_id)));
+        Ok(())
+    }
+
+    /// Routes to the address a server has now: reads it from Hetzner, then, in one
+    /// transaction, records it on the VPS row and the organization's route, resolves the
+    /// finding and writes the audit row; then pushes the route to Caddy.
+    async fn follow_address(
+        &self,
+        actor: &Actor,
+        finding: &reconcile_findings::Model,
+    ) -> Result<()> {
+        let server_id: i64 = finding
+            .subject
+            .strip_prefix("server:")
+            .and_then(|id| id.parse().ok())
+            .ok_or_else(|| Error::Conflict("the finding names no server".to_owned()))?;
+        let org_id = finding
+            .organization_id
+            .ok_or_else(|| Error::Conflict("the finding names no organization".to_owned()))?;
+        let server = self
+            .hetzner
+            .get_server(server_id)
+            .await
+            .map_err(|e| Error::Unavailable(format!("Hetzner: {e}")))?
+            .ok_or_else(|| Error::Conflict("Hetzner no longer has this server".to_owned()))?;
+        let ip = server
+            .public_net
+            .ipv4
+            .map(|a| a.ip)
+            .ok_or_else(|| Error::Conflict("the server has no IPv4 address now".to_owned()))?;
+        let vps = crate::organizations::current_vps(&self.db, org_id)
+            .await?
+            .filter(|v| v.hetzner_server_id == Some(server_id))
+            .ok_or_else(|| {
+                Error::Conflict("the organization's VPS is no longer this server".to_owned())
+            })?;
+        let now = self.clock.now();
+        let txn = self.db.begin().await?;
+        vpses::Entity::update_many()
+            .col_expr(vpses::Column::Ipv4, Expr::value(ip.clone()))
+            .col_expr(vpses::Column::UpdatedAt, Expr::value(now))
+            .filter(vpses::Column::Id.eq(vps.id))
+            .exec(&txn)
+            .await?;
+        crate::entities::routes::Entity::update_many()
+            .col_expr(
+                crate::entities::routes::Column::UpstreamIpv4,
+                Expr::value(ip.clone()),
+            )
+            .col_expr(crate::entities::routes::Column::UpdatedAt, Expr::value(now))
+            .filter(crate::entities::routes::Column::OrganizationId.eq(org_id))
+            .exec(&txn)
+            .await?;
+        reconcile_findings::Entity::update_many()
+            .col_expr(reconcile_findings::Column::ResolvedAt, Expr::value(now))
+            .filter(reconcile_findings::Column::Id.eq(finding.id))
+            .filter(reconcile_findings::Column::ResolvedAt.is_null())
+            .exec(&txn)
+            .await?;
+        crate::audit::record(
+            &txn,
+            actor,
+            "reconcile.address_followed",
+            ("organization", Some(org_id.to_string())),
+            json!({"finding": finding.id, "server_id": server_id, "from": vps.ipv4, "to": ip}),
+            now,
+        )
+        .await?;
+        txn.commit().await?;
+        self.organizations.routing.push(org_id).await;
+        self.events.publish(Change::Vps(vps.id));
+        self.events.publish(Change::Organization(org_id));
         Ok(())
     }
 

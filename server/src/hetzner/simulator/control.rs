@@ -53,6 +53,7 @@ pub(super) fn router(token: Arc<str>) -> Router<Arc<Shared>> {
         .route("/action-faults", post(add_action_fault))
         .route("/next-server/services/{service}", post(fail_on_next_server))
         .route("/servers/{id}/services/{service}", post(set_service))
+        .route("/servers/{id}/readdress", post(readdress))
         .route(
             "/service-faults",
             get(list_service_faults)
@@ -223,6 +224,18 @@ async fn set_service(
     let server = inner.servers.get(&id).ok_or(SimError::UnknownServer(id))?;
     server.host.set_fault(service, fault);
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Moves a server to a new IPv4 address (a primary IP swapped behind Nest's back).
+async fn readdress(
+    State(shared): Shd,
+    Path(id): Path<String>,
+) -> Result<axum::Json<Value>, ControlError> {
+    let id: i64 = id
+        .parse()
+        .map_err(|_| ControlError(StatusCode::NOT_FOUND, format!("no server {id}")))?;
+    let ip = shared.lock().readdress(id)?;
+    Ok(axum::Json(json!({"ip": ip.to_string()})))
 }
 
 #[derive(Debug, Deserialize)]

@@ -408,6 +408,16 @@ impl FakeHost {
         self.ip
     }
 
+    /// The instance secret its cloud-init carried, if any.
+    pub fn instance_secret(&self) -> Option<String> {
+        self.host.instance_secret.clone()
+    }
+
+    /// Whether its services are powered on.
+    pub fn is_up(&self) -> bool {
+        self.host.lock().up_at.is_some()
+    }
+
     /// Powers on: the services answer after `delay`.
     pub fn boot(&self, delay: Duration) {
         let mut state = self.host.lock();

@@ -293,11 +293,8 @@ impl Inner {
             .any(|a| a.server_id == server_id && a.status == "running")
     }
 
-    /// Puts a new server on its own loopback address; `initializing` until its actions end.
-    fn add_server(&mut self, new: NewServer) -> Result<i64, SimError> {
-        if self.servers.values().any(|s| s.name == new.name) {
-            return Err(SimError::NameTaken(new.name));
-        }
+    /// A fake host on the next free loopback address.
+    fn register_host(&mut self, name: &str, secret: Option<String>) -> Result<FakeHost, SimError> {
         let mut last_error = String::from("none tried");
         let mut host = None;
         for _ in 0..ADDRESS_ATTEMPTS {
@@ -312,7 +309,7 @@ impl Inner {
             if octets[3] == 0 || octets[3] == 255 {
                 continue;
             }
-            match FakeHost::register(candidate, &new.name, instance_secret(&new.user_data)) {
+            match FakeHost::register(candidate, name, secret.clone()) {
                 Ok(h) => {
                     host = Some(h);
                     break;
@@ -320,7 +317,37 @@ impl Inner {
                 Err(e) => last_error = format!("{candidate}: {e}"),
             }
         }
-        let host = host.ok_or(SimError::NoAddress(last_error))?;
+        host.ok_or(SimError::NoAddress(last_error))
+    }
+
+    /// Moves server `id` to a new address, as when its primary IPv4 is swapped in Hetzner's
+    /// console: the old address stops answering, the new one answers as the server did.
+    fn readdress(&mut self, id: i64) -> Result<Ipv4Addr, SimError> {
+        let (name, secret, up) = {
+            let server = self.servers.get(&id).ok_or(SimError::UnknownServer(id))?;
+            (
+                server.name.clone(),
+                server.host.instance_secret(),
+                server.host.is_up(),
+            )
+        };
+        let host = self.register_host(&name, secret)?;
+        if up {
+            host.boot(Duration::ZERO);
+        }
+        let ip = host.ip();
+        if let Some(server) = self.servers.get_mut(&id) {
+            server.host = host;
+        }
+        Ok(ip)
+    }
+
+    /// Puts a new server on its own loopback address; `initializing` until its actions end.
+    fn add_server(&mut self, new: NewServer) -> Result<i64, SimError> {
+        if self.servers.values().any(|s| s.name == new.name) {
+            return Err(SimError::NameTaken(new.name));
+        }
+        let host = self.register_host(&new.name, instance_secret(&new.user_data))?;
         let (now, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.failing_on_create)
             .into_iter()
             .partition(|(name, _)| name.as_ref().is_none_or(|n| *n == new.name));
@@ -520,6 +547,11 @@ impl Simulator {
         if let Ok(service) = service.parse() {
             self.shared.lock().failing_on_create.push((None, service));
         }
+    }
+
+    /// Moves server `id` to a new IPv4 address (see the control API's `readdress`).
+    pub fn readdress(&self, id: i64) -> Result<Ipv4Addr, SimError> {
+        self.shared.lock().readdress(id)
     }
 
     /// Makes one service of one server fail (or recover).
