@@ -85,24 +85,45 @@ fn MarginTable(
     }
 }
 
-/// `/billing`'s margin section, live.
+/// A card that reads the margins, live and again whenever `version` moves, and shows them
+/// with `body`.
 #[component]
-pub fn Margins() -> impl IntoView {
+fn MarginsCard(
+    heading: &'static str,
+    heading_id: &'static str,
+    #[prop(optional)] version: Option<RwSignal<u32>>,
+    body: fn(MarginReport) -> AnyView,
+) -> impl IntoView {
     let live = crate::components::live::use_live();
-    let report = crate::codec::resource(move || live.tick.get(), |_| get_margins());
+    let report = crate::codec::resource(
+        move || (live.tick.get(), version.map(|v| v.get())),
+        |_| get_margins(),
+    );
     view! {
-        <section class="card" aria-labelledby="margins-heading">
-            <h2 id="margins-heading">"Cost against revenue"</h2>
+        <section class="card" aria-labelledby=heading_id>
+            <h2 id=heading_id>{heading}</h2>
             <Transition fallback=|| view! { <p role="status">"Loading the margins…"</p> }>
                 {move || report.get().map(|r| match r {
                     Err(err) => {
                         handle_auth_error(&err);
                         view! { <p class="error" role="alert">{err.to_string()}</p> }.into_any()
                     }
-                    Ok(report) => view! { <MarginBody report/> }.into_any(),
+                    Ok(report) => body(report),
                 })}
             </Transition>
         </section>
+    }
+}
+
+/// `/billing`'s margin section, live.
+#[component]
+pub fn Margins() -> impl IntoView {
+    view! {
+        <MarginsCard
+            heading="Cost against revenue"
+            heading_id="margins-heading"
+            body=|report| view! { <MarginBody report/> }.into_any()
+        />
     }
 }
 
@@ -231,22 +252,13 @@ fn OrgCostFacts(cost: OrgCost) -> impl IntoView {
 /// tier saved, deleted or toggled on the page).
 #[component]
 pub fn TierMarginsCard(version: RwSignal<u32>) -> impl IntoView {
-    let live = crate::components::live::use_live();
-    let report =
-        crate::codec::resource(move || (live.tick.get(), version.get()), |_| get_margins());
     view! {
-        <section class="card" aria-labelledby="tier-margins-heading">
-            <h2 id="tier-margins-heading">"Margin per region"</h2>
-            <Transition fallback=|| view! { <p role="status">"Loading the margins…"</p> }>
-                {move || report.get().map(|r| match r {
-                    Err(err) => {
-                        handle_auth_error(&err);
-                        view! { <p class="error" role="alert">{err.to_string()}</p> }.into_any()
-                    }
-                    Ok(report) => view! { <TierMarginBody report/> }.into_any(),
-                })}
-            </Transition>
-        </section>
+        <MarginsCard
+            heading="Margin per region"
+            heading_id="tier-margins-heading"
+            version
+            body=|report| view! { <TierMarginBody report/> }.into_any()
+        />
     }
 }
 

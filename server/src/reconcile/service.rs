@@ -67,6 +67,22 @@ fn offered(kind: FindingKind, detail: &serde_json::Value) -> Vec<FindingAction> 
         .collect()
 }
 
+/// Marks open finding `id` resolved at `now`, inside the caller's transaction (a no-op when a
+/// run or another admin resolved it first).
+async fn resolve(
+    txn: &sea_orm::DatabaseTransaction,
+    id: i64,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<()> {
+    reconcile_findings::Entity::update_many()
+        .col_expr(reconcile_findings::Column::ResolvedAt, Expr::value(now))
+        .filter(reconcile_findings::Column::Id.eq(id))
+        .filter(reconcile_findings::Column::ResolvedAt.is_null())
+        .exec(txn)
+        .await?;
+    Ok(())
+}
+
 impl ReconcileService {
     async fn slugs(&self, ids: impl Iterator<Item = i64>) -> Result<HashMap<i64, String>> {
         let ids: Vec<i64> = ids.collect();
@@ -195,12 +211,7 @@ impl ReconcileService {
         let now = self.clock.now();
         let txn = self.db.begin().await?;
         if resolves {
-            reconcile_findings::Entity::update_many()
-                .col_expr(reconcile_findings::Column::ResolvedAt, Expr::value(now))
-                .filter(reconcile_findings::Column::Id.eq(id))
-                .filter(reconcile_findings::Column::ResolvedAt.is_null())
-                .exec(&txn)
-                .await?;
+            resolve(&txn, id, now).await?;
         }
         let mut detail = json!({
             "finding": id,
@@ -337,12 +348,7 @@ impl ReconcileService {
             ));
         }
         let written = self.organizations.write(&txn, actor, prepared).await?;
-        reconcile_findings::Entity::update_many()
-            .col_expr(reconcile_findings::Column::ResolvedAt, Expr::value(now))
-            .filter(reconcile_findings::Column::Id.eq(finding.id))
-            .filter(reconcile_findings::Column::ResolvedAt.is_null())
-            .exec(&txn)
-            .await?;
+        resolve(&txn, finding.id, now).await?;
         crate::audit::record(
             &txn,
             actor,
@@ -415,12 +421,7 @@ impl ReconcileService {
             .filter(crate::entities::routes::Column::OrganizationId.eq(org_id))
             .exec(&txn)
             .await?;
-        reconcile_findings::Entity::update_many()
-            .col_expr(reconcile_findings::Column::ResolvedAt, Expr::value(now))
-            .filter(reconcile_findings::Column::Id.eq(finding.id))
-            .filter(reconcile_findings::Column::ResolvedAt.is_null())
-            .exec(&txn)
-            .await?;
+        resolve(&txn, finding.id, now).await?;
         crate::audit::record(
             &txn,
             actor,
