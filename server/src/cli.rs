@@ -192,15 +192,6 @@ fn parse_add_signup(args: &[&str]) -> anyhow::Result<Command> {
 }
 
 /// The actor of audit rows written from the command line.
-fn cli_actor() -> crate::audit::Actor {
-    crate::audit::Actor {
-        user_id: None,
-        email: "system:cli".to_owned(),
-        ip: None,
-        user_agent: None,
-    }
-}
-
 /// `nest jobs list` output: one line per job, failed ones with their step and error.
 pub fn jobs_table(page: &app::models::JobPage) -> String {
     use std::fmt::Write;
@@ -320,7 +311,7 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 },
                 billing: None,
             };
-            let actor = cli_actor();
+            let actor = crate::audit::Actor::system("cli");
             let org = organizations
                 .create(
                     &actor,
@@ -379,7 +370,7 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 },
             };
             service
-                .retry(&cli_actor(), id)
+                .retry(&crate::audit::Actor::system("cli"), id)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             println!(

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use app::models::{JobKind, JobPayload, JobStep, OrgEvent, OrgStatus};
+use app::models::{JobKind, JobPayload, JobStep, OrgEvent};
 use sea_orm::{DatabaseConnection, DatabaseTransaction, EntityTrait};
 
 use super::secrets::SecretBox;
@@ -226,12 +226,4 @@ impl Provisioner {
                 other => JobFailure::database(Some(step), &other),
             })
     }
-}
-
-/// Whether an organization in `status` still wants its server created.
-pub fn wants_server(status: OrgStatus) -> bool {
-    matches!(
-        status,
-        OrgStatus::Pending | OrgStatus::Provisioning | OrgStatus::Deploying
-    )
 }

@@ -74,17 +74,6 @@ fn mix(seed: u64, id: i64) -> u64 {
 }
 
 impl Simulator {
-    /// Sets (or, with `None`, clears) `fault` on `services` of the servers `target` names;
-    /// answers their ids, ascending. An unknown id changes nothing and is named in the error.
-    pub fn set_fleet_fault(
-        &self,
-        target: &Target,
-        services: &[Service],
-        fault: Option<ServiceFault>,
-    ) -> Result<Vec<i64>, SimError> {
-        fleet_fault(&self.shared, target, services, fault)
-    }
-
     /// Clears every service fault of every server; answers how many there were.
     pub fn clear_service_faults(&self) -> usize {
         clear_all(&self.shared)
