@@ -45,6 +45,17 @@ fn fetched(report: &MarginReport) -> String {
     )
 }
 
+/// A margin's four cells: revenue, cost, margin and share (flagged under `warn` percent).
+fn margin_cells(m: Margin, currency: &Currency, warn: u32) -> impl IntoView {
+    let (revenue, cost, margin) = m.money(currency);
+    view! {
+        <td class="num">{revenue.to_string()}</td>
+        <td class="num">{cost.to_string()}</td>
+        <td class="num">{margin.to_string()}</td>
+        <td class="num">{m.percent_text()}{m.below(warn).then_some(" ⚠")}</td>
+    }
+}
+
 #[component]
 fn MarginTable(
     caption: &'static str,
@@ -67,16 +78,11 @@ fn MarginTable(
             </tr></thead>
             <tbody>
                 {rows.into_iter().map(|r| {
-                    let (revenue, cost, margin) = r.margin.money(&currency);
-                    let low = r.margin.below(warn);
                     view! {
-                        <tr class:warn=low>
+                        <tr class:warn=r.margin.below(warn)>
                             <th scope="row">{r.label}</th>
                             <td class="num">{r.organizations}</td>
-                            <td class="num">{revenue.to_string()}</td>
-                            <td class="num">{cost.to_string()}</td>
-                            <td class="num">{margin.to_string()}</td>
-                            <td class="num">{r.margin.percent_text()}{low.then_some(" ⚠")}</td>
+                            {margin_cells(r.margin, &currency, warn)}
                         </tr>
                     }
                 }).collect_view()}
@@ -174,18 +180,13 @@ fn MarginBody(report: MarginReport) -> impl IntoView {
                 </tr></thead>
                 <tbody>
                     {report.least_profitable.into_iter().map(|o| {
-                        let (revenue, cost, margin) = o.margin.money(&currency);
-                        let low = o.margin.below(warn);
                         view! {
-                            <tr class:warn=low>
+                            <tr class:warn=o.margin.below(warn)>
                                 <th scope="row"><a href=format!("/organizations/{}", o.id)>{o.slug}</a></th>
                                 <td>{o.tier}</td>
                                 <td>{o.region.as_str()}</td>
                                 <td>{o.server_type}</td>
-                                <td class="num">{revenue.to_string()}</td>
-                                <td class="num">{cost.to_string()}</td>
-                                <td class="num">{margin.to_string()}</td>
-                                <td class="num">{o.margin.percent_text()}{low.then_some(" ⚠")}</td>
+                                {margin_cells(o.margin, &currency, warn)}
                             </tr>
                         }
                     }).collect_view()}
