@@ -64,15 +64,21 @@ fn percent_decode(s: &str) -> Option<String> {
 /// hydrated page get their value instead and navigate themselves.
 #[cfg(feature = "ssr")]
 pub fn redirect_plain_form(to: &str) {
-    let accepts_html = leptos::prelude::use_context::<http::request::Parts>().is_some_and(|req| {
+    if is_plain_form() {
+        leptos_axum::redirect(to);
+    }
+}
+
+/// Whether this request is a form posted by the browser itself (before hydration, or without
+/// JavaScript), which accepts HTML, rather than a call from the hydrated page.
+#[cfg(feature = "ssr")]
+pub fn is_plain_form() -> bool {
+    leptos::prelude::use_context::<http::request::Parts>().is_some_and(|req| {
         req.headers
             .get(http::header::ACCEPT)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.contains("text/html"))
-    });
-    if accepts_html {
-        leptos_axum::redirect(to);
-    }
+    })
 }
 
 /// `path` with its query string as the router keeps it (without the `?`), for a full-page load.
@@ -206,5 +212,7 @@ pub async fn logout() -> Result<(), AppError> {
     if backend.admins.caller(&req).await?.is_none() {
         return Err(AppError::Unauthenticated);
     }
-    backend.admins.logout(&req).await
+    backend.admins.logout(&req).await?;
+    redirect_plain_form("/login");
+    Ok(())
 }

@@ -449,6 +449,13 @@ pub async fn request_info() -> Result<RequestInfo, AppError> {
     })
 }
 
+/// A failure of the session store, logged with a reference; the caller sees only the reference.
+pub fn session_failed(detail: impl std::fmt::Display) -> AppError {
+    let reference = session_error_reference();
+    tracing::error!(error.reference = %reference, error.kind = "session", error.detail = %detail, "request failed");
+    AppError::Internal(reference)
+}
+
 /// A short reference tying a session failure shown to the user to its log line.
 fn session_error_reference() -> String {
     use std::sync::atomic::{AtomicU32, Ordering};

@@ -12,6 +12,7 @@ pub mod error;
 pub mod json;
 pub mod models;
 pub mod pages;
+pub mod posted;
 pub mod routes;
 
 #[cfg(feature = "ssr")]
@@ -28,7 +29,6 @@ use crate::bundle::{Bundle, LeavesBundle};
 use crate::components::layout::Layout;
 #[cfg(any(feature = "ssr", feature = "public"))]
 use crate::components::layout::PublicLayout;
-#[cfg(any(feature = "ssr", feature = "public"))]
 use leptos_router::SsrMode;
 
 use crate::routes as page;
@@ -100,24 +100,25 @@ pub fn AdminApp() -> impl IntoView {
         <NestTitle/>
         <Router>
             <Layout>
+                // Every page is rendered in full before it is sent (its data awaited on the server, not
+                // streamed in by script), so its forms work before hydration and without JavaScript.
                 <Routes fallback=|| view! { <LeavesBundle this=Bundle::Admin/> }>
-                    <Route path=path!("/") view={Lazy::<page::Home>::new()}/>
-                    <Route path=path!("/account") view={Lazy::<page::Account>::new()}/>
-                    <Route path=path!("/admins") view={Lazy::<page::Admins>::new()}/>
-                    <Route path=path!("/audit") view={Lazy::<page::Audit>::new()}/>
-                    <Route path=path!("/organizations") view={Lazy::<page::Organizations>::new()}/>
-                    <Route path=path!("/waitlist") view={Lazy::<page::Waitlist>::new()}/>
-                    <Route path=path!("/tiers") view={Lazy::<page::Tiers>::new()}/>
-                    <Route path=path!("/billing") view={Lazy::<page::Billing>::new()}/>
-                    <Route path=path!("/billing/invoices/:id") view={Lazy::<page::InvoicePrint>::new()}/>
-                    <Route path=path!("/vpses") view={Lazy::<page::Vpses>::new()}/>
-                    <Route path=path!("/vpses/:id") view={Lazy::<page::VpsDetail>::new()}/>
-                    <Route path=path!("/alerts") view={Lazy::<page::Alerts>::new()}/>
-                    <Route path=path!("/jobs") view={Lazy::<page::Jobs>::new()}/>
-                    // Rendered in full before it is sent, so its action forms work without JavaScript.
-                    <Route path=path!("/reconcile") view={Lazy::<page::Reconcile>::new()} ssr=leptos_router::SsrMode::Async/>
-                    <Route path=path!("/organizations/new") view={Lazy::<page::NewOrganization>::new()}/>
-                    <Route path=path!("/organizations/:id") view={Lazy::<page::Organization>::new()}/>
+                    <Route path=path!("/") view={Lazy::<page::Home>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("/account") view={Lazy::<page::Account>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("/admins") view={Lazy::<page::Admins>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("/audit") view={Lazy::<page::Audit>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("/organizations") view={Lazy::<page::Organizations>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("/waitlist") view={Lazy::<page::Waitlist>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("/tiers") view={Lazy::<page::Tiers>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("/billing") view={Lazy::<page::Billing>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("/billing/invoices/:id") view={Lazy::<page::InvoicePrint>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("/vpses") view={Lazy::<page::Vpses>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("/vpses/:id") view={Lazy::<page::VpsDetail>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("/alerts") view={Lazy::<page::Alerts>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("/jobs") view={Lazy::<page::Jobs>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("/reconcile") view={Lazy::<page::Reconcile>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("/organizations/new") view={Lazy::<page::NewOrganization>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("/organizations/:id") view={Lazy::<page::Organization>::new()} ssr=SsrMode::Async/>
                 </Routes>
             </Layout>
         </Router>

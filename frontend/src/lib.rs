@@ -10,6 +10,8 @@ pub fn hydrate() {
     // without formatting anything (`-Cpanic=immediate-abort`, see `cargo make build-release`).
     #[cfg(debug_assertions)]
     console_error_panic_hook::set_once();
+    // What was typed before this point, and until the page is hydrated, survives hydration.
+    app::components::typed::remember();
     #[cfg(not(feature = "public"))]
     leptos::mount::hydrate_lazy(app::AdminApp);
     #[cfg(feature = "public")]

@@ -610,6 +610,7 @@ impl App {
             tiers: Arc::new(crate::billing::tiers::TierService {
                 db: self.db.clone(),
                 clock: self.clock.clone(),
+                events: self.events.clone(),
             }),
             vpses: Arc::new(crate::vpses::VpsService {
                 db: self.db.clone(),

@@ -12,7 +12,8 @@ pub fn Field(
     name: &'static str,
     /// The visible label.
     label: &'static str,
-    /// The value, two-way bound.
+    /// The value, two-way bound. What was typed before hydration survives it
+    /// ([`crate::components::typed`]).
     value: RwSignal<String>,
     /// The form's last error.
     error: Signal<Option<AppError>>,
@@ -62,6 +63,9 @@ pub fn Field(
                 required=required
                 aria-invalid=move || message().is_some().then_some("true")
                 aria-describedby=describedby
+                // The value it starts with, in the HTML (bound values are not rendered): a form
+                // shown before hydration or without JavaScript starts filled in too.
+                value=value.get_untracked()
                 bind:value=value
             />
             {move || message().map(|m| view! { <div class="field-error" id=error_id.clone()>{m}</div> })}

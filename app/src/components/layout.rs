@@ -5,7 +5,9 @@ use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::use_location;
 
-use crate::auth::{current_caller, go, logout};
+use leptos::server_fn::ServerFn;
+
+use crate::auth::{Logout, current_caller, go};
 use crate::models::AdminRole;
 use crate::models::IntegrationMode;
 
@@ -75,19 +77,45 @@ const NAV: &[NavItem] = &[
     },
 ];
 
-/// A button that signs out and goes to the login page.
+/// A button that signs out and goes to the login page: a form that posts, so it signs out
+/// before hydration and without JavaScript too (the server then redirects to `/login`).
 #[component]
 pub fn SignOutButton() -> impl IntoView {
-    let action = Action::new(|_: &()| logout());
+    let action = ServerAction::<Logout>::new();
     Effect::new(move |_| {
         if action.value().get().is_some() {
             go("/login");
         }
     });
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        action.dispatch(Logout {});
+    };
     view! {
-        <button type="button" class="button secondary sign-out" on:click=move |_| { action.dispatch(()); }>
-            "Sign out"
-        </button>
+        <form class="sign-out" method="post" action=Logout::url() on:submit=submit>
+            <button type="submit" class="button secondary">"Sign out"</button>
+        </form>
+    }
+}
+
+/// The error of a form posted without JavaScript (or before the page hydrated). The server
+/// redirects such a post back to its page with the error in the URL (server_fn's
+/// `__path`/`__err`); it is shown at the top of the page, and goes with the next navigation.
+#[component]
+pub fn PostedError() -> impl IntoView {
+    let query = leptos_router::hooks::use_query_map();
+    let message = move || {
+        query.with(|q| {
+            q.get("__err").map(|err| {
+                leptos::server_fn::error::ServerFnUrlError::<crate::error::AppError>::decode_err(
+                    &err,
+                )
+                .to_string()
+            })
+        })
+    };
+    view! {
+        {move || message().map(|m| view! { <p class="form-error" role="alert" data-testid="posted-error">{m}</p> })}
     }
 }
 
@@ -107,7 +135,10 @@ fn provide_page_hydrated() -> RwSignal<bool> {
 /// hydrated (effects run only in the browser). Every route view calls it.
 pub fn page_hydrated() {
     if let Some(PageHydrated(hydrated)) = use_context::<PageHydrated>() {
-        Effect::new(move |_| hydrated.set(true));
+        Effect::new(move |_| {
+            crate::components::typed::restore();
+            hydrated.set(true);
+        });
     }
 }
 
@@ -201,6 +232,7 @@ pub fn Layout(children: Children) -> impl IntoView {
                 </Transition>
             </nav>
             <main class="content" id="main">
+                <PostedError/>
                 {children()}
             </main>
         </div>

@@ -94,7 +94,9 @@ fn connect(live: Live, since: u64) {
                 .and_then(|text| crate::json::from_slice::<Change>(text.as_bytes()).ok());
             match change {
                 Some(Change::Job(_)) => job_changed.set(true),
-                Some(Change::Organization(_) | Change::Billing(_)) => other_changed.set(true),
+                Some(
+                    Change::Organization(_) | Change::Billing(_) | Change::Admins | Change::Tiers,
+                ) => other_changed.set(true),
                 Some(Change::Sessions(_)) => {}
                 Some(Change::Health) => {
                     health_changed.set(true);

@@ -7,3 +7,4 @@ pub mod layout;
 pub mod live;
 pub mod pager;
 pub mod time;
+pub mod typed;

@@ -84,4 +84,10 @@ pub enum Change {
     /// Invoices changed (the daily run, a payment, an admin marking one paid or void): `/billing`
     /// and the organization pages refetch. Carries the organization when only one changed.
     Billing(Option<i64>),
+    /// The platform admins changed (added, removed, another role, two-factor reset or policy):
+    /// `/admins` refetches.
+    Admins,
+    /// Pricing tiers changed (created, edited, activated or deactivated, deleted): `/tiers`
+    /// and the forms offering tiers refetch.
+    Tiers,
 }

@@ -2,6 +2,7 @@
 //! off, new recovery codes). Changes to an existing second factor ask for a current code.
 
 use leptos::prelude::*;
+use leptos::server_fn::ServerFn;
 use leptos_meta::Title;
 
 use crate::auth::handle_auth_error;
@@ -28,10 +29,13 @@ pub async fn two_factor_disable(code: String) -> Result<(), AppError> {
 #[server(prefix = "/api", endpoint = "recovery_codes_regenerate", input = crate::codec::Form, output = crate::codec::Json)]
 pub async fn recovery_codes_regenerate(code: String) -> Result<Vec<String>, AppError> {
     let (backend, req, admin) = crate::backend::require_admin().await?;
-    backend
+    let codes = backend
         .two_factor
         .regenerate_codes(&admin, &req, code)
-        .await
+        .await?;
+    // Posted without JavaScript: the new codes are shown on the page it comes back to.
+    crate::posted::keep::<RecoveryCodesRegenerate>(&codes).await?;
+    Ok(codes)
 }
 
 /// The page.
@@ -41,6 +45,9 @@ pub fn AccountPage() -> impl IntoView {
     let status = crate::codec::resource(move || version.get(), |_| my_two_factor());
     let me = crate::codec::resource(|| (), |_| crate::auth::current_caller());
     let refresh = move || version.update(|v| *v += 1);
+    // What this page's forms kept when posted without JavaScript (read before the status).
+    let kept = crate::pages::two_factor::kept_setup();
+    let regenerated = crate::posted::taken::<RecoveryCodesRegenerate>();
     view! {
         <Title text="Your account"/>
         <h1>"Your account"</h1>
@@ -63,18 +70,21 @@ pub fn AccountPage() -> impl IntoView {
                                 "Off. With an authenticator app, signing in also asks for a code that changes every 30 seconds."
                                 {s.required.then_some(" It is required for every admin of this platform.")}
                             </p>
-                            <TotpSetup on_done=refresh/>
+                            <TotpSetup kept on_done=refresh done_href="/account"/>
                         }.into_any(),
                         Some(since) => view! {
                             <p data-testid="two-factor-state">
                                 {format!("On since {}. ", crate::components::time::minute(&since))}
                                 {format!("{} of 10 recovery codes left.", s.recovery_codes_left)}
                             </p>
+                            // Just confirmed by a form posted without JavaScript: its codes, once.
+                            {move || kept.confirmed.get().flatten().map(|codes| view! { <RecoveryCodes codes/> })}
                             <ChangeWithCode
                                 heading="New recovery codes"
                                 explain="Replaces every recovery code you have with ten new ones."
                                 button="Get new recovery codes"
                                 kind=Change::Regenerate
+                                kept=regenerated
                                 on_changed=refresh
                             />
                             {(!s.required).then(|| view! {
@@ -83,6 +93,7 @@ pub fn AccountPage() -> impl IntoView {
                                     explain="Signing in will ask only for your password again; your recovery codes stop working."
                                     button="Turn off two-factor sign-in"
                                     kind=Change::Disable
+                                    kept=regenerated
                                     on_changed=refresh
                                 />
                             })}
@@ -110,6 +121,8 @@ fn ChangeWithCode(
     explain: &'static str,
     button: &'static str,
     kind: Change,
+    /// New recovery codes kept by a regeneration posted without JavaScript.
+    kept: crate::codec::Resource<Option<Vec<String>>>,
     on_changed: impl Fn() + Copy + Send + Sync + 'static,
 ) -> impl IntoView {
     let code = RwSignal::new(String::new());
@@ -128,6 +141,10 @@ fn ChangeWithCode(
             .value()
             .get()
             .and_then(Result::ok)
+            .or_else(|| match kind {
+                Change::Regenerate => kept.get().flatten(),
+                Change::Disable => None,
+            })
             .filter(|c| !c.is_empty())
     };
     Effect::new(move |_| {
@@ -144,13 +161,18 @@ fn ChangeWithCode(
         Change::Regenerate => "regenerate-code",
         Change::Disable => "disable-code",
     };
+    let url = match kind {
+        Change::Regenerate => RecoveryCodesRegenerate::url(),
+        Change::Disable => TwoFactorDisable::url(),
+    };
     view! {
-        <form on:submit=submit novalidate aria-label=heading>
+        <form method="post" action=url on:submit=submit novalidate aria-label=heading>
             <h3>{heading}</h3>
             <p class="muted">{explain}</p>
             <FormError error fields=&["code"]/>
             <Field
                 name=name
+                input_name="code"
                 label="Current code from your authenticator"
                 autocomplete="one-time-code"
                 value=code
@@ -165,9 +187,11 @@ fn ChangeWithCode(
                 {button}
             </button>
         </form>
-        {move || codes().map(|c| view! {
-            <RecoveryCodes codes=c/>
-            <button type="button" class="button" on:click=move |_| on_changed()>"I have saved my recovery codes"</button>
-        })}
+        <Transition fallback=|| ()>
+            {move || codes().map(|c| view! {
+                <RecoveryCodes codes=c/>
+                <a class="button" href="/account" on:click=move |ev| { ev.prevent_default(); on_changed(); }>"I have saved my recovery codes"</a>
+            })}
+        </Transition>
     }
 }

@@ -4,6 +4,7 @@
 //! two-factor sign-in when they lose their authenticator.
 
 use leptos::prelude::*;
+use leptos::server_fn::ServerFn;
 use leptos_meta::Title;
 
 use crate::auth::handle_auth_error;
@@ -27,10 +28,15 @@ pub async fn add_admin(
     password: Option<String>,
 ) -> Result<AddedAdmin, AppError> {
     let (backend, req, admin) = crate::backend::require_superadmin().await?;
-    backend
+    // A form posted without JavaScript sends the (hidden) password field even when empty.
+    let password = password.filter(|p| !p.is_empty());
+    let added = backend
         .admins
         .add(&admin, &req, email, role, initial, password)
-        .await
+        .await?;
+    // Posted without JavaScript: the one-time link is shown on the page it comes back to.
+    crate::posted::keep::<AddAdmin>(&added).await?;
+    Ok(added)
 }
 
 /// Changes an admin's role.
@@ -71,7 +77,10 @@ pub async fn reset_two_factor(user_id: i64) -> Result<(), AppError> {
 #[component]
 pub fn AdminsPage() -> impl IntoView {
     let version = RwSignal::new(0u32);
-    let admins = crate::codec::resource(move || version.get(), |_| list_admins());
+    // Live: another superadmin's change shows without a reload.
+    let live = crate::components::live::use_live();
+    let admins =
+        crate::codec::resource(move || (version.get(), live.tick.get()), |_| list_admins());
     let me = crate::codec::resource(|| (), |_| crate::auth::current_caller());
     let notice = RwSignal::new(None::<String>);
 
@@ -130,11 +139,9 @@ fn AdminRow(
         AdminRole::Admin => AdminRole::Superadmin,
         AdminRole::Superadmin => AdminRole::Admin,
     };
-    let confirming = RwSignal::new(false);
     let change = Action::new(move |role: &AdminRole| change_admin_role(user_id, *role));
     let remove = Action::new(move |_: &()| remove_admin(user_id));
     let reset = Action::new(move |_: &()| reset_two_factor(user_id));
-    let confirming_reset = RwSignal::new(false);
     let error = RwSignal::new(None::<AppError>);
     Effect::new(move |_| match change.value().get() {
         Some(Ok(())) => on_changed(),
@@ -163,6 +170,19 @@ fn AdminRow(
     });
     let label_email = email.clone();
     let reset_label = format!("Reset two-factor sign-in of {email}");
+    let on_change = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        change.dispatch(other_role);
+    };
+    let on_remove = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        remove.dispatch(());
+    };
+    let on_reset = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        reset.dispatch(());
+    };
+    let user = user_id.to_string();
     view! {
         <tr>
             <td>
@@ -176,61 +196,41 @@ fn AdminRow(
                 {if admin.two_factor { "on" } else { "off" }}
                 {(admin.two_factor && !is_self).then(|| view! {
                     " "
-                    <Show
-                        when=move || confirming_reset.get()
-                        fallback={
-                            let reset_label = reset_label.clone();
-                            move || view! {
-                                <button type="button" class="button secondary" aria-label=reset_label.clone() on:click=move |_| confirming_reset.set(true)>
-                                    "Reset"
-                                </button>
-                            }
-                        }
-                    >
-                        <span role="group" aria-label="Confirm two-factor reset">
-                            "Remove their authenticator and recovery codes, and sign them out? "
-                            <button type="button" class="button danger" on:click=move |_| { reset.dispatch(()); confirming_reset.set(false); }>
-                                "Yes, reset"
-                            </button>
-                            " "
-                            <button type="button" class="button secondary" on:click=move |_| confirming_reset.set(false)>"Cancel"</button>
-                        </span>
-                    </Show>
+                    <details class="act">
+                        <summary class="button secondary" aria-label=reset_label.clone()>"Reset"</summary>
+                        <form class="confirm" method="post" action=ResetTwoFactor::url() on:submit=on_reset aria-label="Confirm two-factor reset">
+                            <input type="hidden" name="user_id" value=user.clone()/>
+                            <p>"Remove their authenticator and recovery codes, and sign them out?"</p>
+                            <button type="submit" class="button danger">"Yes, reset"</button>
+                        </form>
+                    </details>
                 })}
             </td>
             <td class="actions">
-                <button
-                    type="button"
-                    class="button secondary"
-                    aria-label=format!("Make {label_email} {other_role}")
-                    on:click=move |_| { change.dispatch(other_role); }
-                >
-                    {format!("Make {other_role}")}
-                </button>
-                <Show
-                    when=move || confirming.get()
-                    fallback=move || view! {
-                        <button
-                            type="button"
-                            class="button danger"
-                            disabled=is_self
-                            title=is_self.then_some("You cannot remove yourself")
-                            on:click=move |_| confirming.set(true)
-                        >
-                            "Remove"
-                        </button>
-                        {is_self.then(|| view! { <span class="muted">" (you)"</span> })}
-                    }
-                >
-                    <span role="group" aria-label="Confirm removal">
-                        "Remove this admin? "
-                        <button type="button" class="button danger" on:click=move |_| { remove.dispatch(()); confirming.set(false); }>
-                            "Yes, remove"
-                        </button>
-                        " "
-                        <button type="button" class="button secondary" on:click=move |_| confirming.set(false)>"Cancel"</button>
-                    </span>
-                </Show>
+                <form class="inline-form" method="post" action=ChangeAdminRole::url() on:submit=on_change>
+                    <input type="hidden" name="user_id" value=user.clone()/>
+                    <input type="hidden" name="role" value=other_role.as_str()/>
+                    <button type="submit" class="button secondary" aria-label=format!("Make {label_email} {other_role}")>
+                        {format!("Make {other_role}")}
+                    </button>
+                </form>
+                {if is_self {
+                    view! {
+                        <button type="button" class="button danger" disabled=true title="You cannot remove yourself">"Remove"</button>
+                        <span class="muted">" (you)"</span>
+                    }.into_any()
+                } else {
+                    view! {
+                        <details class="act">
+                            <summary class="button danger" aria-label=format!("Remove {label_email}")>"Remove"</summary>
+                            <form class="confirm" method="post" action=RemoveAdmin::url() on:submit=on_remove aria-label="Confirm removal">
+                                <input type="hidden" name="user_id" value=user.clone()/>
+                                <p>{format!("Remove {label_email} as an admin? They are signed out now.")}</p>
+                                <button type="submit" class="button danger">"Yes, remove"</button>
+                            </form>
+                        </details>
+                    }.into_any()
+                }}
                 {move || error.get().map(|e| view! { <div class="field-error" role="alert">{e.to_string()}</div> })}
             </td>
         </tr>
@@ -250,7 +250,14 @@ fn AddAdminForm(on_added: impl Fn() + Copy + Send + Sync + 'static) -> impl Into
         },
     );
     let error = Signal::derive(move || action.value().get().and_then(Result::err));
-    let added = move || action.value().get().and_then(Result::ok);
+    let kept = crate::posted::taken::<AddAdmin>();
+    let added = move || {
+        action
+            .value()
+            .get()
+            .and_then(Result::ok)
+            .or_else(|| kept.get().flatten())
+    };
     Effect::new(move |_| {
         if let Some(Ok(_)) = action.value().get() {
             email.set(String::new());
@@ -272,7 +279,7 @@ fn AddAdminForm(on_added: impl Fn() + Copy + Send + Sync + 'static) -> impl Into
     view! {
         <section class="card" aria-labelledby="add-admin-heading">
             <h2 id="add-admin-heading">"Add an admin"</h2>
-            <form on:submit=submit novalidate>
+            <form class="add-admin" method="post" action=AddAdmin::url() on:submit=submit novalidate>
                 <FormError error fields=&["email", "password"]/>
                 <Field name="email" label="Email" kind="email" value=email error/>
                 <div class="field">
@@ -292,7 +299,7 @@ fn AddAdminForm(on_added: impl Fn() + Copy + Send + Sync + 'static) -> impl Into
                         <input
                             type="radio"
                             name="initial"
-                            value="link"
+                            value="Link"
                             checked=move || initial.get() == InitialPassword::Link
                             on:change=move |_| initial.set(InitialPassword::Link)
                         />
@@ -302,18 +309,21 @@ fn AddAdminForm(on_added: impl Fn() + Copy + Send + Sync + 'static) -> impl Into
                         <input
                             type="radio"
                             name="initial"
-                            value="typed"
+                            value="Typed"
                             checked=move || initial.get() == InitialPassword::Typed
                             on:change=move |_| initial.set(InitialPassword::Typed)
                         />
                         " Type an initial password"
                     </label>
                 </fieldset>
-                <Show when=move || initial.get() == InitialPassword::Typed>
-                    <Field name="password" label="Initial password" kind="password" autocomplete="new-password" value=password error/>
-                </Show>
+                // Shown by the stylesheet while "Type an initial password" is chosen (`:has`), so
+                // it works without JavaScript too.
+                <div class="initial-password">
+                    <Field name="password" label="Initial password" kind="password" autocomplete="new-password" required=false value=password error/>
+                </div>
                 <button type="submit" class="button" disabled=move || action.pending().get()>"Add admin"</button>
             </form>
+            <Transition fallback=|| ()>
             {move || added().map(|a| view! {
                 <div class="notice" role="status">
                     <p>{format!("{} was added as {}.", a.admin.email, a.admin.role)}</p>
@@ -325,6 +335,7 @@ fn AddAdminForm(on_added: impl Fn() + Copy + Send + Sync + 'static) -> impl Into
                     })}
                 </div>
             })}
+            </Transition>
         </section>
     }
 }
@@ -338,7 +349,6 @@ fn TwoFactorPolicy() -> impl IntoView {
         |_| crate::pages::account::my_two_factor(),
     );
     let set = Action::new(move |required: &bool| set_two_factor_required(*required));
-    let confirming = RwSignal::new(false);
     let error = Signal::derive(move || set.value().get().and_then(Result::err));
     Effect::new(move |_| {
         if let Some(Ok(())) = set.value().get() {
@@ -361,31 +371,24 @@ fn TwoFactorPolicy() -> impl IntoView {
                         </p>
                         {if required {
                             view! {
-                                <button type="button" class="button secondary" disabled=move || set.pending().get()
-                                    on:click=move |_| { set.dispatch(false); }>
-                                    "Stop requiring two-factor sign-in"
-                                </button>
+                                <form method="post" action=SetTwoFactorRequired::url() on:submit=move |ev: leptos::ev::SubmitEvent| { ev.prevent_default(); set.dispatch(false); }>
+                                    <input type="hidden" name="required" value="false"/>
+                                    <button type="submit" class="button secondary" disabled=move || set.pending().get()>
+                                        "Stop requiring two-factor sign-in"
+                                    </button>
+                                </form>
                             }.into_any()
                         } else {
                             view! {
-                                <Show
-                                    when=move || confirming.get()
-                                    fallback=move || view! {
-                                        <button type="button" class="button secondary" on:click=move |_| confirming.set(true)>
-                                            "Require two-factor sign-in for every admin"
-                                        </button>
-                                    }
-                                >
-                                    <span role="group" aria-label="Confirm the two-factor requirement">
-                                        "Admins without an authenticator are signed out now and set one up at their next sign-in. "
-                                        <button type="button" class="button" disabled=move || set.pending().get()
-                                            on:click=move |_| { set.dispatch(true); confirming.set(false); }>
-                                            "Yes, require it"
-                                        </button>
-                                        " "
-                                        <button type="button" class="button secondary" on:click=move |_| confirming.set(false)>"Cancel"</button>
-                                    </span>
-                                </Show>
+                                <details class="act">
+                                    <summary class="button secondary">"Require two-factor sign-in for every admin"</summary>
+                                    <form class="confirm" method="post" action=SetTwoFactorRequired::url() on:submit=move |ev: leptos::ev::SubmitEvent| { ev.prevent_default(); set.dispatch(true); }
+                                        aria-label="Confirm the two-factor requirement">
+                                        <input type="hidden" name="required" value="true"/>
+                                        <p>"Admins without an authenticator are signed out now and set one up at their next sign-in."</p>
+                                        <button type="submit" class="button" disabled=move || set.pending().get()>"Yes, require it"</button>
+                                    </form>
+                                </details>
                             }.into_any()
                         }}
                     }

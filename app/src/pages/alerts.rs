@@ -4,6 +4,7 @@
 //! reboots) are listed above.
 
 use leptos::prelude::*;
+use leptos::server_fn::ServerFn;
 use leptos_meta::Title;
 use leptos_router::components::Form;
 use leptos_router::hooks::use_query_map;
@@ -284,21 +285,23 @@ fn NoteForm(
         ev.prevent_default();
         action.dispatch((reason.get_untracked(), minutes.get_untracked()));
     };
+    let url = match kind {
+        NoteKind::Acknowledge => AcknowledgeIncident::url(),
+        NoteKind::Silence => SilenceIncident::url(),
+    };
+    // A disclosure whose form posts: it opens, and submits, without JavaScript too.
     view! {
-        <Show
-            when=move || opened.get()
-            fallback=move || view! {
-                <button type="button" class="button secondary" on:click=move |_| opened.set(true)>{open_label}</button>
-            }
-        >
-            <form class="note-form" on:submit=submit novalidate>
+        <details class="act" open=move || opened.get()>
+            <summary class="button secondary" on:click=move |ev| { ev.prevent_default(); opened.update(|o| *o = !*o); }>{open_label}</summary>
+            <form class="note-form" method="post" action=url on:submit=submit novalidate>
+                <input type="hidden" name="id" value=id.to_string()/>
                 <FormError error fields=&["reason", "minutes"]/>
                 {(kind == NoteKind::Silence).then(|| {
                     let minutes_id = minutes_id.clone();
                     view! {
                         <div class="field">
                             <label for=minutes_id.clone()>"Silence for"</label>
-                            <select id=minutes_id on:change=move |ev| minutes.set(event_target_value(&ev).parse().unwrap_or(60))>
+                            <select id=minutes_id name="minutes" on:change=move |ev| minutes.set(event_target_value(&ev).parse().unwrap_or(60))>
                                 <option value="60">"1 hour"</option>
                                 <option value="240">"4 hours"</option>
                                 <option value="1440">"24 hours"</option>
@@ -308,7 +311,7 @@ fn NoteForm(
                 })}
                 <div class="field">
                     <label for=field_id.clone()>"Reason"</label>
-                    <input id=field_id.clone() type="text" bind:value=reason required
+                    <input id=field_id.clone() name="reason" type="text" bind:value=reason required
                         aria-invalid=move || error.get().and_then(|e| e.for_field("reason")).is_some().then_some("true")/>
                     {move || error.get().and_then(|e| e.for_field("reason")).map(|m| view! { <div class="field-error">{m}</div> })}
                 </div>
@@ -316,7 +319,7 @@ fn NoteForm(
                 " "
                 <button type="button" class="button secondary" on:click=move |_| opened.set(false)>"Cancel"</button>
             </form>
-        </Show>
+        </details>
     }
     .into_any()
 }

@@ -5,6 +5,7 @@
 //! page lists its invoices with [`OrgInvoices`].
 
 use leptos::prelude::*;
+use leptos::server_fn::ServerFn;
 use leptos_meta::Title;
 use leptos_router::components::Form;
 use leptos_router::hooks::{use_params_map, use_query_map};
@@ -335,41 +336,42 @@ fn SettlePanel(
     let danger = event == InvoiceEvent::Void;
     let field = format!("reason-{id}-{}", event.as_str());
     let field = StoredValue::new(field);
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        run.dispatch(reason.get_untracked());
+    };
+    // A disclosure whose form posts: it opens, and submits, without JavaScript too.
     view! {
-        <div class="action-panel">
-            {move || if !open.get() {
-                view! {
-                    <button type="button" class=if danger { "button danger" } else { "button secondary" }
-                        aria-label=format!("{label} {}", number.get_value())
-                        on:click=move |_| editing.set(Some((id, event)))>{label}</button>
-                }.into_any()
-            } else {
-                view! {
-                    <form class="confirm" aria-label=format!("Confirm: {label} {}", number.get_value())
-                        on:submit=move |ev: leptos::ev::SubmitEvent| {
-                            ev.prevent_default();
-                            run.dispatch(reason.get_untracked());
-                        }>
-                        <p>{if event == InvoiceEvent::Pay {
-                            "Records the payment (today). An organization suspended for this unpaid invoice is resumed."
-                        } else {
-                            "Cancels the invoice: it is no longer owed. This cannot be undone."
-                        }}</p>
-                        <div class="field">
-                            <label for=field.get_value()>"Reason (kept in the audit log)"</label>
-                            <textarea id=field.get_value() rows="2" required bind:value=reason></textarea>
-                        </div>
-                        <button type="submit" class=if danger { "button danger" } else { "button" }
-                            disabled=move || run.pending().get() || reason.get().trim().is_empty()>
-                            {format!("Confirm: {label}")}
-                        </button>
-                        " "
-                        <button type="button" class="button secondary" on:click=move |_| editing.set(None)>"Cancel"</button>
-                        {move || error().map(|e| view! { <div class="field-error" role="alert">{e}</div> })}
-                    </form>
-                }.into_any()
-            }}
-        </div>
+        <details class="action-panel" open=move || open.get()>
+            <summary class=if danger { "button danger" } else { "button secondary" }
+                aria-label=format!("{label} {}", number.get_value())
+                on:click=move |ev| {
+                    ev.prevent_default();
+                    editing.set(if open.get_untracked() { None } else { Some((id, event)) });
+                }>{label}</summary>
+            <form class="confirm" method="post" action=SettleInvoice::url() aria-label=format!("Confirm: {label} {}", number.get_value())
+                on:submit=submit>
+                <input type="hidden" name="id" value=id.to_string()/>
+                <input type="hidden" name="action" value=event.as_str()/>
+                <input type="hidden" name="seen" value=seen.as_str()/>
+                <p>{if event == InvoiceEvent::Pay {
+                    "Records the payment (today). An organization suspended for this unpaid invoice is resumed."
+                } else {
+                    "Cancels the invoice: it is no longer owed. This cannot be undone."
+                }}</p>
+                <div class="field">
+                    <label for=field.get_value()>"Reason (kept in the audit log)"</label>
+                    <textarea id=field.get_value() name="reason" rows="2" required bind:value=reason></textarea>
+                </div>
+                <button type="submit" class=if danger { "button danger" } else { "button" }
+                    disabled=move || run.pending().get()>
+                    {format!("Confirm: {label}")}
+                </button>
+                " "
+                <button type="button" class="button secondary" on:click=move |_| editing.set(None)>"Cancel"</button>
+                {move || error().map(|e| view! { <div class="field-error" role="alert">{e}</div> })}
+            </form>
+        </details>
     }
 }
 

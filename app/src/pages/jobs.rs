@@ -3,6 +3,7 @@
 //! its failed step and error and can be retried.
 
 use leptos::prelude::*;
+use leptos::server_fn::ServerFn;
 use leptos_meta::Title;
 use leptos_router::components::Form;
 use leptos_router::hooks::use_query_map;
@@ -205,9 +206,12 @@ fn job_row(
             </td>
             <td>
                 {failed.then(|| view! {
-                    <button type="button" class="button" aria-label=format!("Retry job {id}")
-                        disabled=move || retry.pending().get()
-                        on:click=move |_| { retry.dispatch(id); }>"Retry"</button>
+                    <form class="inline-form" method="post" action=RetryJob::url()
+                        on:submit=move |ev: leptos::ev::SubmitEvent| { ev.prevent_default(); retry.dispatch(id); }>
+                        <input type="hidden" name="id" value=id.to_string()/>
+                        <button type="submit" class="button" aria-label=format!("Retry job {id}")
+                            disabled=move || retry.pending().get()>"Retry"</button>
+                    </form>
                 })}
                 {move || retry_error.get().filter(|(e, _)| *e == id).map(|(_, msg)| view! {
                     <p class="error" role="alert">{msg}</p>

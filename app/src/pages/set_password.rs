@@ -5,7 +5,6 @@ use leptos::server_fn::ServerFn;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
-use crate::auth::go;
 use crate::components::form::{Field, FormError};
 use crate::error::AppError;
 
@@ -73,7 +72,7 @@ pub fn SetPasswordPage() -> impl IntoView {
                 }
             >
                 <p role="status">"Your password is set. "</p>
-                <button type="button" class="button" on:click=|_| go("/login")>"Go to sign in"</button>
+                <a class="button" href="/login">"Go to sign in"</a>
             </Show>
         </div>
     }

@@ -36,7 +36,10 @@ pub async fn two_factor_begin() -> Result<TotpEnrolment, AppError> {
     use crate::backend::{request_info, use_backend};
     let backend = use_backend()?;
     let req = request_info().await?;
-    backend.two_factor.begin(&req).await
+    let enrolment = backend.two_factor.begin(&req).await?;
+    // Posted without JavaScript: the secret is shown on the page it comes back to.
+    crate::posted::keep::<TwoFactorBegin>(&enrolment).await?;
+    Ok(enrolment)
 }
 
 /// Confirms the authenticator with a code; returns the recovery codes (shown once).
@@ -45,7 +48,9 @@ pub async fn two_factor_confirm(code: String) -> Result<Vec<String>, AppError> {
     use crate::backend::{request_info, use_backend};
     let backend = use_backend()?;
     let req = request_info().await?;
-    backend.two_factor.confirm(&req, code).await
+    let codes = backend.two_factor.confirm(&req, code).await?;
+    crate::posted::keep::<TwoFactorConfirm>(&codes).await?;
+    Ok(codes)
 }
 
 /// The second sign-in step.
@@ -98,12 +103,13 @@ pub fn LoginCodePage() -> impl IntoView {
 pub fn LoginEnrolPage() -> impl IntoView {
     let query = use_query_map();
     let next = move || crate::auth::safe_redirect(query.with(|q| q.get("redirect")).as_deref());
+    let kept = kept_setup();
     view! {
         <Title text="Set up two-factor sign-in"/>
         <div class="auth-card card wide">
             <h1>"Set up two-factor sign-in"</h1>
             <p>"Two-factor sign-in is required for every admin of this platform. Set up an authenticator app to finish signing in."</p>
-            <TotpSetup on_done=move || go(&next())/>
+            <TotpSetup kept on_done=move || go(&next()) done_href=Signal::derive(next)/>
             <p><a href="/login">"Start again"</a></p>
         </div>
     }
@@ -112,15 +118,36 @@ pub fn LoginEnrolPage() -> impl IntoView {
 /// The setup steps: start, scan the QR code (or type the secret), confirm with a code, save
 /// the recovery codes. `on_done` runs when the person says the codes are saved.
 #[component]
-pub fn TotpSetup(on_done: impl Fn() + Copy + Send + Sync + 'static) -> impl IntoView {
+pub fn TotpSetup(
+    /// The results of its forms posted without JavaScript ([`kept_setup`], made by the page).
+    kept: KeptSetup,
+    on_done: impl Fn() + Copy + Send + Sync + 'static,
+    /// Where "I have saved my recovery codes" leads (followed as a link without JavaScript).
+    #[prop(into)]
+    done_href: Signal<String>,
+) -> impl IntoView {
     let begin = ServerAction::<TwoFactorBegin>::new();
     let confirm = ServerAction::<TwoFactorConfirm>::new();
+    let KeptSetup { begun, confirmed } = kept;
     let code = RwSignal::new(String::new());
     let begin_error = Signal::derive(move || begin.value().get().and_then(Result::err));
     let confirm_error = Signal::derive(move || confirm.value().get().and_then(Result::err));
-    let enrolment = move || begin.value().get().and_then(Result::ok);
-    let codes = move || confirm.value().get().and_then(Result::ok);
-    let start = move |_| {
+    let enrolment = move || {
+        begin
+            .value()
+            .get()
+            .and_then(Result::ok)
+            .or_else(|| begun.get().flatten())
+    };
+    let codes = move || {
+        confirm
+            .value()
+            .get()
+            .and_then(Result::ok)
+            .or_else(|| confirmed.get().flatten())
+    };
+    let start = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
         confirm.value().set(None);
         code.set(String::new());
         begin.dispatch(TwoFactorBegin {});
@@ -131,7 +158,14 @@ pub fn TotpSetup(on_done: impl Fn() + Copy + Send + Sync + 'static) -> impl Into
             code: code.get_untracked(),
         });
     };
+    let done = move |ev: leptos::ev::MouseEvent| {
+        ev.prevent_default();
+        on_done();
+    };
+    // Every step is a form that posts, so the setup works before hydration and without
+    // JavaScript (the server keeps what the next step shows: `crate::posted`).
     view! {
+        <Transition fallback=|| view! { <p role="status">"Loading…"</p> }>
         <div class="totp-setup">
             <Show
                 when=move || codes().is_some()
@@ -140,13 +174,15 @@ pub fn TotpSetup(on_done: impl Fn() + Copy + Send + Sync + 'static) -> impl Into
                     <Show
                         when=move || enrolment().is_some()
                         fallback=move || view! {
-                            <button type="button" class="button" on:click=start disabled=move || begin.pending().get()>
-                                "Set up an authenticator"
-                            </button>
+                            <form method="post" action=TwoFactorBegin::url() on:submit=start>
+                                <button type="submit" class="button" disabled=move || begin.pending().get()>
+                                    "Set up an authenticator"
+                                </button>
+                            </form>
                         }
                     >
                         {move || enrolment().map(|e| view! { <EnrolmentSteps enrolment=e/> })}
-                        <form on:submit=submit novalidate>
+                        <form method="post" action=TwoFactorConfirm::url() on:submit=submit novalidate>
                             <FormError error=confirm_error fields=&["code"]/>
                             <Field
                                 name="code"
@@ -159,18 +195,37 @@ pub fn TotpSetup(on_done: impl Fn() + Copy + Send + Sync + 'static) -> impl Into
                             <button type="submit" class="button" disabled=move || confirm.pending().get()>
                                 "Confirm and turn on"
                             </button>
-                            " "
-                            <button type="button" class="button secondary" on:click=start>"Start again with a new secret"</button>
+                        </form>
+                        <form method="post" action=TwoFactorBegin::url() on:submit=start>
+                            <button type="submit" class="button secondary">"Start again with a new secret"</button>
                         </form>
                     </Show>
                 }
             >
                 <RecoveryCodes codes=codes().unwrap_or_default()/>
-                <button type="button" class="button" on:click=move |_| on_done()>
-                    "I have saved my recovery codes"
-                </button>
+                <a class="button" href=move || done_href.get() on:click=done>"I have saved my recovery codes"</a>
             </Show>
         </div>
+        </Transition>
+    }
+}
+
+/// What the setup's forms kept when posted without JavaScript: the secret of a setup just begun,
+/// the recovery codes of one just confirmed.
+#[derive(Clone, Copy)]
+pub struct KeptSetup {
+    /// The enrolment begun.
+    pub begun: crate::codec::Resource<Option<TotpEnrolment>>,
+    /// The recovery codes issued when it was confirmed.
+    pub confirmed: crate::codec::Resource<Option<Vec<String>>>,
+}
+
+/// The page's [`KeptSetup`]: made at the top of the page's component, so the server awaits it
+/// before rendering (a resource first read deep inside another's content would not be).
+pub fn kept_setup() -> KeptSetup {
+    KeptSetup {
+        begun: crate::posted::taken::<TwoFactorBegin>(),
+        confirmed: crate::posted::taken::<TwoFactorConfirm>(),
     }
 }
 

@@ -437,6 +437,14 @@ impl AdminService {
         }
     }
 
+    /// Tells open `/admins` pages that the list changed (an admin added, removed, given another
+    /// role, or their two-factor sign-in reset).
+    pub(crate) fn announce_admins_changed(&self) {
+        if let Some(events) = &self.events {
+            events.publish(app::models::Change::Admins);
+        }
+    }
+
     /// Whether the session `id` still belongs to a platform admin: it exists, has not expired
     /// (idle or absolute) and its user still has a role. Reads only: a live stream checking
     /// this does not keep a session alive.
@@ -787,9 +795,11 @@ impl AdminsBackend for AdminService {
         password: Option<String>,
     ) -> Result<AddedAdmin, AppError> {
         require_superadmin(actor)?;
-        Ok(self
+        let added = self
             .add_inner(actor, req, email, role, initial, password)
-            .await?)
+            .await?;
+        self.announce_admins_changed();
+        Ok(added)
     }
 
     async fn change_role(
@@ -800,7 +810,9 @@ impl AdminsBackend for AdminService {
         role: AdminRole,
     ) -> Result<(), AppError> {
         require_superadmin(actor)?;
-        Ok(self.change_role_inner(actor, req, user_id, role).await?)
+        self.change_role_inner(actor, req, user_id, role).await?;
+        self.announce_admins_changed();
+        Ok(())
     }
 
     async fn remove(
@@ -810,7 +822,9 @@ impl AdminsBackend for AdminService {
         user_id: i64,
     ) -> Result<(), AppError> {
         require_superadmin(actor)?;
-        Ok(self.remove_inner(actor, req, user_id).await?)
+        self.remove_inner(actor, req, user_id).await?;
+        self.announce_admins_changed();
+        Ok(())
     }
 
     async fn set_password(

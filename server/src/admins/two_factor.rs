@@ -830,6 +830,7 @@ impl TwoFactorBackend for TwoFactorService {
         for user_id in signed_out {
             self.admins.announce_sessions_ended(user_id);
         }
+        self.admins.announce_admins_changed();
         Ok(())
     }
 
@@ -874,6 +875,7 @@ impl TwoFactorBackend for TwoFactorService {
         .await?;
         txn.commit().await.map_err(Error::from)?;
         self.admins.announce_sessions_ended(user_id);
+        self.admins.announce_admins_changed();
         Ok(())
     }
 }

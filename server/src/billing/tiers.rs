@@ -5,7 +5,7 @@
 use app::backend::{RequestInfo, TiersBackend};
 use app::error::AppError;
 use app::models::{
-    AdminIdentity, Currency, OrgStatus, ServerType, TierDetail, TierInput, TierOption,
+    AdminIdentity, Change, Currency, OrgStatus, ServerType, TierDetail, TierInput, TierOption,
     parse_price_cents,
 };
 use sea_orm::{
@@ -26,6 +26,8 @@ pub struct TierService {
     pub db: DatabaseConnection,
     /// Time source.
     pub clock: Clock,
+    /// Where open pages hear that the tiers changed.
+    pub events: crate::events::Events,
 }
 
 fn small_number(field: &'static str, text: &str, max: i32) -> Result<i32> {
@@ -286,13 +288,15 @@ impl TiersBackend for TierService {
         input: TierInput,
     ) -> Result<i64, AppError> {
         crate::admins::require_superadmin(actor)?;
-        Ok(self
+        let id = self
             .save_inner(
                 &Actor::new(req, Some(actor.user_id), &actor.email),
                 id,
                 input,
             )
-            .await?)
+            .await?;
+        self.events.publish(Change::Tiers);
+        Ok(id)
     }
 
     async fn set_active(
@@ -303,13 +307,14 @@ impl TiersBackend for TierService {
         active: bool,
     ) -> Result<(), AppError> {
         crate::admins::require_superadmin(actor)?;
-        Ok(self
-            .set_active_inner(
-                &Actor::new(req, Some(actor.user_id), &actor.email),
-                id,
-                active,
-            )
-            .await?)
+        self.set_active_inner(
+            &Actor::new(req, Some(actor.user_id), &actor.email),
+            id,
+            active,
+        )
+        .await?;
+        self.events.publish(Change::Tiers);
+        Ok(())
     }
 
     async fn delete(
@@ -319,8 +324,9 @@ impl TiersBackend for TierService {
         id: i64,
     ) -> Result<(), AppError> {
         crate::admins::require_superadmin(actor)?;
-        Ok(self
-            .delete_inner(&Actor::new(req, Some(actor.user_id), &actor.email), id)
-            .await?)
+        self.delete_inner(&Actor::new(req, Some(actor.user_id), &actor.email), id)
+            .await?;
+        self.events.publish(Change::Tiers);
+        Ok(())
     }
 }

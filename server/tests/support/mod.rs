@@ -288,6 +288,52 @@ impl Client {
         Reply { status, body }
     }
 
+    /// Posts a form to `/api/<name>` as a browser does before hydration or without JavaScript
+    /// (asking for HTML, from the page `from`); returns the status and where it redirects.
+    pub async fn post_form(
+        &mut self,
+        from: &str,
+        name: &str,
+        args: &[(&str, &str)],
+    ) -> (u16, Option<String>) {
+        let body: String = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(args)
+            .finish();
+        let mut request = self
+            .http
+            .post(format!("{}/api/{name}", self.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("accept", "text/html,application/xhtml+xml")
+            .header("origin", &self.base)
+            .header("referer", format!("{}{from}", self.base))
+            .body(body);
+        if let Some(cookie) = &self.cookie {
+            request = request.header("cookie", cookie);
+        }
+        let response = request.send().await.unwrap();
+        self.remember(&response);
+        let location = response
+            .headers()
+            .get("location")
+            .map(|v| v.to_str().unwrap().to_owned());
+        (response.status().as_u16(), location)
+    }
+
+    /// GETs a page as a browser would (asking for HTML); returns the status and the body.
+    pub async fn page(&mut self, path: &str) -> (u16, String) {
+        let mut request = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header("accept", "text/html");
+        if let Some(cookie) = &self.cookie {
+            request = request.header("cookie", cookie);
+        }
+        let response = request.send().await.unwrap();
+        self.remember(&response);
+        let status = response.status().as_u16();
+        (status, response.text().await.unwrap())
+    }
+
     /// GETs a page; returns the status and the `Location` header.
     pub async fn get(&mut self, path: &str) -> (u16, Option<String>) {
         let mut request = self.http.get(format!("{}{path}", self.base));

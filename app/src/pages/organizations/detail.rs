@@ -3,6 +3,7 @@
 //! a confirmation step (typing the slug, for delete).
 
 use leptos::prelude::*;
+use leptos::server_fn::ServerFn;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
@@ -46,10 +47,23 @@ pub async fn organization_action(
     action: String,
     tier_id: Option<i64>,
     reason: Option<String>,
+    confirm: Option<String>,
 ) -> Result<(), AppError> {
     let (backend, req, admin) = crate::backend::require_admin().await?;
     let event =
         parse_action(&action).ok_or_else(|| AppError::validation("action", "unknown action"))?;
+    // Deleting is confirmed by typing the slug, checked here (not only by the button's state),
+    // so a form posted without JavaScript is held to it too.
+    if event == OrgEvent::Delete {
+        let slug = backend.organizations.detail(id).await?.org.slug;
+        if confirm.as_deref().map(str::trim) != Some(slug.as_str()) {
+            return Err(AppError::validation(
+                "confirm",
+                format!("type {slug} to confirm the deletion"),
+            ));
+        }
+    }
+    let reason = reason.filter(|r| !r.trim().is_empty());
     backend
         .organizations
         .act(&admin, &req, id, event, tier_id, reason)
@@ -340,9 +354,11 @@ fn ActionPanel(
             .map(|t| t.id.to_string())
             .unwrap_or_default(),
     );
-    let run = Action::new(move |(tier, reason): &(Option<i64>, Option<String>)| {
-        organization_action(id, action_name(event), *tier, reason.clone())
-    });
+    let run = Action::new(
+        move |(tier, reason, typed): &(Option<i64>, Option<String>, Option<String>)| {
+            organization_action(id, action_name(event), *tier, reason.clone(), typed.clone())
+        },
+    );
     Effect::new(move |_| {
         if let Some(Ok(())) = run.value().get() {
             editing.set(None);
@@ -372,56 +388,60 @@ fn ActionPanel(
         let why = (event == OrgEvent::Reject)
             .then(|| reason.get_untracked())
             .filter(|r| !r.trim().is_empty());
-        run.dispatch((tier, why));
+        let typed = needs_slug.then(|| typed.get_untracked());
+        run.dispatch((tier, why, typed));
     };
     let input_id = StoredValue::new(format!("confirm-{}", action_name(event).replace(':', "-")));
+    // A disclosure: without JavaScript the summary opens the form natively; once hydrated the
+    // page keeps which one is open (live updates wait while one is).
     view! {
-        <div class="action-panel">
-            {move || if !open.get() {
-                view! {
-                    <button type="button" class=if danger { "button danger" } else { "button secondary" } on:click=move |_| editing.set(Some(event))>
-                        {label(event)}
-                    </button>
-                }.into_any()
-            } else {
-                view! {
-                    <form class="confirm" on:submit=confirm aria-label=format!("Confirm: {}", label(event))>
-                        <p>{consequence(event)}</p>
-                        {(event == OrgEvent::ChangeTier).then(|| view! {
-                            <div class="field">
-                                <label for="field-new-tier">"New tier"</label>
-                                <select id="field-new-tier" on:change=move |ev| new_tier.set(event_target_value(&ev))>
-                                    {tiers.get_value().into_iter().filter(|t| t.active && t.id != tier_id).map(|t| {
-                                        let v = t.id.to_string();
-                                        let selected = v == new_tier.get_untracked();
-                                        view! { <option value=v selected=selected>{format!("{} ({})", t.name, t.server_type)}</option> }
-                                    }).collect_view()}
-                                </select>
-                            </div>
-                            <TierChangeCost id new_tier/>
-                        })}
-                        {(event == OrgEvent::Reject).then(|| view! {
-                            <div class="field">
-                                <label for="field-reason">"Reason (optional, shown on the organization)"</label>
-                                <textarea id="field-reason" rows="2" bind:value=reason></textarea>
-                            </div>
-                        })}
-                        {needs_slug.then(|| view! {
-                            <div class="field">
-                                <label for=input_id.get_value()>{format!("Type {} to confirm", slug.get_value())}</label>
-                                <input id=input_id.get_value() autocomplete="off" bind:value=typed/>
-                            </div>
-                        })}
-                        <button type="submit" class=if danger { "button danger" } else { "button" } disabled=confirm_disabled>
-                            {format!("Confirm: {}", label(event))}
-                        </button>
-                        " "
-                        <button type="button" class="button secondary" on:click=move |_| editing.set(None)>"Cancel"</button>
-                        {move || error().map(|e| view! { <div class="field-error" role="alert">{e}</div> })}
-                    </form>
-                }.into_any()
-            }}
-        </div>
+        <details class="action-panel" open=move || open.get()>
+            <summary
+                class=if danger { "button danger" } else { "button secondary" }
+                on:click=move |ev| {
+                    ev.prevent_default();
+                    editing.set(if open.get_untracked() { None } else { Some(event) });
+                }
+            >
+                {label(event)}
+            </summary>
+            <form class="confirm" method="post" action=OrganizationAction::url() on:submit=confirm aria-label=format!("Confirm: {}", label(event))>
+                <input type="hidden" name="id" value=id.to_string()/>
+                <input type="hidden" name="action" value=action_name(event)/>
+                <p>{consequence(event)}</p>
+                {(event == OrgEvent::ChangeTier).then(|| view! {
+                    <div class="field">
+                        <label for="field-new-tier">"New tier"</label>
+                        <select id="field-new-tier" name="tier_id" on:change=move |ev| new_tier.set(event_target_value(&ev))>
+                            {tiers.get_value().into_iter().filter(|t| t.active && t.id != tier_id).map(|t| {
+                                let v = t.id.to_string();
+                                let selected = v == new_tier.get_untracked();
+                                view! { <option value=v selected=selected>{format!("{} ({})", t.name, t.server_type)}</option> }
+                            }).collect_view()}
+                        </select>
+                    </div>
+                    <TierChangeCost id new_tier/>
+                })}
+                {(event == OrgEvent::Reject).then(|| view! {
+                    <div class="field">
+                        <label for="field-reason">"Reason (optional, shown on the organization)"</label>
+                        <textarea id="field-reason" name="reason" rows="2" bind:value=reason></textarea>
+                    </div>
+                })}
+                {needs_slug.then(|| view! {
+                    <div class="field">
+                        <label for=input_id.get_value()>{format!("Type {} to confirm", slug.get_value())}</label>
+                        <input id=input_id.get_value() name="confirm" autocomplete="off" bind:value=typed/>
+                    </div>
+                })}
+                <button type="submit" class=if danger { "button danger" } else { "button" } disabled=confirm_disabled>
+                    {format!("Confirm: {}", label(event))}
+                </button>
+                " "
+                <button type="button" class="button secondary" on:click=move |_| editing.set(None)>"Cancel"</button>
+                {move || error().map(|e| view! { <div class="field-error" role="alert">{e}</div> })}
+            </form>
+        </details>
     }
 }
 

@@ -2,6 +2,7 @@
 //! organization is created with its `create` job queued (no payment step).
 
 use leptos::prelude::*;
+use leptos::server_fn::ServerFn;
 use leptos_meta::Title;
 use leptos_router::hooks::use_navigate;
 
@@ -34,10 +35,12 @@ pub async fn create_organization(
     region: String,
 ) -> Result<i64, AppError> {
     let (backend, req, admin) = crate::backend::require_admin().await?;
-    backend
+    let id = backend
         .organizations
         .create(&admin, &req, name, slug, owner_email, tier_id, region)
-        .await
+        .await?;
+    crate::auth::redirect_plain_form(&format!("/organizations/{id}"));
+    Ok(id)
 }
 
 /// The page.
@@ -97,7 +100,7 @@ pub fn NewOrganizationPage() -> impl IntoView {
         <h1>"New organization"</h1>
         <section class="card">
             <p class="muted">"The server is provisioned right away: its create job is queued when you submit (no payment step)."</p>
-            <form on:submit=submit novalidate>
+            <form method="post" action=CreateOrganization::url() on:submit=submit novalidate>
                 <FormError error fields=&["name", "slug", "owner_email", "tier", "region"]/>
                 <Field name="name" label="Organization name" value=name error/>
                 <Field
@@ -137,7 +140,7 @@ pub fn NewOrganizationPage() -> impl IntoView {
                                     tier.set(first.id.to_string());
                                 }
                                 view! {
-                                    <select id="field-tier" name="tier" on:change=move |ev| tier.set(event_target_value(&ev))>
+                                    <select id="field-tier" name="tier_id" on:change=move |ev| tier.set(event_target_value(&ev))>
                                         {list.into_iter().filter(|t| t.active).map(|t| {
                                             let id = t.id.to_string();
                                             let selected = id == tier.get_untracked();
