@@ -302,6 +302,8 @@ pub trait SignupBackend: Send + Sync {
 /// Everything the server functions can reach, provided as Leptos context.
 #[derive(Clone)]
 pub struct Backend {
+    /// The platform's name (`NEST_BRAND_NAME`), for the pages ([`crate::brand_name`]).
+    pub brand: String,
     /// Platform-wide queries.
     pub system: Arc<dyn SystemBackend>,
     /// Admin access.

@@ -932,6 +932,7 @@ mod tests {
                 publishable_key: "pk_test_x".to_owned(),
             },
             expiry_hours: 24,
+            base_domain: "apps.example.com".to_owned(),
         });
         both(&crate::error::AppError::Validation {
             field: "slug".to_owned(),

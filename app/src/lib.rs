@@ -66,6 +66,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
             <head>
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <meta name="application-name" content=brand_name()/>
                 <link rel="icon" type="image/svg+xml" href="/favicon.svg"/>
                 <link rel="stylesheet" href=format!("{root}/pkg/nest.css")/>
                 <HydrationScripts options root/>
@@ -81,11 +82,28 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     }
 }
 
-/// The page title: "<page> · Nest".
+/// The platform's name (`NEST_BRAND_NAME`, "Nest" by default). On the server it comes from the
+/// configuration, and the page carries it as `<meta name="application-name">`; in the browser
+/// it is read back from there, so both render the same name without asking for it.
+pub fn brand_name() -> String {
+    #[cfg(feature = "ssr")]
+    let name = use_context::<backend::Backend>().map(|b| b.brand);
+    #[cfg(all(feature = "hydrate", not(feature = "ssr")))]
+    let name = leptos::prelude::document()
+        .query_selector("meta[name=application-name]")
+        .ok()
+        .flatten()
+        .and_then(|meta| meta.get_attribute("content"));
+    #[cfg(not(any(feature = "ssr", feature = "hydrate")))]
+    let name = None::<String>;
+    name.unwrap_or_else(|| "Nest".to_owned())
+}
+
+/// The page title: "<page> · <brand>".
 #[component]
 fn NestTitle() -> impl IntoView {
     view! {
-        <Title formatter=|title: String| if title.is_empty() { "Nest".to_owned() } else { format!("{title} · Nest") }/>
+        <Title formatter=move |title: String| if title.is_empty() { brand_name() } else { format!("{title} · {}", brand_name()) }/>
     }
 }
 

@@ -1,6 +1,6 @@
 // Admin access as a new admin would walk through it: the setup wizard, signing out and back in,
 // mistakes and lockouts, adding and removing an admin, and reading the audit log.
-import { test, expect, hydrated, signIn, asSuperadmin, ROOT_EMAIL, PASSWORD } from './fixtures';
+import { test, expect, opener, hydrated, signIn, asSuperadmin, ROOT_EMAIL, PASSWORD } from './fixtures';
 
 test.describe.configure({ mode: 'serial' });
 
@@ -88,7 +88,7 @@ test('a superadmin adds an admin who signs in elsewhere, then removes them', asy
   await expect(bee.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Admins' })).toHaveCount(0);
 
   // The superadmin removes Bee, with a confirmation step.
-  await row.getByRole('button', { name: 'Remove' }).click();
+  await opener(row, 'Remove').click();
   await row.getByRole('button', { name: 'Yes, remove' }).click();
   await expect(page.getByRole('status').filter({ hasText: 'no longer an admin' })).toHaveText('bee@nest.test is no longer an admin.');
   await expect(page.getByRole('row', { name: /bee@nest\.test/ })).toHaveCount(0);

@@ -1,7 +1,7 @@
 // Shared test setup: every page blocks non-loopback requests, so a test can never reach the
 // internet; helpers wait for hydration and sign the superadmin in.
 import { execFileSync } from 'node:child_process';
-import { test as base, expect, type Page } from '@playwright/test';
+import { test as base, expect, type Locator, type Page } from '@playwright/test';
 
 export const ROOT_EMAIL = 'root@nest.test';
 export const PASSWORD = 'correct horse battery 9';
@@ -14,6 +14,12 @@ export const test = base.extend({
 });
 
 /** Waits until the WASM bundle has hydrated the page (the layout flips `data-hydrated`). */
+/** The summary that opens a disclosure (an action's confirmation, a note form), by its text. */
+export function opener(scope: Page | Locator, text: string | RegExp): Locator {
+  const name = typeof text === 'string' ? new RegExp(`^\\s*${text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\s*$`) : text;
+  return scope.locator('summary').filter({ hasText: name });
+}
+
 export async function hydrated(page: Page) {
   await expect(page.locator('.shell')).toHaveAttribute('data-hydrated', 'true');
 }

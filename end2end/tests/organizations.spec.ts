@@ -1,7 +1,7 @@
 // Organizations as an admin uses them: create one and watch the job engine take it to `active`
 // on the simulated cloud, find it in a long filtered list, and delete it with a typed
 // confirmation.
-import { test, expect, hydrated, asSuperadmin } from './fixtures';
+import { test, expect, opener, hydrated, asSuperadmin } from './fixtures';
 
 test.describe.configure({ mode: 'serial' });
 
@@ -99,7 +99,7 @@ test('deleting asks for the slug to be typed', async ({ page }) => {
   await page.goto('/organizations?q=acme');
   await page.getByRole('link', { name: 'Acme Inc.' }).click();
   await hydrated(page);
-  await page.getByRole('button', { name: 'Delete' }).click();
+  await opener(page, 'Delete').click();
   const confirm = page.getByRole('button', { name: 'Confirm: Delete' });
   await expect(confirm).toBeDisabled();
   await page.getByLabel('Type acme to confirm').fill('acm');

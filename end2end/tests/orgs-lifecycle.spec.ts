@@ -1,14 +1,14 @@
 // The lifecycle actions on a live organization and on signups: suspend and resume (routing off
 // and on), change tier (a resize job runs: power off, change type, power on), and the waitlist's
 // approve (on another tier) and reject (with a reason shown on the organization).
-import { test, expect, hydrated, asSuperadmin, nest } from './fixtures';
+import { test, expect, opener, hydrated, asSuperadmin, nest } from './fixtures';
 import type { Page } from '@playwright/test';
 
 test.describe.configure({ mode: 'serial' });
 test.setTimeout(120_000);
 
 async function act(page: Page, label: string) {
-  await page.getByRole('button', { name: label, exact: true }).click();
+  await opener(page, label).click();
   await page.getByRole('button', { name: `Confirm: ${label}` }).click();
 }
 
@@ -29,13 +29,13 @@ test('suspend and resume switch routing; a tier change resizes the server', asyn
   await act(page, 'Suspend');
   await expect(page.getByTestId('org-status')).toHaveText('suspended');
   await expect(page.getByText(/cycle-co\.localhost → .* \(disabled\)/)).toBeVisible();
-  await expect(page.getByRole('button', { name: 'Suspend', exact: true })).toHaveCount(0);
+  await expect(opener(page, 'Suspend')).toHaveCount(0);
 
   await act(page, 'Resume');
   await expect(page.getByTestId('org-status')).toHaveText('active');
   await expect(page.getByText(/cycle-co\.localhost → .* \(enabled\)/)).toBeVisible();
 
-  await page.getByRole('button', { name: 'Change tier', exact: true }).click();
+  await opener(page, 'Change tier').click();
   await page.getByLabel('New tier').selectOption({ label: 'Growth (cx32)' });
   await page.getByRole('button', { name: 'Confirm: Change tier' }).click();
   await expect(page.getByTestId('org-tier')).toHaveText('Growth');
@@ -67,7 +67,7 @@ test('the waitlist approves a signup on another tier and rejects one with a reas
   await expect(page.getByRole('row', { name: /Wait One/ })).toHaveCount(0);
 
   await page.getByRole('checkbox', { name: 'Select Wait Two' }).check();
-  await page.getByRole('button', { name: 'Reject selected' }).click();
+  await opener(page, 'Reject selected').click();
   await page.getByLabel('Reason (optional)').fill('Duplicate of an existing customer');
   await page.getByRole('button', { name: 'Yes, reject' }).click();
   await expect(page.getByText('No signups are waiting for approval.')).toBeVisible();

@@ -1,7 +1,7 @@
 // Provisioning as an admin watches it, on the simulated cloud: progress reaches `active` live
 // (no reload), a failing service fails the smoke test with the step shown, retry recovers, and
 // delete removes the server (also from /vpses).
-import { test, expect, hydrated, asSuperadmin, createOrganization, engineIdle } from './fixtures';
+import { test, expect, opener, hydrated, asSuperadmin, createOrganization, engineIdle } from './fixtures';
 
 test.describe.configure({ mode: 'serial' });
 // Provisioning takes a few seconds per server, behind the earlier specs' queue.
@@ -49,7 +49,7 @@ test('a failing web service fails the smoke test; retry recovers; delete removes
   const serverId = (await page.locator('dt:text-is("Hetzner id") + dd').textContent())?.trim();
   const repair = await page.request.post(`${SIM}/servers/${serverId}/services/web`, { headers: SIM_HEADERS, data: { failing: false } });
   expect(repair.status()).toBe(204);
-  await page.getByRole('button', { name: 'Retry the failed create job' }).click();
+  await opener(page, 'Retry the failed create job').click();
   await page.getByRole('button', { name: 'Confirm: Retry the failed create job' }).click();
   await expect(page.getByTestId('org-status')).toHaveText('active', { timeout: 60_000 });
 
@@ -61,7 +61,7 @@ test('a failing web service fails the smoke test; retry recovers; delete removes
 
   await row.getByRole('link', { name: 'Smoke Co' }).click();
   await hydrated(page);
-  await page.getByRole('button', { name: 'Delete' }).click();
+  await opener(page, 'Delete').click();
   await page.getByLabel('Type smoke-co to confirm').fill('smoke-co');
   await page.getByRole('button', { name: 'Confirm: Delete' }).click();
   await expect(page.getByTestId('org-status')).toHaveText('deleted', { timeout: 60_000 });

@@ -26,6 +26,41 @@ async function fillSignup(page: Page, name: string, slug: string) {
   await expect(page.getByText('Simulated Stripe — no real card is charged')).toBeVisible();
 }
 
+test('the sign-up page is a storefront: the brand, the address as it is typed, plan cards, Nuremberg first; usable at 375 px by keyboard alone', async ({ page }) => {
+  await page.setViewportSize({ width: 375, height: 800 });
+  await page.goto('/signup');
+  await hydratedPublic(page);
+  await expect(page.locator('.topbar')).toHaveText('Nest');
+  await expect(page.getByText('control plane')).toHaveCount(0);
+  await expect(page.getByLabel('Region')).toHaveValue('nbg1');
+  // Each plan is a card holding its radio, one per row at this width.
+  const cards = page.locator('label.tier-card');
+  await expect(cards).toHaveCount(3);
+  await expect(cards.nth(0).locator('input[type="radio"]')).toHaveCount(1);
+  const [first, second] = [await cards.nth(0).boundingBox(), await cards.nth(1).boundingBox()];
+  expect(second!.y).toBeGreaterThan(first!.y + first!.height - 1);
+  // Nothing is wider than the screen.
+  expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(375);
+
+  // The keyboard alone: the plans are one radio group (arrows move), then the fields in order.
+  await cards.nth(0).locator('input').focus();
+  await page.keyboard.press('ArrowDown');
+  await expect(cards.nth(1).locator('input')).toBeChecked();
+  await page.keyboard.press('Tab');
+  await expect(page.getByLabel('Region')).toBeFocused();
+  await page.keyboard.press('Tab');
+  await page.keyboard.type('Phone Co');
+  await page.keyboard.press('Tab');
+  await page.keyboard.type('phone-co');
+  await expect(page.getByTestId('slug-address')).toHaveText('phone-co.localhost');
+  await expect(page.getByTestId('slug-check')).toHaveText('Available');
+  await page.keyboard.press('Tab');
+  await page.keyboard.type('owner@phone-co.test');
+  await page.keyboard.press('Tab');
+  await expect(page.getByRole('button', { name: 'Continue to payment' })).toBeFocused();
+  await expect(page.getByLabel('Owner email')).toHaveValue('owner@phone-co.test');
+});
+
 test('a customer signs up, pays with a test card and is sent to the instance once it is up', async ({ page }) => {
   await fillSignup(page, 'Signup Co', 'signup-co');
   await page.getByLabel('Card number').fill('4242 4242 4242 4242');

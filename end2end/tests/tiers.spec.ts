@@ -1,5 +1,5 @@
 // Pricing tiers: a superadmin edits a tier's price, with a clear error for a malformed amount.
-import { test, expect, hydrated, asSuperadmin } from './fixtures';
+import { test, expect, opener, hydrated, asSuperadmin } from './fixtures';
 
 test('a superadmin edits a tier and sees the new price', async ({ page }) => {
   await asSuperadmin(page);
@@ -10,7 +10,7 @@ test('a superadmin edits a tier and sees the new price', async ({ page }) => {
   await expect(row).toContainText('€120.00');
   await expect(row).toContainText('8 vCPU, 16 GB RAM, 160 GB disk');
 
-  await row.getByRole('button', { name: 'Edit Enterprise' }).click();
+  await row.getByRole('link', { name: 'Edit Enterprise' }).click();
   await expect(page.getByRole('heading', { name: 'Edit tier' })).toBeVisible();
   await page.getByLabel('Monthly price').fill('12.345');
   await page.getByRole('button', { name: 'Save tier' }).click();
@@ -38,7 +38,7 @@ test("each tier's margin over Hetzner's cost is shown per region, and a tier bel
   await expect(page.getByTestId('margin-warning')).toHaveCount(0);
 
   // A tier priced near its server's cost.
-  await page.getByRole('button', { name: 'New tier' }).click();
+  await page.getByRole('link', { name: 'New tier' }).click();
   await page.getByLabel('Name').fill('Shoestring');
   await page.getByLabel('Code').fill('shoestring');
   await page.getByLabel('Hetzner server type').fill('cx22');
@@ -55,6 +55,9 @@ test("each tier's margin over Hetzner's cost is shown per region, and a tier bel
   await expect(margins).toBeVisible();
 
   // Unused, it can go; the warning goes with it.
-  await page.getByTestId('tiers').getByRole('row', { name: /Shoestring/ }).getByRole('button', { name: 'Delete' }).click();
+  // Deleting asks first.
+  const shoestring = page.getByTestId('tiers').getByRole('row', { name: /Shoestring/ });
+  await opener(shoestring, 'Delete').click();
+  await shoestring.getByRole('button', { name: 'Yes, delete Shoestring' }).click();
   await expect(page.getByTestId('margin-warning')).toHaveCount(0);
 });

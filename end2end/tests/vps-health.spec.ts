@@ -2,7 +2,7 @@
 // fails, the organization's health goes red live, an incident appears on the overview, an admin
 // acknowledges it, the server is rebooted automatically, and once it answers again the incident
 // closes as recovered. (Named to run after the specs that count organizations.)
-import { test, expect, hydrated, asSuperadmin, createOrganization, engineIdle } from './fixtures';
+import { test, expect, opener, hydrated, asSuperadmin, createOrganization, engineIdle } from './fixtures';
 
 test.describe.configure({ mode: 'serial' });
 test.setTimeout(180_000);
@@ -46,7 +46,7 @@ test('a failing service turns red live, opens an incident, is rebooted, and reco
   await hydrated(page);
   const incident = page.locator('[data-testid^="incident-"]', { hasText: 'Health Co' });
   await expect(incident.getByText('unhealthy', { exact: true })).toBeVisible();
-  await incident.getByRole('button', { name: 'Acknowledge' }).click();
+  await opener(incident, 'Acknowledge').click();
   await incident.getByLabel('Reason').fill('Looking at the web container');
   await incident.getByRole('button', { name: 'Acknowledge incident' }).click();
   await expect(incident.getByTestId('acknowledged')).toContainText('Acknowledged by root@nest.test');

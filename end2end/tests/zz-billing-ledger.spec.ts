@@ -3,7 +3,7 @@
 // shows its MRR and open invoice, and marking the invoice paid with a reason (behind a
 // confirmation) moves the totals. Named to run after the organization and queue specs, whose
 // organizations it also bills.
-import { test, expect, asSuperadmin, createOrganization, hydrated, nest } from './fixtures';
+import { test, expect, opener, asSuperadmin, createOrganization, hydrated, nest } from './fixtures';
 
 test('an admin sees the invoice run on /billing and marks a manual invoice paid', async ({ page }) => {
   test.setTimeout(120_000);
@@ -32,7 +32,7 @@ test('an admin sees the invoice run on /billing and marks a manual invoice paid'
   const revenueBefore = await page.getByTestId('billing-revenue').textContent();
   const openBefore = await page.getByTestId('billing-open').textContent();
 
-  await row.getByRole('button', { name: /^Mark paid/ }).click();
+  await opener(row, 'Mark paid').click();
   const confirm = page.getByRole('form', { name: /Confirm: Mark paid/ });
   await expect(confirm.getByRole('button', { name: 'Confirm: Mark paid' })).toBeDisabled();
   await confirm.getByLabel('Reason (kept in the audit log)').fill('paid by bank transfer');

@@ -324,6 +324,23 @@ pub struct Config {
     pub alerts: AlertChannels,
     /// Invoices and dunning.
     pub billing: BillingConfig,
+    /// `NEST_BRAND_NAME` ("Nest"): the platform's name, as customers and admins see it.
+    pub brand_name: String,
+}
+
+/// `NEST_BRAND_NAME`: 1 to 40 printable characters, trimmed; "Nest" when unset.
+fn brand_name(get: &dyn Fn(&str) -> Option<String>) -> Result<String, ConfigError> {
+    let Some(value) = get("NEST_BRAND_NAME") else {
+        return Ok("Nest".to_owned());
+    };
+    let name = value.trim().to_owned();
+    if name.is_empty() || name.chars().count() > 40 || name.chars().any(char::is_control) {
+        return Err(err(
+            "NEST_BRAND_NAME",
+            "must be 1 to 40 printable characters, such as Acme Hosting".to_owned(),
+        ));
+    }
+    Ok(name)
 }
 
 /// Invoices and dunning (`NEST_DUNNING_*`).
@@ -652,6 +669,7 @@ pub const VARIABLES: &[&str] = &[
     "NEST_SIGNUP_EXPIRY_HOURS",
     "CADDY_ADMIN_URL",
     "NEST_BASE_DOMAIN",
+    "NEST_BRAND_NAME",
     "NEST_SESSION_IDLE_MINUTES",
     "NEST_SESSION_ABSOLUTE_HOURS",
     "NEST_JOB_INTERVAL_SECS",
@@ -977,8 +995,10 @@ impl Config {
         let health = HealthConfig::parse(&get)?;
         let alerts = AlertChannels::parse(&get, &caddy.base_domain)?;
         let billing = BillingConfig::parse(&get)?;
+        let brand_name = brand_name(&get)?;
 
         Ok(Self {
+            brand_name,
             health,
             alerts,
             billing,

@@ -588,6 +588,7 @@ impl App {
     /// The services the `#[server]` functions call, provided to Leptos as context.
     pub fn backend(&self) -> Backend {
         Backend {
+            brand: self.config.brand_name.clone(),
             system: Arc::new(SystemService {
                 db: self.db.clone(),
                 config: self.config.clone(),

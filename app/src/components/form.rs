@@ -92,3 +92,12 @@ pub fn FormError(
         {move || text().map(|t| view! { <div class="form-error" role="alert">{t}</div> })}
     }
 }
+
+/// Whether the page is interactive: `false` on the server and until hydration. A submit button
+/// kept disabled until its form is complete is disabled only from then on, so the same form
+/// posted before hydration or without JavaScript still submits (and the server checks it).
+pub fn interactive() -> Signal<bool> {
+    let on = RwSignal::new(false);
+    Effect::new(move |_| on.set(true));
+    on.into()
+}

@@ -180,7 +180,7 @@ pub fn Layout(children: Children) -> impl IntoView {
                 >
                     {move || if menu_open.get() { "Hide menu" } else { "Show menu" }}
                 </button>
-                <a class="brand" href="/">"Nest"</a>
+                <a class="brand" href="/">{crate::brand_name()}</a>
                 <span class="brand-sub">"control plane"</span>
                 <Transition fallback=|| ()>
                     {move || caller.get().flatten().map(|(c, cloud, _)| view! {
@@ -246,8 +246,7 @@ pub fn PublicLayout(children: Children) -> impl IntoView {
     view! {
         <div class="shell menu-collapsed public" data-hydrated=move || hydrated.get().to_string()>
             <header class="topbar">
-                <a class="brand" href="/">"Nest"</a>
-                <span class="brand-sub">"control plane"</span>
+                <a class="brand" href="/signup">{crate::brand_name()}</a>
             </header>
             <main class="content" id="main">
                 {children()}

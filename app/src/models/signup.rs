@@ -78,6 +78,8 @@ pub struct SignupOffer {
     pub payment: PaymentForm,
     /// Hours an unpaid signup is kept.
     pub expiry_hours: u32,
+    /// `NEST_BASE_DOMAIN`: an instance is served at `<slug>.<base domain>`.
+    pub base_domain: String,
 }
 
 /// The form of `/signup`.
@@ -102,8 +104,6 @@ pub struct SignupStarted {
     pub token: String,
     /// The client secret of the first invoice's payment (Stripe.js confirms with it).
     pub client_secret: String,
-    /// How the payment is taken.
-    pub payment: PaymentForm,
 }
 
 /// The card of the stand-in payment form (simulator mode only).

@@ -53,7 +53,13 @@ pub fn AuditPage() -> impl IntoView {
         let before = q.get("before").and_then(|v| v.parse::<i64>().ok());
         (filter, before)
     };
-    let page = crate::codec::resource(params, |(filter, before)| list_audit(filter, before));
+    // Live: what another admin does shows without a reload (their changes to organizations,
+    // billing, tiers and admins all reach this page).
+    let live = crate::components::live::use_live();
+    let page = crate::codec::resource(
+        move || (params(), live.tick.get()),
+        |((filter, before), _)| list_audit(filter, before),
+    );
     let value = move |k: &'static str| move || query.get().get(k).unwrap_or_default();
 
     view! {

@@ -340,6 +340,7 @@ fn SettlePanel(
         ev.prevent_default();
         run.dispatch(reason.get_untracked());
     };
+    let interactive = crate::components::form::interactive();
     // A disclosure whose form posts: it opens, and submits, without JavaScript too.
     view! {
         <details class="action-panel" open=move || open.get()>
@@ -364,7 +365,7 @@ fn SettlePanel(
                     <textarea id=field.get_value() name="reason" rows="2" required bind:value=reason></textarea>
                 </div>
                 <button type="submit" class=if danger { "button danger" } else { "button" }
-                    disabled=move || run.pending().get()>
+                    disabled=move || run.pending().get() || (interactive.get() && reason.get().trim().is_empty())>
                     {format!("Confirm: {label}")}
                 </button>
                 " "

@@ -70,7 +70,7 @@ pub fn LoginPage() -> impl IntoView {
     view! {
         <Title text="Sign in"/>
         <div class="auth-card card">
-            <h1>"Sign in to Nest"</h1>
+            <h1>{format!("Sign in to {}", crate::brand_name())}</h1>
             <form method="post" action=Login::url() on:submit=submit novalidate>
                 <FormError error fields=&["email", "password"]/>
                 <input type="hidden" name="redirect" prop:value=redirect value=redirect/>

@@ -91,7 +91,7 @@ pub fn SignupPage() -> impl IntoView {
     });
     view! {
         <Title text="Sign up"/>
-        <h1>"Get your own Nest instance"</h1>
+        <h1>{format!("Get your own {} instance", crate::brand_name())}</h1>
         <Transition fallback=|| view! { <p role="status">"Loading the offer…"</p> }>
             {move || {
                 let (offer, retry) = match page.get() {
@@ -121,10 +121,14 @@ fn SignupForm(offer: SignupOffer, step: RwSignal<Option<PaymentStep>>) -> impl I
     let slug = RwSignal::new(String::new());
     let owner = RwSignal::new(String::new());
     let tier = RwSignal::new(offer.tiers.first().map(|t| t.id).unwrap_or_default());
+    // Nuremberg (`Region::default`) when it is offered, else the first region.
+    let default_region = crate::models::Region::default().as_str();
     let region = RwSignal::new(
         offer
             .regions
-            .first()
+            .iter()
+            .find(|r| r.code == default_region)
+            .or(offer.regions.first())
             .map(|r| r.code.clone())
             .unwrap_or_default(),
     );
@@ -140,6 +144,17 @@ fn SignupForm(offer: SignupOffer, step: RwSignal<Option<PaymentStep>>) -> impl I
             }));
         }
     });
+    // The address as it is typed: `acme.<base domain>`.
+    let base_domain = offer.base_domain.clone();
+    let address = move || {
+        let typed = slug.get();
+        let shown = if typed.is_empty() {
+            "your-name"
+        } else {
+            typed.as_str()
+        };
+        format!("{shown}.{base_domain}")
+    };
     // The slug checked as it is typed: its format here, then whether it is free. An answer
     // about a slug that has changed since is dropped.
     let availability = RwSignal::new(None::<(String, bool)>);
@@ -190,24 +205,25 @@ fn SignupForm(offer: SignupOffer, step: RwSignal<Option<PaymentStep>>) -> impl I
             <form method="post" action=StartSignup::url() on:submit=submit novalidate aria-label="Sign up">
                 <FormError error fields=&["name", "slug", "owner_email", "tier", "region"]/>
                 <fieldset class="tiers">
-                    <legend>"Tier"</legend>
+                    <legend>"Plan"</legend>
                     {if tiers.is_empty() {
-                        view! { <p class="muted">"No tier is on sale right now."</p> }.into_any()
+                        view! { <p class="muted">"No plan is on sale right now."</p> }.into_any()
                     } else {
-                        tiers.into_iter().map(|t| {
-                            let id = format!("tier-{}", t.id);
-                            view! {
-                                <div class="radio">
-                                    <input type="radio" id=id.clone() name="input[tier_id]" value=t.id.to_string()
-                                        checked=move || tier.get() == t.id
-                                        on:change=move |_| tier.set(t.id)/>
-                                    <label for=id>
-                                        <strong>{t.name.clone()}</strong>" — "{t.price.clone()}
-                                        <span class="muted">{format!(" ({})", t.specs)}</span>
+                        view! {
+                            <div class="tier-cards">
+                                {tiers.into_iter().map(|t| view! {
+                                    // The whole card is the radio's label: a tap anywhere on it picks the plan.
+                                    <label class="tier-card">
+                                        <input type="radio" name="input[tier_id]" value=t.id.to_string()
+                                            checked=move || tier.get() == t.id
+                                            on:change=move |_| tier.set(t.id)/>
+                                        <strong class="tier-name">{t.name}</strong>
+                                        <span class="tier-price">{t.price}</span>
+                                        <span class="muted">{t.specs}</span>
                                     </label>
-                                </div>
-                            }
-                        }).collect_view().into_any()
+                                }).collect_view()}
+                            </div>
+                        }.into_any()
                     }}
                     {move || error.get().and_then(|e| e.for_field("tier")).map(|m| view! { <div class="field-error">{m}</div> })}
                 </fieldset>
@@ -222,7 +238,8 @@ fn SignupForm(offer: SignupOffer, step: RwSignal<Option<PaymentStep>>) -> impl I
                     {move || error.get().and_then(|e| e.for_field("region")).map(|m| view! { <div class="field-error">{m}</div> })}
                 </div>
                 <Field name="name" input_name="input[name]" label="Organization name" value=name error/>
-                <Field name="slug" input_name="input[slug]" label="Slug" hint="Your address: <slug>.<our domain>. 3–40 lowercase letters, digits and hyphens." value=slug error/>
+                <Field name="slug" input_name="input[slug]" label="Slug" hint="3–40 lowercase letters, digits and hyphens." value=slug error/>
+                <p class="address">"Your address: "<strong data-testid="slug-address">{address}</strong></p>
                 <div class="slug-check" aria-live="polite" data-testid="slug-check">
                     {move || slug_check().map(|(class, text)| view! { <span class=class>{text}</span> })}
                 </div>

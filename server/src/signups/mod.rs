@@ -141,6 +141,7 @@ impl SignupService {
             regions,
             payment: self.payment_form.clone(),
             expiry_hours: u32::try_from(self.expiry.num_hours()).unwrap_or(24),
+            base_domain: self.organizations.base_domain.clone(),
         })
     }
 
@@ -217,7 +218,6 @@ impl SignupService {
                 Ok(SignupStarted {
                     token,
                     client_secret,
-                    payment: self.payment_form.clone(),
                 })
             }
             Err(e) => {

@@ -374,8 +374,10 @@ fn ActionPanel(
     let needs_slug = event == OrgEvent::Delete;
     let slug = StoredValue::new(slug);
     let tiers = StoredValue::new(tiers);
-    let confirm_disabled =
-        move || run.pending().get() || (needs_slug && typed.get() != slug.get_value());
+    let interactive = crate::components::form::interactive();
+    let confirm_disabled = move || {
+        run.pending().get() || (interactive.get() && needs_slug && typed.get() != slug.get_value())
+    };
     let danger = matches!(
         event,
         OrgEvent::Delete | OrgEvent::Reject | OrgEvent::Suspend
