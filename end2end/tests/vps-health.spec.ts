@@ -47,7 +47,7 @@ test('a failing service turns red live, opens an incident, is rebooted, and reco
   const incident = page.locator('[data-testid^="incident-"]', { hasText: 'Health Co' });
   await expect(incident.getByText('unhealthy', { exact: true })).toBeVisible();
   await opener(incident, 'Acknowledge').click();
-  await incident.getByLabel('Reason').fill('Looking at the web container');
+  await incident.getByRole('textbox', { name: 'Reason' }).fill('Looking at the web container');
   await incident.getByRole('button', { name: 'Acknowledge incident' }).click();
   await expect(incident.getByTestId('acknowledged')).toContainText('Acknowledged by root@nest.test');
   await expect(incident.getByTestId('acknowledged')).toContainText('Looking at the web container');

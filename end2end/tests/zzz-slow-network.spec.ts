@@ -185,3 +185,67 @@ test('forms submitted before hydration post, and land where the hydrated page wo
   await expect(page.getByTestId('posted-error')).toBeVisible();
   expectNotInUrls(urls, [{ value: 'quick@slow.test' }, { value: 'not-an-email' }, { value: 'owner@quick-typist.test' }]);
 });
+
+test('with JavaScript disabled the admin forms work too: confirmations open, actions post, mistakes show', async ({ browser, page }) => {
+  await asSuperadmin(page);
+  const context = await browser.newContext({ javaScriptEnabled: false, storageState: await page.context().storageState() });
+  await context.route(/^(?!https?:\/\/(127\.0\.0\.1|localhost|\[::1\])[:/]).*/, (route) => route.abort());
+  const plain = await context.newPage();
+  const urls = recordUrls(plain);
+
+  // Create an organization, then suspend it through its confirmation.
+  await plain.goto('/organizations/new');
+  await plain.getByLabel('Organization name').fill('Plain Admin Co');
+  await plain.getByLabel('Slug').fill('plain-admin');
+  await plain.getByLabel('Owner email').fill('owner@plain-admin.test');
+  await plain.getByRole('button', { name: 'Create organization' }).click();
+  await expect(plain.getByRole('heading', { level: 1, name: 'Plain Admin Co' })).toBeVisible();
+  // Without JavaScript nothing updates live: reload until it is up.
+  await expect(async () => {
+    await plain.reload();
+    await expect(plain.getByTestId('org-status')).toHaveText('active', { timeout: 1_000 });
+  }).toPass({ timeout: 90_000 });
+
+  // Deleting with the wrong slug typed is refused by the server, and said at the top; with the
+  // right one it goes ahead.
+  await opener(plain, 'Delete').click();
+  await plain.getByLabel('Type plain-admin to confirm').fill('wrong');
+  await plain.getByRole('button', { name: 'Confirm: Delete' }).click();
+  await expect(plain.getByTestId('posted-error')).toContainText('type plain-admin to confirm');
+  await expect(plain.getByTestId('org-status')).toHaveText('active');
+  await opener(plain, 'Delete').click();
+  await plain.getByLabel('Type plain-admin to confirm').fill('plain-admin');
+  await plain.getByRole('button', { name: 'Confirm: Delete' }).click();
+  await expect(plain.getByTestId('org-status')).toHaveText(/deleting|deleted/);
+  await expect(plain.getByTestId('posted-error')).toHaveCount(0);
+
+  // A tier: created through its form (a link opens it), then deleted after its confirmation.
+  await plain.goto('/tiers');
+  await plain.getByRole('link', { name: 'New tier' }).click();
+  await plain.getByLabel('Name').fill('Plain Tier');
+  await plain.getByLabel('Code').fill('plain-tier');
+  await plain.getByLabel('Hetzner server type').fill('cx22');
+  await plain.getByLabel('vCPUs').fill('2');
+  await plain.getByLabel('Memory (GB)').fill('4');
+  await plain.getByLabel('Disk (GB)').fill('40');
+  await plain.getByLabel('Monthly price').fill('9.00');
+  await plain.getByRole('button', { name: 'Save tier' }).click();
+  const row = plain.getByTestId('tiers').getByRole('row', { name: /Plain Tier/ });
+  await expect(row).toBeVisible();
+  await opener(row, 'Delete').click();
+  await row.getByRole('button', { name: 'Yes, delete Plain Tier' }).click();
+  await expect(plain.getByTestId('tiers').getByRole('row', { name: /Plain Tier/ })).toHaveCount(0);
+
+  // An admin added with a one-time link: the link is shown once on the page it comes back to.
+  await plain.goto('/admins');
+  await plain.getByLabel('Email', { exact: true }).fill('plain@nest.test');
+  await plain.getByRole('button', { name: 'Add admin' }).click();
+  await expect(plain.getByTestId('set-password-link')).toContainText('/set-password?token=');
+  const added = plain.getByRole('row', { name: /plain@nest\.test/ });
+  await opener(added, 'Remove').click();
+  await added.getByRole('button', { name: 'Yes, remove' }).click();
+  await expect(plain.getByRole('row', { name: /plain@nest\.test/ })).toHaveCount(0);
+
+  expectNotInUrls(urls, [{ value: 'owner@plain-admin.test' }, { value: 'plain@nest.test' }, { value: 'Plain Tier' }]);
+  await context.close();
+});

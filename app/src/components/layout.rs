@@ -135,9 +135,16 @@ fn provide_page_hydrated() -> RwSignal<bool> {
 /// hydrated (effects run only in the browser). Every route view calls it.
 pub fn page_hydrated() {
     if let Some(PageHydrated(hydrated)) = use_context::<PageHydrated>() {
+        // After the tasks already queued, among them the hydration of the page's view (this runs
+        // as it starts): what was typed is put back over what hydrating the fields wrote.
         Effect::new(move |_| {
-            crate::components::typed::restore();
-            hydrated.set(true);
+            set_timeout(
+                move || {
+                    crate::components::typed::restore();
+                    hydrated.set(true);
+                },
+                std::time::Duration::ZERO,
+            );
         });
     }
 }
@@ -246,7 +253,7 @@ pub fn PublicLayout(children: Children) -> impl IntoView {
     view! {
         <div class="shell menu-collapsed public" data-hydrated=move || hydrated.get().to_string()>
             <header class="topbar">
-                <a class="brand" href="/signup">{crate::brand_name()}</a>
+                <a class="brand" href="/">{crate::brand_name()}</a>
             </header>
             <main class="content" id="main">
                 {children()}

@@ -266,22 +266,28 @@ impl Client {
         }
     }
 
-    /// Calls the server function at `/api/<name>` with form-encoded arguments.
-    pub async fn call(&mut self, name: &str, args: &[(&str, &str)]) -> Reply {
-        let body: String = url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(args)
-            .finish();
-        let mut request = self
-            .http
-            .post(format!("{}/api/{name}", self.base))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .header("accept", "application/json")
-            .body(body);
+    /// Sends `request` with this client's session cookie, and keeps the one it gets back.
+    async fn send(&mut self, mut request: reqwest::RequestBuilder) -> reqwest::Response {
         if let Some(cookie) = &self.cookie {
             request = request.header("cookie", cookie);
         }
         let response = request.send().await.unwrap();
         self.remember(&response);
+        response
+    }
+
+    /// Calls the server function at `/api/<name>` with form-encoded arguments.
+    pub async fn call(&mut self, name: &str, args: &[(&str, &str)]) -> Reply {
+        let body: String = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(args)
+            .finish();
+        let request = self
+            .http
+            .post(format!("{}/api/{name}", self.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("accept", "application/json")
+            .body(body);
+        let response = self.send(request).await;
         let status = response.status().as_u16();
         let text = response.text().await.unwrap();
         let body = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
@@ -299,7 +305,7 @@ impl Client {
         let body: String = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(args)
             .finish();
-        let mut request = self
+        let request = self
             .http
             .post(format!("{}/api/{name}", self.base))
             .header("content-type", "application/x-www-form-urlencoded")
@@ -307,11 +313,7 @@ impl Client {
             .header("origin", &self.base)
             .header("referer", format!("{}{from}", self.base))
             .body(body);
-        if let Some(cookie) = &self.cookie {
-            request = request.header("cookie", cookie);
-        }
-        let response = request.send().await.unwrap();
-        self.remember(&response);
+        let response = self.send(request).await;
         let location = response
             .headers()
             .get("location")
@@ -321,27 +323,20 @@ impl Client {
 
     /// GETs a page as a browser would (asking for HTML); returns the status and the body.
     pub async fn page(&mut self, path: &str) -> (u16, String) {
-        let mut request = self
+        let request = self
             .http
             .get(format!("{}{path}", self.base))
             .header("accept", "text/html");
-        if let Some(cookie) = &self.cookie {
-            request = request.header("cookie", cookie);
-        }
-        let response = request.send().await.unwrap();
-        self.remember(&response);
+        let response = self.send(request).await;
         let status = response.status().as_u16();
         (status, response.text().await.unwrap())
     }
 
     /// GETs a page; returns the status and the `Location` header.
     pub async fn get(&mut self, path: &str) -> (u16, Option<String>) {
-        let mut request = self.http.get(format!("{}{path}", self.base));
-        if let Some(cookie) = &self.cookie {
-            request = request.header("cookie", cookie);
-        }
-        let response = request.send().await.unwrap();
-        self.remember(&response);
+        let response = self
+            .send(self.http.get(format!("{}{path}", self.base)))
+            .await;
         let location = response
             .headers()
             .get("location")
