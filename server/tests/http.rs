@@ -110,12 +110,12 @@ async fn public_pages_load_the_public_bundle_and_each_bundle_routes_its_own_page
         .unwrap();
     let server = support::TestServer::start(&t.db).await;
     for path in ["/setup", "/signup"] {
-        let html = reqwest::get(format!("{}{path}", server.base))
-            .await
-            .unwrap()
-            .text()
+        let response = reqwest::get(format!("{}{path}", server.base))
             .await
             .unwrap();
+        let status = response.status();
+        let html = response.text().await.unwrap();
+        assert_eq!(status, 200, "{path}: {html}");
         assert!(
             html.contains("/pkg/nest-public/nest-public.js"),
             "{path}: {html}"

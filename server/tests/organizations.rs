@@ -470,10 +470,28 @@ async fn the_organization_server_functions_work_end_to_end(db: &DatabaseConnecti
         )
         .await;
     assert_eq!(refused.status, 409, "{refused:?}");
+    // Deleting is confirmed by typing the slug: the server checks it, whatever the form did.
+    for typed in [None, Some("acm")] {
+        let mut args = vec![("id", id.as_str()), ("action", "delete_requested")];
+        args.extend(typed.map(|t| ("confirm", t)));
+        let unconfirmed = admin.call("organization_action", &args).await;
+        assert_eq!(
+            unconfirmed.error(),
+            Some(app::error::AppError::validation(
+                "confirm",
+                "type acme to confirm the deletion"
+            )),
+            "{typed:?}"
+        );
+    }
     let deleted = admin
         .call(
             "organization_action",
-            &[("id", &id), ("action", "delete_requested")],
+            &[
+                ("id", &id),
+                ("action", "delete_requested"),
+                ("confirm", "acme"),
+            ],
         )
         .await;
     assert_eq!(deleted.status, 200, "{deleted:?}");
