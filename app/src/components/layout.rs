@@ -167,9 +167,10 @@ pub fn Layout(children: Children) -> impl IntoView {
     );
     let is_superadmin =
         move || caller.get().flatten().and_then(|(c, _, _)| c.role) == Some(AdminRole::Superadmin);
-    crate::components::live::provide_live(move || {
-        caller.get().flatten().and_then(|(_, _, seq)| seq)
-    });
+    crate::components::live::provide_live(
+        move || caller.get().flatten().and_then(|(_, _, seq)| seq),
+        hydrated,
+    );
 
     view! {
         <div

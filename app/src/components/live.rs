@@ -50,13 +50,19 @@ pub async fn live_seq() -> Result<u64, crate::error::AppError> {
 }
 
 /// Provides [`Live`] and, in the browser, opens the channel once `since` gives the change count
-/// the page was rendered at (signed-in pages only).
-pub fn provide_live(since: impl Fn() -> Option<u64> + Send + Sync + 'static) {
+/// the page was rendered at (signed-in pages only) and the page is hydrated (`hydrated`). Not
+/// before: a change heard while the page's route is still hydrating would refetch its data
+/// under the hydration; what changes meanwhile arrives as the first `resync`.
+pub fn provide_live(
+    since: impl Fn() -> Option<u64> + Send + Sync + 'static,
+    hydrated: RwSignal<bool>,
+) {
     let live = Live::new();
     provide_context(live);
     let started = StoredValue::new(false);
     Effect::new(move |_| {
         if let Some(_seq) = since()
+            && hydrated.get()
             && !started.get_value()
         {
             started.set_value(true);

@@ -65,6 +65,30 @@ pub fn TiersPage() -> impl IntoView {
     );
     let query = leptos_router::hooks::use_query_map();
     let editing = Memo::new(move |_| query.with(open_form));
+    // The open form: which tier (none: a new one), and what it starts with (none: it is gone).
+    let form = crate::codec::resource(
+        move || editing.get(),
+        |open| async move {
+            Ok::<_, AppError>(match open {
+                None => None,
+                Some(None) => Some((
+                    None,
+                    Some(TierInput {
+                        currency: "EUR".into(),
+                        ..Default::default()
+                    }),
+                )),
+                Some(Some(id)) => Some((
+                    Some(id),
+                    list_tier_details()
+                        .await?
+                        .iter()
+                        .find(|(t, _)| t.id == id)
+                        .map(|(t, d)| input_of(t, d)),
+                )),
+            })
+        },
+    );
     let navigate = leptos_router::hooks::use_navigate();
     let close = move || navigate("/tiers", Default::default());
     let row_error = RwSignal::new(None::<String>);
@@ -92,31 +116,26 @@ pub fn TiersPage() -> impl IntoView {
             <a class="button" href="/tiers?new">"New tier"</a>
         </div>
         {move || row_error.get().map(|e| view! { <p class="form-error" role="alert">{e}</p> })}
+        // The form has its own data, read when it opens: the live list below may refetch while
+        // someone types in it.
+        <Transition fallback=|| ()>
+            {move || form.get().map(|result| match result {
+                Ok(None) => ().into_any(),
+                Ok(Some((id, Some(initial)))) => {
+                    let close = close.clone();
+                    view! { <TierForm id initial on_done=move || { version.update(|v| *v += 1); close(); }/> }.into_any()
+                }
+                Ok(Some((_, None))) => view! { <p class="form-error" role="alert">"That tier no longer exists."</p> }.into_any(),
+                Err(err) => view! { <p class="form-error" role="alert">{err.to_string()}</p> }.into_any(),
+            })}
+        </Transition>
         <Transition fallback=|| view! { <p role="status">"Loading tiers…"</p> }>
             {move || list.get().map(|result| match result {
                 Err(err) => {
                     handle_auth_error(&err);
                     view! { <p class="error" role="alert">{err.to_string()}</p> }.into_any()
                 }
-                Ok(rows) => {
-                    let form = editing.get().map(|id| {
-                        let initial = match id {
-                            None => Some(TierInput { currency: "EUR".into(), ..Default::default() }),
-                            Some(id) => rows.iter().find(|(t, _)| t.id == id).map(|(t, d)| input_of(t, d)),
-                        };
-                        let close = close.clone();
-                        match initial {
-                            Some(initial) => view! {
-                                <TierForm id initial on_done=move || { version.update(|v| *v += 1); close(); }/>
-                            }.into_any(),
-                            None => view! { <p class="form-error" role="alert">"That tier no longer exists."</p> }.into_any(),
-                        }
-                    });
-                    view! {
-                        {form}
-                        <TierTable rows toggle remove/>
-                    }.into_any()
-                }
+                Ok(rows) => view! { <TierTable rows toggle remove/> }.into_any(),
             })}
         </Transition>
         <p class="muted">"Changing a price applies to future invoices; issued invoices keep their amounts."</p>
